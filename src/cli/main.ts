@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// The `pareto` command.
+import { Command, InvalidArgumentError } from 'commander';
+import { serveCommand } from './serve.js';
+
+const program = new Command()
+  .name('pareto')
+  .description('Multi-tenant inference server that serves each batch from the latency-accuracy frontier of model variants')
+  .version('0.1.0');
+
+program.addCommand(serveCommand());
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  console.error(`pareto: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(e instanceof InvalidArgumentError ? 2 : 1);
+});

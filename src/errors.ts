@@ -1,0 +1,90 @@
+// Every error a client can see is created here, with a stable code, an HTTP status and a gRPC
+// status. Edges map them once; tests refer to codes, never to message text.
+import { status as GrpcStatus } from '@grpc/grpc-js';
+
+export class ParetoError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly httpStatus: number,
+    readonly grpcStatus: GrpcStatus,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The request is malformed or does not match the model's signature (400). */
+export class InvalidRequestError extends ParetoError {
+  constructor(message: string, code = 'PARETO_ERR_INVALID_REQUEST') {
+    super(code, message, 400, GrpcStatus.INVALID_ARGUMENT);
+  }
+}
+
+export class ModelNotFoundError extends ParetoError {
+  constructor(model: string) {
+    super('PARETO_ERR_MODEL_NOT_FOUND', `model '${model}' is not in the repository; GET /v2/repository/index lists the models`, 404, GrpcStatus.NOT_FOUND);
+  }
+}
+
+export class VersionNotFoundError extends ParetoError {
+  constructor(model: string, version: string, available: string[]) {
+    super('PARETO_ERR_VERSION_NOT_FOUND', `model '${model}' has no version '${version}'; its versions are: ${available.join(', ')}`, 404, GrpcStatus.NOT_FOUND);
+  }
+}
+
+export class ModelNotReadyError extends ParetoError {
+  constructor(model: string, why: string) {
+    super('PARETO_ERR_MODEL_NOT_READY', `model '${model}' is not ready: ${why}`, 503, GrpcStatus.UNAVAILABLE);
+  }
+}
+
+export class PayloadTooLargeError extends ParetoError {
+  constructor(size: number, limit: number) {
+    super('PARETO_ERR_PAYLOAD_TOO_LARGE', `request body of ${size} bytes is over the limit of ${limit} bytes (--max-body-bytes)`, 413, GrpcStatus.RESOURCE_EXHAUSTED);
+  }
+}
+
+export class UnauthorizedError extends ParetoError {
+  constructor(message: string) {
+    super('PARETO_ERR_UNAUTHORIZED', message, 401, GrpcStatus.UNAUTHENTICATED);
+  }
+}
+
+export class ServerShuttingDownError extends ParetoError {
+  constructor() {
+    super('PARETO_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new requests', 503, GrpcStatus.UNAVAILABLE);
+  }
+}
+
+/** A model config or model file is invalid; names the file and the field. */
+export class ModelConfigError extends ParetoError {
+  constructor(readonly file: string, message: string) {
+    super('PARETO_ERR_MODEL_CONFIG', `${file}: ${message}`, 400, GrpcStatus.FAILED_PRECONDITION);
+  }
+}
+
+/** Loading a variant into ONNX Runtime failed (bad file, missing execution provider, ...). */
+export class ModelLoadError extends ParetoError {
+  constructor(model: string, variant: string, why: string) {
+    super('PARETO_ERR_MODEL_LOAD', `model '${model}' variant '${variant}' failed to load: ${why}`, 400, GrpcStatus.FAILED_PRECONDITION);
+  }
+}
+
+/** ONNX Runtime failed while running a batch: a real server fault. */
+export class InferenceFailedError extends ParetoError {
+  constructor(model: string, variant: string, why: string) {
+    super('PARETO_ERR_INFERENCE_FAILED', `model '${model}' variant '${variant}' failed to run: ${why}`, 500, GrpcStatus.INTERNAL);
+  }
+}
+
+/** A request still queued or running when its model is unloaded. */
+export class ModelUnloadedError extends ParetoError {
+  constructor(model: string) {
+    super('PARETO_ERR_MODEL_UNLOADED', `model '${model}' was unloaded before this request could run`, 503, GrpcStatus.UNAVAILABLE);
+  }
+}
+
+export function isParetoError(e: unknown): e is ParetoError {
+  return e instanceof ParetoError;
+}

@@ -1,0 +1,71 @@
+// The Open Inference Protocol over gRPC (inference.GRPCInferenceService) on @grpc/grpc-js.
+import * as grpc from '@grpc/grpc-js';
+import { isParetoError } from '../../errors.js';
+import type { InferenceService } from '../../serving/inference-service.js';
+import { modelMetadata, serverMetadata } from '../metadata.js';
+import { inferenceService } from './proto.js';
+import { decodeGrpcInfer, encodeGrpcInfer, type GrpcInferRequest } from './infer-codec.js';
+
+export interface GrpcServerOptions {
+  service: InferenceService;
+  maxMessageBytes: number;
+  isReady: () => boolean;
+}
+
+type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
+
+/** Wraps an async handler: typed errors become their gRPC status, anything else INTERNAL. */
+function unary<Req, Res>(fn: (req: Req) => Promise<Res> | Res): Handler<Req, Res> {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => fn(call.request))
+      .then((res) => callback(null, res), (e: unknown) => {
+        if (isParetoError(e)) callback({ code: e.grpcStatus, details: e.message, metadata: errorMetadata(e.code) });
+        else callback({ code: grpc.status.INTERNAL, details: 'internal server error' });
+      });
+  };
+}
+
+function errorMetadata(code: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set('pareto-error-code', code);
+  return md;
+}
+
+export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
+  const { service } = opts;
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': opts.maxMessageBytes,
+    'grpc.max_send_message_length': opts.maxMessageBytes,
+  });
+  const models = service.models;
+  server.addService(inferenceService().service, {
+    ServerLive: unary(() => ({ live: true })),
+    ServerReady: unary(() => ({ ready: opts.isReady() })),
+    ModelReady: unary((req: { name: string; version: string }) => {
+      try {
+        const model = models.get(req.name);
+        if (req.version) models.variant(model, req.version);
+        return { ready: true };
+      } catch (e) {
+        if (isParetoError(e) && e.httpStatus === 503) return { ready: false };
+        throw e;
+      }
+    }),
+    ServerMetadata: unary(() => serverMetadata()),
+    ModelMetadata: unary((req: { name: string; version: string }) => {
+      const model = models.get(req.name);
+      if (req.version) models.variant(model, req.version);
+      const { name, versions, platform, inputs, outputs } = modelMetadata(model);
+      return { name, versions, platform, inputs, outputs };
+    }),
+    ModelInfer: unary(async (req: GrpcInferRequest) => encodeGrpcInfer(await service.infer(decodeGrpcInfer(req)))),
+  });
+  return server;
+}
+
+export function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+  });
+}

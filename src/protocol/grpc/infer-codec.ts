@@ -1,0 +1,97 @@
+// ModelInferRequest ⇄ InferenceRequest, and InferenceResponse → ModelInferResponse. Outputs
+// always travel as raw_output_contents, as Triton sends them.
+import { InvalidRequestError } from '../../errors.js';
+import { isDatatype, type Datatype } from '../../tensor/dtype.js';
+import { byteView, fromBytes, fromJson, type Tensor } from '../../tensor/tensor.js';
+import { checkShape } from '../../tensor/validate.js';
+import { servingParameters, type InferenceRequest, type InferenceResponse, type Parameters } from '../types.js';
+
+export interface GrpcParameter {
+  parameter_choice?: string;
+  bool_param?: boolean;
+  int64_param?: number;
+  string_param?: string;
+  double_param?: number;
+  uint64_param?: number;
+}
+
+interface GrpcInput {
+  name: string;
+  datatype: string;
+  shape: number[];
+  parameters?: Record<string, GrpcParameter>;
+  contents?: Record<string, unknown[]> | null;
+}
+
+export interface GrpcInferRequest {
+  model_name: string;
+  model_version: string;
+  id: string;
+  parameters?: Record<string, GrpcParameter>;
+  inputs: GrpcInput[];
+  outputs: Array<{ name: string }>;
+  raw_input_contents: Buffer[];
+}
+
+const CONTENTS_FIELD: Record<Datatype, string | undefined> = {
+  BOOL: 'bool_contents', INT8: 'int_contents', INT16: 'int_contents', INT32: 'int_contents', INT64: 'int64_contents',
+  UINT8: 'uint_contents', UINT16: 'uint_contents', UINT32: 'uint_contents', UINT64: 'uint64_contents',
+  FP32: 'fp32_contents', FP64: 'fp64_contents', FP16: undefined,
+};
+
+export function decodeParameters(params: Record<string, GrpcParameter> | undefined): Parameters {
+  const out: Parameters = {};
+  for (const [k, p] of Object.entries(params ?? {})) {
+    const choice = p.parameter_choice as keyof GrpcParameter | undefined;
+    const v = choice ? p[choice] : undefined;
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+  }
+  return out;
+}
+
+export function encodeParameters(params: Parameters): Record<string, GrpcParameter> {
+  const out: Record<string, GrpcParameter> = {};
+  for (const [k, v] of Object.entries(params)) {
+    if (typeof v === 'boolean') out[k] = { bool_param: v };
+    else if (typeof v === 'string') out[k] = { string_param: v };
+    else if (Number.isInteger(v)) out[k] = { int64_param: v };
+    else out[k] = { double_param: v };
+  }
+  return out;
+}
+
+export function decodeGrpcInfer(msg: GrpcInferRequest): InferenceRequest {
+  if (!msg.model_name) throw new InvalidRequestError('model_name is required');
+  if (msg.inputs.length === 0) throw new InvalidRequestError('at least one input is required');
+  const raw = msg.raw_input_contents;
+  if (raw.length > 0 && raw.length !== msg.inputs.length) {
+    throw new InvalidRequestError(`raw_input_contents has ${raw.length} entries for ${msg.inputs.length} inputs; give raw contents for every input or for none`);
+  }
+  const inputs: Tensor[] = msg.inputs.map((input, i) => {
+    if (!isDatatype(input.datatype)) throw new InvalidRequestError(`input '${input.name}': unknown or unsupported datatype '${input.datatype}'`);
+    const shape = checkShape(input.name, input.shape);
+    if (raw.length > 0) return fromBytes(input.name, input.datatype, shape, raw[i]);
+    const field = CONTENTS_FIELD[input.datatype];
+    if (!field) throw new InvalidRequestError(`input '${input.name}': ${input.datatype} must be sent in raw_input_contents`);
+    return fromJson(input.name, input.datatype, shape, input.contents?.[field] ?? []);
+  });
+  return {
+    model: msg.model_name,
+    version: msg.model_version || undefined,
+    id: msg.id || undefined,
+    inputs,
+    outputs: msg.outputs.length ? msg.outputs.map((o) => ({ name: o.name })) : undefined,
+    parameters: decodeParameters(msg.parameters),
+  };
+}
+
+export function encodeGrpcInfer(res: InferenceResponse) {
+  return {
+    model_name: res.model,
+    model_version: res.version,
+    id: res.id ?? '',
+    parameters: encodeParameters(servingParameters(res.serving)),
+    outputs: res.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
+    raw_output_contents: res.outputs.map((t) => Buffer.from(byteView(t.data).buffer, t.data.byteOffset, t.data.byteLength)),
+  };
+}

@@ -1,0 +1,98 @@
+// REST infer bodies: the JSON form and the binary tensor data extension (a JSON header of
+// `Inference-Header-Content-Length` bytes, then each binary tensor's bytes in order).
+import { z } from 'zod';
+import { InvalidRequestError } from '../../errors.js';
+import { isDatatype } from '../../tensor/dtype.js';
+import { byteView, fromBytes, fromJson, toJsonData, type Tensor } from '../../tensor/tensor.js';
+import { checkShape } from '../../tensor/validate.js';
+import { formatZodError } from '../../repository/model-config.js';
+import { servingParameters, type InferenceRequest, type InferenceResponse, type Parameters } from '../types.js';
+
+const ParametersSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+
+const RequestSchema = z.object({
+  id: z.string().optional(),
+  parameters: ParametersSchema.optional(),
+  inputs: z.array(z.object({
+    name: z.string().min(1),
+    shape: z.unknown(),
+    datatype: z.string(),
+    parameters: ParametersSchema.optional(),
+    data: z.unknown().optional(),
+  })).min(1, 'at least one input is required'),
+  outputs: z.array(z.object({
+    name: z.string().min(1),
+    parameters: ParametersSchema.optional(),
+  })).optional(),
+});
+
+export const BINARY_HEADER = 'inference-header-content-length';
+
+/** Decodes an infer body; `headerLength` is the binary extension's JSON header length, if any. */
+export function decodeInferBody(model: string, version: string | undefined, body: Buffer, headerLength: number | undefined): InferenceRequest {
+  if (headerLength !== undefined && (headerLength > body.length || headerLength < 0)) {
+    throw new InvalidRequestError(`Inference-Header-Content-Length is ${headerLength} but the body has only ${body.length} bytes`);
+  }
+  const jsonEnd = headerLength ?? body.length;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body.toString('utf8', 0, jsonEnd));
+  } catch (e) {
+    throw new InvalidRequestError(`request body is not valid JSON: ${(e as Error).message}`, 'PARETO_ERR_MALFORMED_JSON');
+  }
+  const parsed = RequestSchema.safeParse(raw);
+  if (!parsed.success) throw new InvalidRequestError(`invalid inference request: ${formatZodError(parsed.error)}`);
+  const req = parsed.data;
+
+  let offset = jsonEnd;
+  const inputs: Tensor[] = req.inputs.map((input) => {
+    if (!isDatatype(input.datatype)) throw new InvalidRequestError(`input '${input.name}': unknown or unsupported datatype '${input.datatype}'`);
+    const shape = checkShape(input.name, input.shape);
+    const size = input.parameters?.binary_data_size;
+    if (size !== undefined) {
+      if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) throw new InvalidRequestError(`input '${input.name}': binary_data_size must be a non-negative integer`);
+      if (headerLength === undefined) throw new InvalidRequestError(`input '${input.name}' has binary_data_size but the request has no Inference-Header-Content-Length header`);
+      if (offset + size > body.length) throw new InvalidRequestError(`input '${input.name}': binary_data_size ${size} runs past the end of the body`);
+      const bytes = body.subarray(offset, offset + size);
+      offset += size;
+      return fromBytes(input.name, input.datatype, shape, bytes);
+    }
+    if (input.data === undefined) throw new InvalidRequestError(`input '${input.name}' has neither 'data' nor a binary_data_size parameter`);
+    return fromJson(input.name, input.datatype, shape, input.data);
+  });
+  if (offset !== body.length) throw new InvalidRequestError(`${body.length - offset} bytes of binary data follow the inputs that no binary_data_size accounts for`);
+
+  const binaryDefault = req.parameters?.binary_data_output === true;
+  const outputs = req.outputs?.map((o) => ({ name: o.name, binary: o.parameters?.binary_data === undefined ? binaryDefault : o.parameters.binary_data === true }));
+  const parameters: Parameters = { ...req.parameters };
+  if (binaryDefault && !outputs) parameters.binary_data_output = true;
+  return { model, version, id: req.id, inputs, outputs, parameters };
+}
+
+export interface EncodedResponse {
+  body: string | Buffer;
+  /** Set when the body carries binary tensors after the JSON header. */
+  headerLength?: number;
+}
+
+export function encodeInferResponse(req: InferenceRequest, res: InferenceResponse): EncodedResponse {
+  const binaryDefault = req.parameters.binary_data_output === true;
+  const chunks: Uint8Array[] = [];
+  const outputs = res.outputs.map((t) => {
+    const binary = req.outputs?.find((o) => o.name === t.name)?.binary ?? binaryDefault;
+    if (!binary) return { name: t.name, datatype: t.datatype, shape: t.shape, data: toJsonData(t) };
+    const bytes = byteView(t.data);
+    chunks.push(bytes);
+    return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: bytes.byteLength } };
+  });
+  const json = JSON.stringify({
+    model_name: res.model,
+    model_version: res.version,
+    ...(res.id !== undefined ? { id: res.id } : {}),
+    parameters: servingParameters(res.serving),
+    outputs,
+  });
+  if (chunks.length === 0) return { body: json };
+  const header = Buffer.from(json, 'utf8');
+  return { body: Buffer.concat([header, ...chunks]), headerLength: header.length };
+}

@@ -1,0 +1,51 @@
+// The one internal request and response type every front end (REST JSON, REST binary, gRPC)
+// decodes into and encodes from.
+import type { Tensor } from '../tensor/tensor.js';
+
+export type ParameterValue = string | number | boolean;
+export type Parameters = Record<string, ParameterValue>;
+
+export interface RequestedOutput {
+  name: string;
+  /** REST binary extension: return this output as binary data. */
+  binary?: boolean;
+}
+
+export interface InferenceRequest {
+  model: string;
+  /** A variant name; absent lets the server choose. */
+  version?: string;
+  id?: string;
+  inputs: Tensor[];
+  /** Absent: every output of the model. */
+  outputs?: RequestedOutput[];
+  parameters: Parameters;
+}
+
+export interface ServingInfo {
+  variant: string;
+  batchSize: number;
+  queueMs: number;
+  computeMs: number;
+}
+
+export interface InferenceResponse {
+  model: string;
+  version: string;
+  id?: string;
+  outputs: Tensor[];
+  serving: ServingInfo;
+}
+
+export function servingParameters(s: ServingInfo): Parameters {
+  return {
+    variant: s.variant,
+    batch_size: s.batchSize,
+    queue_ms: round3(s.queueMs),
+    compute_ms: round3(s.computeMs),
+  };
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

@@ -1,0 +1,79 @@
+// Runs inside a worker thread: holds ONNX Runtime sessions and runs batches on them. ORT's run()
+// blocks the thread it runs on, which is why this is not on the event loop.
+import { parentPort } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import ort from 'onnxruntime-node';
+import { DTYPE, datatypeFromOrt } from '../tensor/dtype.js';
+import type { FromWorker, SessionSignature, ToWorker, WireTensor } from './messages.js';
+
+const port = parentPort!;
+const sessions = new Map<string, ort.InferenceSession>();
+
+function reply(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(msg, transfer);
+}
+
+function feedsOf(inputs: WireTensor[]): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const t of inputs) feeds[t.name] = new ort.Tensor(DTYPE[t.datatype].ort as 'float32', t.data as Float32Array, t.shape);
+  return feeds;
+}
+
+function signatureOf(session: ort.InferenceSession): SessionSignature {
+  const describe = (m: ort.InferenceSession.ValueMetadata) => m.isTensor
+    ? { name: m.name, datatype: datatypeFromOrt(m.type), shape: [...m.shape] }
+    : { name: m.name };
+  return { inputs: session.inputMetadata.map(describe), outputs: session.outputMetadata.map(describe) };
+}
+
+async function handle(msg: ToWorker): Promise<void> {
+  switch (msg.op) {
+    case 'load': {
+      const { intraOpThreads, executionProvider, allowSpinning } = msg.options;
+      const session = await ort.InferenceSession.create(msg.path, {
+        executionProviders: [executionProvider],
+        intraOpNumThreads: intraOpThreads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        extra: { session: { intra_op: { allow_spinning: allowSpinning ? '1' : '0' } } },
+      });
+      if (msg.warmup) for (let i = 0; i < 3; i++) await session.run(feedsOf(msg.warmup));
+      await sessions.get(msg.key)?.release();
+      sessions.set(msg.key, session);
+      reply({ op: 'loaded', id: msg.id, signature: signatureOf(session) });
+      return;
+    }
+    case 'unload': {
+      await sessions.get(msg.key)?.release();
+      sessions.delete(msg.key);
+      reply({ op: 'unloaded', id: msg.id });
+      return;
+    }
+    case 'run': {
+      const session = sessions.get(msg.key);
+      if (!session) throw new Error(`no session '${msg.key}' in this executor`);
+      const t0 = performance.now();
+      const results = await session.run(feedsOf(msg.inputs));
+      const computeMs = performance.now() - t0;
+      const outputs: WireTensor[] = [];
+      const transfer: ArrayBuffer[] = [];
+      for (const name of session.outputNames) {
+        const t = results[name];
+        const datatype = datatypeFromOrt(t.type);
+        if (!datatype) throw new Error(`output '${name}' has type ${t.type}, which the protocol cannot carry`);
+        let data = t.data as Float32Array;
+        // Transfer only buffers this tensor owns whole; otherwise copy out.
+        if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) data = data.slice();
+        outputs.push({ name, datatype, shape: [...t.dims], data });
+        transfer.push(data.buffer as ArrayBuffer);
+      }
+      reply({ op: 'result', id: msg.id, outputs, computeMs }, transfer);
+      return;
+    }
+  }
+}
+
+port.on('message', (msg: ToWorker) => {
+  handle(msg).catch((e: unknown) => reply({ op: 'error', id: msg.id, message: e instanceof Error ? e.message : String(e) }));
+});

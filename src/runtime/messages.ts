@@ -1,0 +1,35 @@
+// Messages between the main thread and executor worker threads. Tensor data crosses as
+// transferable ArrayBuffers, never as JSON.
+import type { Datatype, TypedArray } from '../tensor/dtype.js';
+
+export interface SessionOptions {
+  intraOpThreads: number;
+  executionProvider: string;
+  /** Spinning burns a core while idle; off where sessions share cores. */
+  allowSpinning: boolean;
+}
+
+export interface WireTensor {
+  name: string;
+  datatype: Datatype;
+  shape: number[];
+  data: TypedArray;
+}
+
+export interface SessionSignature {
+  inputs: Array<{ name: string; datatype?: Datatype; shape?: Array<number | string> }>;
+  outputs: Array<{ name: string; datatype?: Datatype; shape?: Array<number | string> }>;
+}
+
+export type WorkerCall =
+  | { op: 'load'; key: string; path: string; options: SessionOptions; warmup?: WireTensor[] }
+  | { op: 'unload'; key: string }
+  | { op: 'run'; key: string; inputs: WireTensor[] };
+
+export type ToWorker = WorkerCall & { id: number };
+
+export type FromWorker =
+  | { op: 'loaded'; id: number; signature: SessionSignature }
+  | { op: 'unloaded'; id: number }
+  | { op: 'result'; id: number; outputs: WireTensor[]; computeMs: number }
+  | { op: 'error'; id: number; message: string };

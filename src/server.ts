@@ -1,0 +1,80 @@
+// Wires the parts of a one-node Pareto server: repository → executors → dispatcher → service →
+// REST and gRPC front ends. Everything below the codecs is shared by both protocols.
+import type * as grpc from '@grpc/grpc-js';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { InvalidRequestError, ModelUnloadedError } from './errors.js';
+import { formatZodError } from './repository/model-config.js';
+import { ModelRepository } from './repository/model-repository.js';
+import { ExecutorPool, defaultExecutorCount } from './runtime/executor-pool.js';
+import { AdminToken } from './protocol/admin-token.js';
+import { bindGrpc, buildGrpcServer } from './protocol/grpc/grpc-server.js';
+import { buildRestServer } from './protocol/rest/rest-server.js';
+import { BatchDispatcher } from './serving/batch-dispatcher.js';
+import { InferenceService } from './serving/inference-service.js';
+import { ModelHost, type ModelStatus } from './serving/model-host.js';
+
+export const ServerOptionsSchema = z.strictObject({
+  repository: z.string().min(1).default('models'),
+  host: z.string().min(1).default('0.0.0.0'),
+  /** Triton's defaults; 0 picks a free port. */
+  httpPort: z.number().int().min(0).max(65535).default(8000),
+  grpcPort: z.number().int().min(0).max(65535).default(8001),
+  /** Executor threads; by default one per core, each with one intra-op thread. */
+  executors: z.number().int().min(1).max(256).default(defaultExecutorCount),
+  maxBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+  adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
+});
+
+export type ServerOptions = z.input<typeof ServerOptionsSchema>;
+
+export interface RunningServer {
+  httpPort: number;
+  grpcPort: number;
+  admin: AdminToken;
+  models: ModelStatus[];
+  service: InferenceService;
+  close(): Promise<void>;
+}
+
+export async function startServer(input: ServerOptions = {}): Promise<RunningServer> {
+  const parsed = ServerOptionsSchema.safeParse(input);
+  if (!parsed.success) throw new InvalidRequestError(`invalid server options: ${formatZodError(parsed.error)}`, 'PARETO_ERR_OPTIONS');
+  const opts = parsed.data;
+
+  const pool = new ExecutorPool({ executors: opts.executors });
+  const host = new ModelHost(new ModelRepository(opts.repository), pool);
+  const dispatcher = new BatchDispatcher(pool, (m) => host.notifyDrained(m));
+  host.on('unloading', (m) => dispatcher.cancel(m, new ModelUnloadedError(m.name)));
+  const service = new InferenceService(host, dispatcher);
+  const admin = new AdminToken(opts.adminToken);
+
+  let ready = false;
+  const isReady = () => ready;
+  const rest: FastifyInstance = buildRestServer({ service, admin, maxBodyBytes: opts.maxBodyBytes, isReady });
+  const grpcServer: grpc.Server = buildGrpcServer({ service, maxMessageBytes: opts.maxBodyBytes, isReady });
+
+  const models = await host.loadAll();
+  await rest.listen({ host: opts.host, port: opts.httpPort });
+  const httpPort = (rest.server.address() as { port: number }).port;
+  const grpcPort = await bindGrpc(grpcServer, opts.host, opts.grpcPort);
+  ready = true;
+
+  let closing: Promise<void> | undefined;
+  return {
+    httpPort, grpcPort, admin, models, service,
+    close() {
+      closing ??= (async () => {
+        ready = false;
+        service.stopAccepting();
+        await Promise.all([
+          rest.close(),
+          new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())),
+        ]);
+        dispatcher.close();
+        await pool.close();
+      })();
+      return closing;
+    },
+  };
+}

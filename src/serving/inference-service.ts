@@ -1,0 +1,38 @@
+// The protocol-independent inference path: find model and variant, validate the tensors against
+// the signature, queue for batching, and pick the requested outputs. REST and gRPC both call this.
+import { InvalidRequestError, ServerShuttingDownError } from '../errors.js';
+import type { InferenceRequest, InferenceResponse } from '../protocol/types.js';
+import { validateInputs } from '../tensor/validate.js';
+import type { BatchDispatcher } from './batch-dispatcher.js';
+import type { ModelHost } from './model-host.js';
+
+export class InferenceService {
+  private accepting = true;
+
+  constructor(readonly models: ModelHost, private readonly dispatcher: BatchDispatcher) {}
+
+  async infer(req: InferenceRequest): Promise<InferenceResponse> {
+    if (!this.accepting) throw new ServerShuttingDownError();
+    const model = this.models.get(req.model);
+    const variant = this.models.variant(model, req.version);
+    const rows = validateInputs(req.inputs, model.inputs, model.config.batching.max_batch_size);
+    if (req.outputs) {
+      for (const o of req.outputs) {
+        if (!model.outputs.some((s) => s.name === o.name)) {
+          throw new InvalidRequestError(`unknown output '${o.name}'; the model's outputs are: ${model.outputs.map((s) => s.name).join(', ')}`);
+        }
+      }
+    }
+    const ordered = model.inputs.map((spec) => req.inputs.find((t) => t.name === spec.name)!);
+    const result = await this.dispatcher.submit(model, variant, ordered, rows);
+    const outputs = req.outputs
+      ? req.outputs.map((o) => result.outputs.find((t) => t.name === o.name)!)
+      : result.outputs.filter((t) => model.outputs.some((s) => s.name === t.name));
+    return { model: model.name, version: variant.name, id: req.id, outputs, serving: result.serving };
+  }
+
+  /** Stop taking new requests (graceful shutdown); queued ones still finish. */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+}

@@ -1,0 +1,211 @@
+// Loads models from the repository onto the executors and tracks each model's state, like
+// Triton's model repository manager: load, unload, reload (new sessions first, then a swap, so a
+// reload never interrupts serving), and an index with a reason for every model that is not ready.
+import { EventEmitter } from 'node:events';
+import { isParetoError, ModelLoadError, ModelNotFoundError, ModelNotReadyError, VersionNotFoundError } from '../errors.js';
+import type { ModelConfig, VariantSpec } from '../repository/model-config.js';
+import type { ModelRepository } from '../repository/model-repository.js';
+import type { Profile } from '../repository/profile.js';
+import { availableProviders } from '../runtime/execution-providers.js';
+import type { ExecutorPool } from '../runtime/executor-pool.js';
+import type { SessionSignature, WireTensor } from '../runtime/messages.js';
+import { DTYPE } from '../tensor/dtype.js';
+import type { TensorSignature } from '../tensor/validate.js';
+
+export type ModelState = 'READY' | 'LOADING' | 'UNLOADING' | 'UNAVAILABLE';
+
+export interface LoadedVariant {
+  name: string;
+  /** The executors' session key; changes on every reload. */
+  sessionKey: string;
+  spec: VariantSpec;
+  profile?: Profile;
+}
+
+export interface LoadedModel {
+  name: string;
+  config: ModelConfig;
+  inputs: TensorSignature[];
+  outputs: TensorSignature[];
+  variants: Map<string, LoadedVariant>;
+  defaultVariant: LoadedVariant;
+  /** Requests of this model queued or running. */
+  outstanding: number;
+}
+
+export interface ModelStatus {
+  name: string;
+  state: ModelState;
+  reason?: string;
+  versions: string[];
+}
+
+interface Entry {
+  state: ModelState;
+  reason?: string;
+  model?: LoadedModel;
+}
+
+export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; drained: [model: LoadedModel] }> {
+  // 'unloading': queued requests of the model must be failed now; 'drained': none are left.
+  private readonly entries = new Map<string, Entry>();
+  private generation = 0;
+
+  constructor(private readonly repository: ModelRepository, private readonly pool: ExecutorPool) {
+    super();
+  }
+
+  /** Loads every model in the repository; a bad one is marked UNAVAILABLE and the rest load. */
+  async loadAll(): Promise<ModelStatus[]> {
+    for (const name of this.repository.list()) await this.load(name).catch(() => undefined);
+    return this.index();
+  }
+
+  index(): ModelStatus[] {
+    const names = new Set([...this.repository.list(), ...this.entries.keys()]);
+    return [...names].sort().map((name) => {
+      const e = this.entries.get(name);
+      return {
+        name,
+        state: e?.state ?? 'UNAVAILABLE',
+        reason: e ? e.reason : 'not loaded',
+        versions: e?.model ? [...e.model.variants.keys()] : [],
+      };
+    });
+  }
+
+  /** The model, ready to serve; 404 if unknown, 503 if not ready. */
+  get(name: string): LoadedModel {
+    const e = this.entries.get(name);
+    if (e?.model && (e.state === 'READY' || e.state === 'LOADING')) return e.model;
+    if (!e && !this.repository.list().includes(name)) throw new ModelNotFoundError(name);
+    throw new ModelNotReadyError(name, e?.reason ?? `state ${e?.state ?? 'UNAVAILABLE'}; load it with POST /v2/repository/models/${name}/load`);
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name) || this.repository.list().includes(name);
+  }
+
+  variant(model: LoadedModel, version: string | undefined): LoadedVariant {
+    if (version === undefined || version === '') return model.defaultVariant;
+    const v = model.variants.get(version);
+    if (!v) throw new VersionNotFoundError(model.name, version, [...model.variants.keys()]);
+    return v;
+  }
+
+  /** Loads, or reloads, one model. The previous version serves until the new one is ready. */
+  async load(name: string): Promise<ModelStatus> {
+    const previous = this.entries.get(name);
+    if (previous?.state === 'LOADING' || previous?.state === 'UNLOADING') {
+      throw new ModelNotReadyError(name, `a ${previous.state.toLowerCase()} is already in progress`);
+    }
+    this.entries.set(name, { state: 'LOADING', model: previous?.state === 'READY' ? previous.model : undefined });
+    const loadedKeys: string[] = [];
+    try {
+      const { config, variants } = this.repository.read(name);
+      const generation = this.generation++;
+      const inputs = config.inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape }));
+      const outputs = config.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape }));
+      const loaded = new Map<string, LoadedVariant>();
+      for (const [i, files] of variants.entries()) {
+        const spec = config.variants[i];
+        if (!availableProviders().includes(spec.execution_provider)) {
+          throw new ModelLoadError(name, spec.name, `execution provider '${spec.execution_provider}' is not available here (available: ${availableProviders().join(', ')})`);
+        }
+        const sessionKey = `${name}/${spec.name}#${generation}`;
+        let signature: SessionSignature;
+        try {
+          signature = await this.pool.load(sessionKey, files.onnxPath, {
+            intraOpThreads: spec.intra_op_threads ?? 1,
+            executionProvider: spec.execution_provider,
+            allowSpinning: false,
+          }, warmupInputs(inputs));
+        } catch (e) {
+          throw isParetoError(e) ? e : new ModelLoadError(name, spec.name, (e as Error).message);
+        } finally {
+          loadedKeys.push(sessionKey);
+        }
+        checkSignature(name, spec.name, signature, inputs, outputs);
+        loaded.set(spec.name, { name: spec.name, sessionKey, spec, profile: files.profile });
+      }
+      const model: LoadedModel = {
+        name, config, inputs, outputs, variants: loaded,
+        defaultVariant: loaded.get(config.default_variant ?? config.variants[0].name)!,
+        outstanding: 0,
+      };
+      this.entries.set(name, { state: 'READY', model });
+      // The old version finishes what it has queued; new requests already go to the new one.
+      if (previous?.model) void this.retire(previous.model, false);
+      return this.status(name);
+    } catch (e) {
+      await Promise.all(loadedKeys.map((k) => this.pool.unload(k).catch(() => undefined)));
+      const reason = e instanceof Error ? e.message : String(e);
+      if (previous?.state === 'READY' && previous.model) {
+        this.entries.set(name, { state: 'READY', model: previous.model, reason: `reload failed, still serving the previous version: ${reason}` });
+      } else {
+        this.entries.set(name, { state: 'UNAVAILABLE', reason });
+      }
+      throw e;
+    }
+  }
+
+  /** Unloads a model: queued requests get 503 at once, running batches finish. */
+  async unload(name: string): Promise<ModelStatus> {
+    const e = this.entries.get(name);
+    if (!e) {
+      if (!this.repository.list().includes(name)) throw new ModelNotFoundError(name);
+      return this.status(name);
+    }
+    if (e.state === 'UNLOADING') throw new ModelNotReadyError(name, 'an unload is already in progress');
+    if (!e.model) {
+      this.entries.set(name, { state: 'UNAVAILABLE', reason: 'unloaded' });
+      return this.status(name);
+    }
+    this.entries.set(name, { state: 'UNLOADING', model: e.model, reason: 'unloading' });
+    await this.retire(e.model, true);
+    this.entries.set(name, { state: 'UNAVAILABLE', reason: 'unloaded' });
+    return this.status(name);
+  }
+
+  status(name: string): ModelStatus {
+    return this.index().find((s) => s.name === name)!;
+  }
+
+  /** Waits for the model's outstanding requests (cancelling queued ones first if asked), then frees its sessions. */
+  private async retire(model: LoadedModel, cancelQueued: boolean): Promise<void> {
+    if (cancelQueued) this.emit('unloading', model);
+    while (model.outstanding > 0) await new Promise<void>((resolve) => {
+      const onDrained = (m: LoadedModel) => { if (m === model) { this.off('drained', onDrained); resolve(); } };
+      this.on('drained', onDrained);
+    });
+    await Promise.all([...model.variants.values()].map((v) => this.pool.unload(v.sessionKey)));
+  }
+
+  /** Called by the dispatcher when a model has no request queued or running. */
+  notifyDrained(model: LoadedModel): void {
+    this.emit('drained', model);
+  }
+}
+
+/** Zeros of batch 1 (variable dims as 1), so the first real request does not pay for ORT's lazy set-up. */
+function warmupInputs(inputs: TensorSignature[]): WireTensor[] {
+  return inputs.map((t) => {
+    const shape = t.shape.map((d) => (d === -1 ? 1 : d));
+    const count = shape.reduce((a, b) => a * b, 1);
+    return { name: t.name, datatype: t.datatype, shape, data: new DTYPE[t.datatype].array(count) };
+  });
+}
+
+function checkSignature(model: string, variant: string, got: SessionSignature, inputs: TensorSignature[], outputs: TensorSignature[]): void {
+  const check = (kind: 'input' | 'output', wanted: TensorSignature[], actual: SessionSignature['inputs']) => {
+    for (const w of wanted) {
+      const a = actual.find((x) => x.name === w.name);
+      if (!a) throw new ModelLoadError(model, variant, `model.yaml declares ${kind} '${w.name}', but the ONNX model's ${kind}s are: ${actual.map((x) => x.name).join(', ')}`);
+      if (a.datatype && a.datatype !== w.datatype) throw new ModelLoadError(model, variant, `${kind} '${w.name}' is ${a.datatype} in the ONNX model but ${w.datatype} in model.yaml`);
+    }
+  };
+  check('input', inputs, got.inputs);
+  check('output', outputs, got.outputs);
+  const missing = got.inputs.filter((a) => !inputs.some((w) => w.name === a.name));
+  if (missing.length) throw new ModelLoadError(model, variant, `the ONNX model needs inputs that model.yaml does not declare: ${missing.map((m) => m.name).join(', ')}`);
+}
