@@ -91,11 +91,16 @@ export class ExecutorPool {
     return out;
   }
 
-  async load(key: string, path: string, options: SessionOptions, warmup?: WireTensor[]): Promise<SessionSignature> {
-    const msg = { op: 'load' as const, key, path, options, warmup };
-    const replies = await Promise.all(this.executors.map((e) => e.call(msg)));
+  async load(key: string, path: string, options: SessionOptions): Promise<SessionSignature> {
+    const msg = { op: 'load' as const, key, path, options };
     this.loaded.set(key, msg);
+    const replies = await Promise.all(this.executors.map((e) => e.call(msg)));
     return (replies[0] as FromWorker & { op: 'loaded' }).signature;
+  }
+
+  /** Runs a few batches on every executor so the first real request does not pay for ORT's lazy set-up. */
+  async warmup(key: string, inputs: WireTensor[]): Promise<void> {
+    await Promise.all(this.executors.map((e) => e.call({ op: 'warmup', key, inputs })));
   }
 
   async unload(key: string): Promise<void> {

@@ -38,10 +38,16 @@ async function handle(msg: ToWorker): Promise<void> {
         graphOptimizationLevel: 'all',
         extra: { session: { intra_op: { allow_spinning: allowSpinning ? '1' : '0' } } },
       });
-      if (msg.warmup) for (let i = 0; i < 3; i++) await session.run(feedsOf(msg.warmup));
       await sessions.get(msg.key)?.release();
       sessions.set(msg.key, session);
       reply({ op: 'loaded', id: msg.id, signature: signatureOf(session) });
+      return;
+    }
+    case 'warmup': {
+      const session = sessions.get(msg.key);
+      if (!session) throw new Error(`no session '${msg.key}' in this executor`);
+      for (let i = 0; i < 3; i++) await session.run(feedsOf(msg.inputs));
+      reply({ op: 'warm', id: msg.id });
       return;
     }
     case 'unload': {

@@ -22,7 +22,8 @@ export interface SessionSignature {
 }
 
 export type WorkerCall =
-  | { op: 'load'; key: string; path: string; options: SessionOptions; warmup?: WireTensor[] }
+  | { op: 'load'; key: string; path: string; options: SessionOptions }
+  | { op: 'warmup'; key: string; inputs: WireTensor[] }
   | { op: 'unload'; key: string }
   | { op: 'run'; key: string; inputs: WireTensor[] };
 
@@ -31,5 +32,6 @@ export type ToWorker = WorkerCall & { id: number };
 export type FromWorker =
   | { op: 'loaded'; id: number; signature: SessionSignature }
   | { op: 'unloaded'; id: number }
+  | { op: 'warm'; id: number }
   | { op: 'result'; id: number; outputs: WireTensor[]; computeMs: number }
   | { op: 'error'; id: number; message: string };

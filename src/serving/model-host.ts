@@ -119,13 +119,16 @@ export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; d
             intraOpThreads: spec.intra_op_threads ?? 1,
             executionProvider: spec.execution_provider,
             allowSpinning: false,
-          }, warmupInputs(inputs));
+          });
         } catch (e) {
           throw isParetoError(e) ? e : new ModelLoadError(name, spec.name, (e as Error).message);
         } finally {
           loadedKeys.push(sessionKey);
         }
         checkSignature(name, spec.name, signature, inputs, outputs);
+        await this.pool.warmup(sessionKey, warmupInputs(inputs)).catch((e: Error) => {
+          throw new ModelLoadError(name, spec.name, `warm-up run failed: ${e.message}`);
+        });
         loaded.set(spec.name, { name: spec.name, sessionKey, spec, profile: files.profile });
       }
       const model: LoadedModel = {
@@ -187,7 +190,7 @@ export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; d
   }
 }
 
-/** Zeros of batch 1 (variable dims as 1), so the first real request does not pay for ORT's lazy set-up. */
+/** Zeros of batch 1, variable dims as 1. */
 function warmupInputs(inputs: TensorSignature[]): WireTensor[] {
   return inputs.map((t) => {
     const shape = t.shape.map((d) => (d === -1 ? 1 : d));
