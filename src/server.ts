@@ -22,6 +22,8 @@ export const ServerOptionsSchema = z.strictObject({
   grpcPort: z.number().int().min(0).max(65535).default(8001),
   /** Executor threads; by default one per core, each with one intra-op thread. */
   executors: z.number().int().min(1).max(256).default(defaultExecutorCount),
+  /** Batches queued per executor (see ExecutorPoolOptions.pipelineDepth). */
+  pipelineDepth: z.number().int().min(1).max(8).default(2),
   maxBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
 });
@@ -42,7 +44,7 @@ export async function startServer(input: ServerOptions = {}): Promise<RunningSer
   if (!parsed.success) throw new InvalidRequestError(`invalid server options: ${formatZodError(parsed.error)}`, 'PARETO_ERR_OPTIONS');
   const opts = parsed.data;
 
-  const pool = new ExecutorPool({ executors: opts.executors });
+  const pool = new ExecutorPool({ executors: opts.executors, pipelineDepth: opts.pipelineDepth });
   const host = new ModelHost(new ModelRepository(opts.repository), pool);
   const dispatcher = new BatchDispatcher(pool, (m) => host.notifyDrained(m));
   host.on('unloading', (m) => dispatcher.cancel(m, new ModelUnloadedError(m.name)));

@@ -16,6 +16,7 @@ export function serveCommand(): Command {
     .addOption(new Option('--http-port <port>', 'HTTP/REST port (0 = pick a free port, printed as http_port=N)').env('PARETO_HTTP_PORT').default(8000).argParser(integer))
     .addOption(new Option('--grpc-port <port>', 'gRPC port (0 = pick a free port, printed as grpc_port=N)').env('PARETO_GRPC_PORT').default(8001).argParser(integer))
     .addOption(new Option('--executors <n>', 'executor threads (default: one per core, one intra-op thread each)').env('PARETO_EXECUTORS').argParser(integer))
+    .addOption(new Option('--pipeline-depth <n>', 'batches queued per executor, so it never idles between batches').env('PARETO_PIPELINE_DEPTH').default(2).argParser(integer))
     .addOption(new Option('--max-body-bytes <n>', 'largest request body or gRPC message accepted (413 / RESOURCE_EXHAUSTED above it)').env('PARETO_MAX_BODY_BYTES').default(64 * 1024 * 1024).argParser(integer))
     .addOption(new Option('--admin-token <token>', 'token for the repository API (load/unload); a random one is printed if not set').env('PARETO_ADMIN_TOKEN'))
     .addHelpText('after', `
@@ -30,6 +31,7 @@ Examples:
         httpPort: opts.httpPort,
         grpcPort: opts.grpcPort,
         executors: opts.executors,
+        pipelineDepth: opts.pipelineDepth,
         maxBodyBytes: opts.maxBodyBytes,
         adminToken: opts.adminToken,
       });

@@ -44,7 +44,7 @@ export class BatchDispatcher {
     model.outstanding++;
     return new Promise((resolve, reject) => {
       this.queueFor(model, variant).batcher.push({ inputs, samples, arrival: this.now(), resolve, reject });
-      this.pump();
+      this.schedulePump();
     });
   }
 
@@ -85,9 +85,25 @@ export class BatchDispatcher {
     return q;
   }
 
+  /**
+   * Pumps once per event-loop turn rather than per request: requests parsed in the same turn
+   * (many sockets readable at once) then leave in one batch instead of one batch each. Measured
+   * with bench:serve: fewer, larger batches and far fewer postMessage calls on the main thread.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(this.runPump);
+  }
+
+  private pumpScheduled = false;
+  private readonly runPump = () => {
+    this.pumpScheduled = false;
+    this.pump();
+  };
+
   private pump(): void {
-    let idle = this.pool.idle();
-    while (idle.length > 0) {
+    for (let executor = this.pool.available(); executor !== undefined; executor = this.pool.available()) {
       const now = this.now();
       let best: VariantQueue | undefined;
       let wakeAt = Infinity;
@@ -95,6 +111,9 @@ export class BatchDispatcher {
         const at = q.batcher.readyAt();
         if (at === undefined) continue;
         if (at > now) { wakeAt = Math.min(wakeAt, at); continue; }
+        // A busy executor only gets a batch queued behind its current one when that batch is full:
+        // a partial batch is better left to grow until an executor is really free.
+        if (!executor.idle && q.batcher.samples < q.batcher.policy.maxBatchSize) continue;
         if (!best || q.batcher.oldestArrival()! < best.batcher.oldestArrival()!) best = q;
       }
       if (!best) {
@@ -102,8 +121,7 @@ export class BatchDispatcher {
         return;
       }
       const batch = best.batcher.take(now)!;
-      void this.execute(idle[0], best, batch, now);
-      idle = this.pool.idle();
+      void this.execute(executor.index, best, batch, now);
     }
   }
 

@@ -1,0 +1,38 @@
+// Starts bench servers as child processes and reads the port lines they print.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+export interface Child {
+  process: ChildProcess;
+  ports: Record<string, number>;
+  stop(): Promise<void>;
+}
+
+export async function startChild(args: string[], until: RegExp): Promise<Child> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ports: Record<string, number> = {};
+  const lines = createInterface({ input: child.stdout! });
+  for await (const line of lines) {
+    const m = /^(\w+_port)=(\d+)$/.exec(line);
+    if (m) ports[m[1]] = Number(m[2]);
+    if (until.test(line)) break;
+  }
+  if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`);
+  child.stdout!.resume();
+  return {
+    process: child,
+    ports,
+    stop: () => new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+/** Resident set size of a process, in MiB, from /proc. */
+export function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
