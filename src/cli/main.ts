@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `pareto` command.
 import { Command, InvalidArgumentError } from 'commander';
+import { optimizeCommand, profileCommand } from './optimize.js';
 import { serveCommand } from './serve.js';
 
 const program = new Command()
@@ -9,6 +10,8 @@ const program = new Command()
   .version('0.1.0');
 
 program.addCommand(serveCommand());
+program.addCommand(optimizeCommand());
+program.addCommand(profileCommand());
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`pareto: ${e instanceof Error ? e.message : String(e)}`);

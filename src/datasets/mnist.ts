@@ -4,10 +4,12 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
 export interface LabelledImages {
-  /** n × 784 pixels in [0, 1], row-major. */
+  /** count × sample values, row-major (MNIST: 784 pixels in [0, 1]). */
   pixels: Float32Array;
   labels: Uint8Array;
   count: number;
+  /** One sample's shape, after the batch axis; [784] when absent. */
+  sampleShape?: number[];
 }
 
 export const PIXELS = 28 * 28;

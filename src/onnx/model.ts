@@ -68,7 +68,7 @@ export function dims(t: TensorProto): number[] {
   return (t.dims ?? []).map(Number);
 }
 
-export function makeTensor(name: string, dimensions: number[], data: Float32Array | Int8Array | Uint8Array | Uint16Array | Int32Array, dataType: number): TensorProto {
+export function makeTensor(name: string, dimensions: number[], data: Float32Array | Int8Array | Uint8Array | Uint16Array | Int32Array | BigInt64Array, dataType: number): TensorProto {
   return onnx.TensorProto.create({ name, dims: dimensions, dataType, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() });
 }
 
@@ -99,4 +99,30 @@ export function dropUnusedInitializers(model: Model): void {
   const g = graphOf(model);
   const used = new Set(g.node.flatMap((n) => n.input!));
   g.initializer = g.initializer.filter((t) => used.has(t.name!));
+}
+
+/**
+ * Moves the tensors of Constant nodes into initializers (exporters such as paddle2onnx keep
+ * weights in Constant nodes), so transforms find every weight in one place.
+ */
+export function constantsToInitializers(model: Model): number {
+  const g = graphOf(model);
+  let moved = 0;
+  g.node = g.node.filter((n) => {
+    if (n.opType !== 'Constant') return true;
+    const value = n.attribute?.find((a) => a.name === 'value' && a.t);
+    if (!value?.t) return true;
+    g.initializer.push({ ...value.t, name: n.output![0] });
+    moved++;
+    return false;
+  });
+  return moved;
+}
+
+/** Fixes a graph input's symbolic dimensions (after the batch axis) to sizes. */
+export function fixInputShape(model: Model, sampleShape: number[]): void {
+  const input = graphOf(model).input[0];
+  const dim = input.type?.tensorType?.shape?.dim ?? [];
+  if (dim.length !== sampleShape.length + 1) throw new OnnxFormatError(`input '${input.name}' has rank ${dim.length}, but the shape given has ${sampleShape.length} dimensions after the batch axis`);
+  sampleShape.forEach((size, i) => { dim[i + 1] = { dimValue: size }; });
 }

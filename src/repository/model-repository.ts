@@ -33,8 +33,8 @@ export class ModelRepository {
       .sort();
   }
 
-  /** Reads and checks one model's config, variant files and profiles. */
-  read(name: string): ModelDefinition {
+  /** Reads and checks one model's config, variant files and (unless told not to) profiles. */
+  read(name: string, opts: { profiles?: boolean } = {}): ModelDefinition {
     if (!/^[A-Za-z0-9_.-]+$/.test(name) || name.startsWith('.')) throw new ModelNotFoundError(name);
     const dir = join(this.root, name);
     const configFile = join(dir, 'model.yaml');
@@ -43,7 +43,7 @@ export class ModelRepository {
     const variants = config.variants.map((v, i) => {
       const onnxPath = join(dir, v.name, v.file);
       if (!existsSync(onnxPath)) throw new ModelConfigError(configFile, `variants.${i}: file ${onnxPath} does not exist`);
-      return { name: v.name, onnxPath, profile: readProfile(join(dir, v.name, 'profile.json')) };
+      return { name: v.name, onnxPath, profile: opts.profiles === false ? undefined : readProfile(join(dir, v.name, 'profile.json')) };
     });
     return { config, variants };
   }

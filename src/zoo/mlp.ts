@@ -62,6 +62,10 @@ export interface TrainOptions {
   learningRate: number;
   momentum: number;
   seed: number;
+  /** Distillation: teacher probabilities (count × outputs), mixed with the labels by `alpha`. */
+  softTargets?: Float32Array;
+  /** Weight of the hard label when softTargets are given (default 0.5). */
+  alpha?: number;
   onEpoch?: (epoch: number, loss: number) => void;
   onProgress?: (done: number, total: number) => void;
 }
@@ -99,8 +103,14 @@ export function trainMlp(mlp: Mlp, pixels: Float32Array, labels: Uint8Array, cou
         for (let j = 0; j < O; j++) max = Math.max(max, logits[r * O + j]);
         let sum = 0;
         for (let j = 0; j < O; j++) sum += Math.exp(logits[r * O + j] - max);
-        const y = labels[order[s * B + r]];
-        for (let j = 0; j < O; j++) dOut[r * O + j] = (Math.exp(logits[r * O + j] - max) / sum - (j === y ? 1 : 0)) / B;
+        const sample = order[s * B + r];
+        const y = labels[sample];
+        const soft = opts.softTargets;
+        const alpha = soft ? opts.alpha ?? 0.5 : 1;
+        for (let j = 0; j < O; j++) {
+          const target = alpha * (j === y ? 1 : 0) + (soft ? (1 - alpha) * soft[sample * O + j] : 0);
+          dOut[r * O + j] = (Math.exp(logits[r * O + j] - max) / sum - target) / B;
+        }
         lossSum += -(logits[r * O + y] - max - Math.log(sum));
       }
       for (let l = L - 1; l >= 0; l--) {

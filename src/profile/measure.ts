@@ -10,10 +10,33 @@ export interface MeasureOptions {
   intraOpThreads?: number;
   /** Timed runs per batch size. */
   runs?: number;
+  /** When the labels are another variant's predictions: that variant's name. */
+  reference?: string;
 }
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** Top-1 class of every sample, for agreement with a reference variant. */
+export async function predictions(onnxPath: string, data: LabelledImages): Promise<Uint8Array> {
+  const session = await ort.InferenceSession.create(onnxPath, { intraOpNumThreads: 1 });
+  const width = data.pixels.length / data.count;
+  const out = new Uint8Array(data.count);
+  const chunk = Math.max(1, Math.min(500, Math.floor(4_000_000 / width)));
+  for (let start = 0; start < data.count; start += chunk) {
+    const n = Math.min(chunk, data.count - start);
+    const x = new ort.Tensor('float32', data.pixels.subarray(start * width, (start + n) * width), [n, ...(data.sampleShape ?? [width])]);
+    const y = Object.values(await session.run({ [session.inputNames[0]]: x }))[0].data as Float32Array;
+    const classes = y.length / n;
+    for (let r = 0; r < n; r++) {
+      let best = 0;
+      for (let j = 1; j < classes; j++) if (y[r * classes + j] > y[r * classes + best]) best = j;
+      out[start + r] = best;
+    }
+  }
+  await session.release();
+  return out;
 }
 
 export async function measureVariant(onnxPath: string, data: LabelledImages, opts: MeasureOptions) {
@@ -22,12 +45,13 @@ export async function measureVariant(onnxPath: string, data: LabelledImages, opt
   const [inputName] = session.inputNames;
   const [outputName] = session.outputNames;
   const width = data.pixels.length / data.count;
+  const sampleShape = data.sampleShape ?? [width];
 
   let correct = 0;
-  const chunk = 500;
+  const chunk = Math.max(1, Math.min(500, Math.floor(4_000_000 / width)));
   for (let start = 0; start < data.count; start += chunk) {
     const n = Math.min(chunk, data.count - start);
-    const x = new ort.Tensor('float32', data.pixels.subarray(start * width, (start + n) * width), [n, width]);
+    const x = new ort.Tensor('float32', data.pixels.subarray(start * width, (start + n) * width), [n, ...sampleShape]);
     const y = (await session.run({ [inputName]: x }))[outputName].data as Float32Array;
     const classes = y.length / n;
     for (let r = 0; r < n; r++) {
@@ -39,7 +63,8 @@ export async function measureVariant(onnxPath: string, data: LabelledImages, opt
 
   const latency: Array<{ batch_size: number; p50_ms: number; p99_ms: number; runs: number }> = [];
   for (let b = 1; b <= opts.maxBatch; b *= 2) {
-    const x = new ort.Tensor('float32', data.pixels.slice(0, b * width), [b, width]);
+    if (b > data.count) break;
+    const x = new ort.Tensor('float32', data.pixels.slice(0, b * width), [b, ...sampleShape]);
     for (let i = 0; i < 20; i++) await session.run({ [inputName]: x });
     const runs = opts.runs ?? 200;
     const times: number[] = [];
@@ -53,7 +78,7 @@ export async function measureVariant(onnxPath: string, data: LabelledImages, opt
   }
   await session.release();
   return {
-    accuracy: { metric: 'top1', value: correct / data.count, samples: data.count, reference: 'labels' },
+    accuracy: { metric: opts.reference ? 'top1-agreement' : 'top1', value: correct / data.count, samples: data.count, reference: opts.reference ?? 'labels' },
     latency,
     measured: {
       date: new Date().toISOString(),

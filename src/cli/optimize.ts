@@ -1,0 +1,52 @@
+// `pareto optimize` and `pareto profile`: make a model's variants, and measure them.
+import { basename, resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DATASETS, isDatasetName, loadDataset, type DatasetName } from '../datasets/index.js';
+import { optimizeModel } from '../optimize/pipeline.js';
+import { profileModel } from '../profile/profile-model.js';
+import { progressBar } from '../zoo/progress.js';
+
+function dataset(value: string) {
+  if (!isDatasetName(value)) throw new InvalidArgumentError(`unknown dataset '${value}'; choose one of: ${DATASETS.join(', ')}`);
+  return value;
+}
+
+export function optimizeCommand(): Command {
+  return new Command('optimize')
+    .description('Make variants of an ONNX model (fp16, int8 dynamic, structured pruning, distillation) in a model repository folder')
+    .argument('<model.onnx>', 'the reference model: one input [batch, features…], one output, weights in MatMul initializers')
+    .requiredOption('--out <dir>', 'model folder to write, e.g. models/my-model (its name becomes the model name)')
+    .addOption(new Option('--train <dataset>', 'labelled training data for fine-tuning pruned models and distillation').argParser(dataset))
+    .option('--max-batch-size <n>', 'max_batch_size written to model.yaml', (v) => Number(v), 64)
+    .option('--input-shape <dims>', 'fix symbolic input dimensions after the batch axis, e.g. 3,48,192', (v) => v.split(',').map(Number))
+    .addHelpText('after', `
+Each variant is loaded in ONNX Runtime and run once before it is written into model.yaml; a transform
+that does not apply to the model is skipped with the reason. Then measure them:
+  $ pareto optimize model.onnx --out models/digits --train mnist
+  $ pareto profile models/digits --data mnist`)
+    .action(async (source: string, opts: { out: string; train?: DatasetName; maxBatchSize: number; inputShape?: number[] }) => {
+      const out = resolve(opts.out);
+      const results = await optimizeModel({
+        source, out, name: basename(out), maxBatchSize: opts.maxBatchSize, inputShape: opts.inputShape,
+        train: opts.train ? loadDataset(opts.train, 'train') : undefined,
+        log: (l) => console.log(l), progress: progressBar,
+      });
+      console.log(`\n${results.filter((r) => !r.skipped).length} variants written to ${out}; next: pareto profile ${opts.out} --data <dataset>`);
+    });
+}
+
+export function profileCommand(): Command {
+  return new Command('profile')
+    .description('Measure every variant of a model: latency per batch size (p50/p99) and top-1 accuracy on a labelled test split')
+    .argument('<model-dir>', 'a model folder in a repository, e.g. models/mnist-mlp')
+    .addOption(new Option('--data <dataset>', 'labelled evaluation data (its test split)').argParser(dataset).makeOptionMandatory())
+    .option('--batch <n>', 'batch size at which the report compares per-sample latency', (v) => Number(v), 32)
+    .option('--runs <n>', 'timed runs per batch size', (v) => Number(v), 200)
+    .option('--agreement-with <variant>', 'measure accuracy as top-1 agreement with this variant (for data without task labels)')
+    .addHelpText('after', `
+Writes <variant>/profile.json for each variant (the server reads them), REPORT.md and frontier.svg.`)
+    .action(async (dir: string, opts: { data: DatasetName; batch: number; runs: number; agreementWith?: string }) => {
+      await profileModel({ modelDir: dir, dataset: opts.data, reportBatch: opts.batch, runs: opts.runs, agreementWith: opts.agreementWith, log: (l) => console.log(l) });
+      console.log(`\nwritten: ${dir}/REPORT.md, ${dir}/frontier.svg`);
+    });
+}
