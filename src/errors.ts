@@ -88,3 +88,24 @@ export class ModelUnloadedError extends ParetoError {
 export function isParetoError(e: unknown): e is ParetoError {
   return e instanceof ParetoError;
 }
+
+/** The key is valid but may not use this model; says nothing about whether the model exists. */
+export class ForbiddenError extends ParetoError {
+  constructor(tenant: string, model: string) {
+    super('PARETO_ERR_FORBIDDEN', `tenant '${tenant}' may not use model '${model}'`, 403, GrpcStatus.PERMISSION_DENIED);
+  }
+}
+
+/** Over the tenant's rate limit or concurrency cap (429, with Retry-After). */
+export class RateLimitedError extends ParetoError {
+  constructor(message: string, readonly retryAfterSeconds: number) {
+    super('PARETO_ERR_RATE_LIMITED', message, 429, GrpcStatus.RESOURCE_EXHAUSTED);
+  }
+}
+
+/** The tenant's queue, or the server, is full (503). */
+export class OverloadedError extends ParetoError {
+  constructor(message: string) {
+    super('PARETO_ERR_OVERLOADED', message, 503, GrpcStatus.UNAVAILABLE);
+  }
+}

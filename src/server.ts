@@ -1,5 +1,7 @@
 // Wires the parts of a one-node Pareto server: repository → executors → dispatcher → service →
 // REST and gRPC front ends. Everything below the codecs is shared by both protocols.
+import { unwatchFile, watchFile, type Stats } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -13,6 +15,8 @@ import { buildRestServer } from './protocol/rest/rest-server.js';
 import { BatchDispatcher } from './serving/batch-dispatcher.js';
 import { InferenceService } from './serving/inference-service.js';
 import { ModelHost, type ModelStatus } from './serving/model-host.js';
+import { readTenantsFile } from './tenancy/tenants-config.js';
+import { Tenants } from './tenancy/tenants.js';
 
 export const ServerOptionsSchema = z.strictObject({
   repository: z.string().min(1).default('models'),
@@ -26,6 +30,8 @@ export const ServerOptionsSchema = z.strictObject({
   pipelineDepth: z.number().int().min(1).max(8).default(2),
   maxBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
+  /** tenants.yaml; absent: an open server with no keys or quotas. Reloaded on change and SIGHUP. */
+  tenants: z.string().min(1).optional(),
 });
 
 export type ServerOptions = z.input<typeof ServerOptionsSchema>;
@@ -39,6 +45,28 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * Reloads the tenants file when it changes or on SIGHUP, without dropping requests. A bad file is
+ * reported and the tenants in force stay.
+ */
+function watchTenants(file: string, tenants: Tenants): () => void {
+  const reload = () => {
+    try {
+      tenants.load(readTenantsFile(file));
+      console.log(`pareto: reloaded ${file} (${tenants.list().length} tenants)`);
+    } catch (e) {
+      console.error(`pareto: kept the tenants in force; ${(e as Error).message}`);
+    }
+  };
+  const onChange = (cur: Stats, prev: Stats) => { if (cur.mtimeMs !== prev.mtimeMs) reload(); };
+  watchFile(file, { interval: 500 }, onChange);
+  process.on('SIGHUP', reload);
+  return () => {
+    unwatchFile(file, onChange);
+    process.off('SIGHUP', reload);
+  };
+}
+
 export async function startServer(input: ServerOptions = {}): Promise<RunningServer> {
   const parsed = ServerOptionsSchema.safeParse(input);
   if (!parsed.success) throw new InvalidRequestError(`invalid server options: ${formatZodError(parsed.error)}`, 'PARETO_ERR_OPTIONS');
@@ -48,7 +76,9 @@ export async function startServer(input: ServerOptions = {}): Promise<RunningSer
   const host = new ModelHost(new ModelRepository(opts.repository), pool);
   const dispatcher = new BatchDispatcher(pool, (m) => host.notifyDrained(m));
   host.on('unloading', (m) => dispatcher.cancel(m, new ModelUnloadedError(m.name)));
-  const service = new InferenceService(host, dispatcher);
+  const tenants = opts.tenants ? new Tenants(readTenantsFile(opts.tenants), () => performance.now()) : undefined;
+  const stopWatching = opts.tenants && tenants ? watchTenants(opts.tenants, tenants) : () => undefined;
+  const service = new InferenceService(host, dispatcher, tenants);
   const admin = new AdminToken(opts.adminToken);
 
   let ready = false;
@@ -68,6 +98,7 @@ export async function startServer(input: ServerOptions = {}): Promise<RunningSer
     close() {
       closing ??= (async () => {
         ready = false;
+        stopWatching();
         service.stopAccepting();
         await Promise.all([
           rest.close(),

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `pareto` command.
 import { Command, InvalidArgumentError } from 'commander';
+import { hashKeyCommand } from './hash-key.js';
 import { optimizeCommand, profileCommand } from './optimize.js';
 import { serveCommand } from './serve.js';
 
@@ -12,6 +13,7 @@ const program = new Command()
 program.addCommand(serveCommand());
 program.addCommand(optimizeCommand());
 program.addCommand(profileCommand());
+program.addCommand(hashKeyCommand());
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`pareto: ${e instanceof Error ? e.message : String(e)}`);

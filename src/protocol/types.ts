@@ -13,6 +13,8 @@ export interface RequestedOutput {
 
 export interface InferenceRequest {
   model: string;
+  /** The caller's credential as sent (Authorization header or gRPC metadata). */
+  authorization?: string;
   /** A variant name; absent lets the server choose. */
   version?: string;
   id?: string;

@@ -1,21 +1,44 @@
 // The protocol-independent inference path: find model and variant, validate the tensors against
 // the signature, queue for batching, and pick the requested outputs. REST and gRPC both call this.
-import { InvalidRequestError, ServerShuttingDownError } from '../errors.js';
+import { ForbiddenError, InvalidRequestError, ServerShuttingDownError } from '../errors.js';
 import type { InferenceRequest, InferenceResponse } from '../protocol/types.js';
 import { validateInputs } from '../tensor/validate.js';
 import type { BatchDispatcher } from './batch-dispatcher.js';
-import type { ModelHost } from './model-host.js';
+import type { LoadedModel, LoadedVariant, ModelHost } from './model-host.js';
+import type { Tenant, Tenants } from '../tenancy/tenants.js';
 
 export class InferenceService {
   private accepting = true;
 
-  constructor(readonly models: ModelHost, private readonly dispatcher: BatchDispatcher) {}
+  /** `tenants` absent: an open server (no keys, no quotas), as for a single trusted client. */
+  constructor(readonly models: ModelHost, private readonly dispatcher: BatchDispatcher, readonly tenants?: Tenants) {}
+
+  /**
+   * The caller's tenant may use the model (else 403 before anything says whether it exists), and
+   * the model is known (404). Without tenancy, only the latter.
+   */
+  authorize(authorization: string | undefined, model: string): Tenant | undefined {
+    if (!this.tenants) return undefined;
+    const tenant = this.tenants.authenticate(authorization);
+    if (!tenant.mayUse(model)) throw new ForbiddenError(tenant.id, model);
+    return tenant;
+  }
 
   async infer(req: InferenceRequest): Promise<InferenceResponse> {
     if (!this.accepting) throw new ServerShuttingDownError();
+    const tenant = this.authorize(req.authorization, req.model);
     const model = this.models.get(req.model);
     const variant = this.models.variant(model, req.version);
     const rows = validateInputs(req.inputs, model.inputs, model.config.batching.max_batch_size);
+    const admission = tenant && this.tenants!.admit(tenant, req.model, rows, req.parameters);
+    try {
+      return await this.run(req, model, variant, rows);
+    } finally {
+      admission?.release();
+    }
+  }
+
+  private async run(req: InferenceRequest, model: LoadedModel, variant: LoadedVariant, rows: number): Promise<InferenceResponse> {
     if (req.outputs) {
       for (const o of req.outputs) {
         if (!model.outputs.some((s) => s.name === o.name)) {

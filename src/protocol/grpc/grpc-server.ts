@@ -1,6 +1,6 @@
 // The Open Inference Protocol over gRPC (inference.GRPCInferenceService) on @grpc/grpc-js.
 import * as grpc from '@grpc/grpc-js';
-import { isParetoError } from '../../errors.js';
+import { isParetoError, RateLimitedError } from '../../errors.js';
 import type { InferenceService } from '../../serving/inference-service.js';
 import { modelMetadata, serverMetadata } from '../metadata.js';
 import { inferenceService } from './proto.js';
@@ -15,12 +15,17 @@ export interface GrpcServerOptions {
 type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
 
 /** Wraps an async handler: typed errors become their gRPC status, anything else INTERNAL. */
-function unary<Req, Res>(fn: (req: Req) => Promise<Res> | Res): Handler<Req, Res> {
+function unary<Req, Res>(fn: (req: Req, authorization: string | undefined) => Promise<Res> | Res): Handler<Req, Res> {
   return (call, callback) => {
+    const auth = call.metadata.get('authorization')[0];
     Promise.resolve()
-      .then(() => fn(call.request))
+      .then(() => fn(call.request, typeof auth === 'string' ? auth : undefined))
       .then((res) => callback(null, res), (e: unknown) => {
-        if (isParetoError(e)) callback({ code: e.grpcStatus, details: e.message, metadata: errorMetadata(e.code) });
+        if (isParetoError(e)) {
+          const md = errorMetadata(e.code);
+          if (e instanceof RateLimitedError) md.set('retry-after', String(e.retryAfterSeconds));
+          callback({ code: e.grpcStatus, details: e.message, metadata: md });
+        }
         else callback({ code: grpc.status.INTERNAL, details: 'internal server error' });
       });
   };
@@ -42,7 +47,8 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
   server.addService(inferenceService().service, {
     ServerLive: unary(() => ({ live: true })),
     ServerReady: unary(() => ({ ready: opts.isReady() })),
-    ModelReady: unary((req: { name: string; version: string }) => {
+    ModelReady: unary((req: { name: string; version: string }, auth) => {
+      service.authorize(auth, req.name);
       try {
         const model = models.get(req.name);
         if (req.version) models.variant(model, req.version);
@@ -53,13 +59,17 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       }
     }),
     ServerMetadata: unary(() => serverMetadata()),
-    ModelMetadata: unary((req: { name: string; version: string }) => {
+    ModelMetadata: unary((req: { name: string; version: string }, auth) => {
+      service.authorize(auth, req.name);
       const model = models.get(req.name);
       if (req.version) models.variant(model, req.version);
       const { name, versions, platform, inputs, outputs } = modelMetadata(model);
       return { name, versions, platform, inputs, outputs };
     }),
-    ModelInfer: unary(async (req: GrpcInferRequest) => encodeGrpcInfer(await service.infer(decodeGrpcInfer(req)))),
+    ModelInfer: unary(async (req: GrpcInferRequest, auth) => {
+      service.authorize(auth, req.model_name);
+      return encodeGrpcInfer(await service.infer({ ...decodeGrpcInfer(req), authorization: auth }));
+    }),
   });
   return server;
 }

@@ -1,7 +1,7 @@
 // The Open Inference Protocol over HTTP/REST (KServe v2 paths, Triton's repository extension),
 // on fastify. Thin: decode → InferenceService → encode; errors mapped once, in the error handler.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { isParetoError, InvalidRequestError, PayloadTooLargeError } from '../../errors.js';
+import { isParetoError, InvalidRequestError, PayloadTooLargeError, RateLimitedError } from '../../errors.js';
 import type { InferenceService } from '../../serving/inference-service.js';
 import type { AdminToken } from '../admin-token.js';
 import { serverMetadata, modelMetadata } from '../metadata.js';
@@ -26,7 +26,10 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, req, reply) => {
-    if (isParetoError(error)) return reply.code(error.httpStatus).send({ error: error.message, code: error.code });
+    if (isParetoError(error)) {
+      if (error instanceof RateLimitedError) reply.header('retry-after', error.retryAfterSeconds);
+      return reply.code(error.httpStatus).send({ error: error.message, code: error.code });
+    }
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       const e = new PayloadTooLargeError(Number(req.headers['content-length'] ?? NaN), opts.maxBodyBytes);
       return reply.code(413).send({ error: e.message, code: e.code });
@@ -47,6 +50,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   app.get('/v2', async () => serverMetadata());
 
   const metadata = async (req: FastifyRequest<{ Params: ModelParams }>) => {
+    service.authorize(req.headers.authorization, req.params.model);
     const model = service.models.get(req.params.model);
     if (req.params.version !== undefined) service.models.variant(model, req.params.version);
     return modelMetadata(model);
@@ -55,6 +59,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   app.get('/v2/models/:model/versions/:version', metadata);
 
   const ready = async (req: FastifyRequest<{ Params: ModelParams }>) => {
+    service.authorize(req.headers.authorization, req.params.model);
     const model = service.models.get(req.params.model);
     if (req.params.version !== undefined) service.models.variant(model, req.params.version);
     return { name: model.name, ready: true };
@@ -63,7 +68,8 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   app.get('/v2/models/:model/versions/:version/ready', ready);
 
   const infer = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-    // Unknown model or version: 404 before looking at the body.
+    // Key, then model access (401/403), then unknown model or version (404), all before the body.
+    service.authorize(req.headers.authorization, req.params.model);
     service.models.variant(service.models.get(req.params.model), req.params.version);
     const body = req.body;
     if (!Buffer.isBuffer(body) || body.length === 0) throw new InvalidRequestError('the request has no body; send a JSON inference request');
@@ -74,6 +80,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
       if (!Number.isInteger(headerLength)) throw new InvalidRequestError(`Inference-Header-Content-Length must be an integer, got '${header}'`);
     }
     const request = decodeInferBody(req.params.model, req.params.version, body, headerLength);
+    request.authorization = req.headers.authorization;
     const response = await service.infer(request);
     const encoded = encodeInferResponse(request, response);
     const s = response.serving;

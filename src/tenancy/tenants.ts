@@ -1,0 +1,152 @@
+// The tenants in force: authentication (API key → tenant, constant-time comparison of SHA-256
+// digests), authorisation per model, admission (token bucket, concurrency and queue caps), and
+// SLO resolution (request parameters, only tighter, over tenant defaults). Hot-reloadable.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { ForbiddenError, InvalidRequestError, OverloadedError, RateLimitedError, UnauthorizedError } from '../errors.js';
+import type { Parameters } from '../protocol/types.js';
+import { PRIORITIES, PRIORITY_RANK, type Priority, type TenantConfig, type TenantsFile } from './tenants-config.js';
+import { TokenBucket } from './token-bucket.js';
+
+export interface Slo {
+  /** Latency budget from arrival, ms; Infinity when none is set. */
+  latencyMs: number;
+  minAccuracy: number;
+  priority: Priority;
+}
+
+/** A tenant and its live admission state (kept across reloads while the tenant stays). */
+export class Tenant {
+  bucket?: TokenBucket;
+  inflight = 0;
+  queued = 0;
+
+  constructor(public config: TenantConfig, now: number) {
+    this.configure(config, now);
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  configure(config: TenantConfig, now: number): void {
+    const old = this.config.rate_limit;
+    this.config = config;
+    const r = config.rate_limit;
+    if (!r) this.bucket = undefined;
+    else if (!this.bucket || old?.samples_per_second !== r.samples_per_second || old?.burst !== r.burst) this.bucket = new TokenBucket(r.samples_per_second, r.burst, now);
+  }
+
+  mayUse(model: string): boolean {
+    return this.config.models.includes('*') || this.config.models.includes(model);
+  }
+}
+
+export function hashKey(key: string): string {
+  return `sha256:${createHash('sha256').update(key).digest('hex')}`;
+}
+
+/** An admission ticket: release it exactly once when the request ends, whatever the outcome. */
+export interface Admission {
+  tenant: Tenant;
+  slo: Slo;
+  release(): void;
+  dequeued(): void;
+}
+
+export class Tenants {
+  private tenants = new Map<string, Tenant>();
+  private keys: Array<{ digest: Buffer; tenant: Tenant }> = [];
+
+  constructor(file: TenantsFile, private readonly now: () => number) {
+    this.load(file);
+  }
+
+  /** Replaces the configuration; tenants that stay keep their buckets and counters. */
+  load(file: TenantsFile): void {
+    const next = new Map<string, Tenant>();
+    const keys: Array<{ digest: Buffer; tenant: Tenant }> = [];
+    for (const cfg of file.tenants) {
+      const tenant = this.tenants.get(cfg.id) ?? new Tenant(cfg, this.now());
+      tenant.configure(cfg, this.now());
+      next.set(cfg.id, tenant);
+      for (const k of cfg.keys) keys.push({ digest: Buffer.from(k.slice(7), 'hex'), tenant });
+    }
+    this.tenants = next;
+    this.keys = keys;
+  }
+
+  list(): Tenant[] {
+    return [...this.tenants.values()];
+  }
+
+  /** `Authorization: Bearer <key>` (or the bare key) → tenant; compares every digest in constant time. */
+  authenticate(authorization: string | undefined): Tenant {
+    if (!authorization) throw new UnauthorizedError('an API key is required: send Authorization: Bearer <key>');
+    const key = authorization.replace(/^Bearer\s+/i, '');
+    const digest = createHash('sha256').update(key).digest();
+    let found: Tenant | undefined;
+    for (const k of this.keys) if (timingSafeEqual(k.digest, digest)) found = k.tenant;
+    if (!found) throw new UnauthorizedError('the API key is not valid');
+    return found;
+  }
+
+  /** Checks the model is allowed, resolves the SLO, and admits `samples` or throws 429 / 503. */
+  admit(tenant: Tenant, model: string, samples: number, params: Parameters): Admission {
+    if (!tenant.mayUse(model)) throw new ForbiddenError(tenant.id, model);
+    const slo = resolveSlo(tenant.config, model, params);
+    const cfg = tenant.config;
+    const now = this.now();
+    if (cfg.max_concurrency !== undefined && tenant.inflight >= cfg.max_concurrency) {
+      throw new RateLimitedError(`tenant '${tenant.id}' has ${tenant.inflight} requests in flight, its limit`, 1);
+    }
+    if (cfg.max_queue !== undefined && tenant.queued >= cfg.max_queue) {
+      throw new OverloadedError(`tenant '${tenant.id}' has ${tenant.queued} requests queued, its limit; retry later`);
+    }
+    if (tenant.bucket && !tenant.bucket.tryTake(samples, now)) {
+      const wait = tenant.bucket.secondsUntil(samples, now);
+      if (wait === Infinity) throw new InvalidRequestError(`a request of ${samples} samples is larger than tenant '${tenant.id}''s burst of ${tenant.bucket.burst}`);
+      throw new RateLimitedError(`tenant '${tenant.id}' is over its rate of ${tenant.bucket.rate} samples/s`, Math.max(1, Math.ceil(wait)));
+    }
+    tenant.inflight++;
+    tenant.queued++;
+    let queued = true;
+    let released = false;
+    return {
+      tenant, slo,
+      dequeued: () => { if (queued) { queued = false; tenant.queued--; } },
+      release: () => {
+        if (released) return;
+        released = true;
+        if (queued) { queued = false; tenant.queued--; }
+        tenant.inflight--;
+      },
+    };
+  }
+}
+
+/** Request parameters may only tighten the tenant's SLO: a lower latency, a higher floor, a lower priority. */
+export function resolveSlo(cfg: TenantConfig, model: string, params: Parameters): Slo {
+  const base = { ...cfg.slo.default, ...cfg.slo.models[model] };
+  let latencyMs = base.latency_ms ?? Infinity;
+  let minAccuracy = base.min_accuracy ?? 0;
+  let priority: Priority = cfg.priority;
+  if (params.latency_ms !== undefined) {
+    const v = params.latency_ms;
+    if (typeof v !== 'number' || !(v > 0)) throw new InvalidRequestError(`parameter latency_ms must be a positive number of milliseconds`);
+    latencyMs = Math.min(latencyMs, v);
+  }
+  if (params.min_accuracy !== undefined) {
+    const v = params.min_accuracy;
+    if (typeof v !== 'number' || v < 0 || v > 1) throw new InvalidRequestError('parameter min_accuracy must be a number in [0, 1]');
+    minAccuracy = Math.max(minAccuracy, v);
+  }
+  if (params.priority !== undefined) {
+    const v = params.priority;
+    if (typeof v !== 'string' || !(PRIORITIES as readonly string[]).includes(v)) throw new InvalidRequestError(`parameter priority must be one of ${PRIORITIES.join(', ')}`);
+    if (PRIORITY_RANK[v as Priority] > PRIORITY_RANK[priority]) {
+      throw new InvalidRequestError(`priority '${v}' is above tenant '${cfg.id}''s priority '${priority}'`);
+    }
+    priority = v as Priority;
+  }
+  return { latencyMs, minAccuracy, priority };
+}
