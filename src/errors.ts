@@ -109,3 +109,17 @@ export class OverloadedError extends ParetoError {
     super('PARETO_ERR_OVERLOADED', message, 503, GrpcStatus.UNAVAILABLE);
   }
 }
+
+/** No variant can answer before the request's deadline: refused at once, not after the deadline passes. */
+export class DeadlineError extends ParetoError {
+  constructor(message: string) {
+    super('PARETO_ERR_DEADLINE', message, 504, GrpcStatus.DEADLINE_EXCEEDED);
+  }
+}
+
+/** The request's accuracy floor is above every variant's measured accuracy. */
+export class AccuracyUnavailableError extends ParetoError {
+  constructor(model: string, floor: number, best: number) {
+    super('PARETO_ERR_ACCURACY_UNAVAILABLE', `model '${model}' cannot meet min_accuracy ${floor}: its most accurate variant measured ${best}`, 422, GrpcStatus.FAILED_PRECONDITION);
+  }
+}

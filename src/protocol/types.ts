@@ -26,6 +26,8 @@ export interface InferenceRequest {
 
 export interface ServingInfo {
   variant: string;
+  /** The served variant's measured accuracy, when it has a profile. */
+  accuracy?: number;
   batchSize: number;
   queueMs: number;
   computeMs: number;
@@ -42,6 +44,7 @@ export interface InferenceResponse {
 export function servingParameters(s: ServingInfo): Parameters {
   return {
     variant: s.variant,
+    ...(s.accuracy !== undefined ? { accuracy: s.accuracy } : {}),
     batch_size: s.batchSize,
     queue_ms: round3(s.queueMs),
     compute_ms: round3(s.computeMs),

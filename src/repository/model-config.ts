@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ModelConfigError } from '../errors.js';
+import { POLICIES } from '../scheduler/planner.js';
 import { DATATYPES } from '../tensor/dtype.js';
 
 const TensorSpec = z.strictObject({
@@ -33,6 +34,10 @@ export const ModelConfigSchema = z.strictObject({
     max_queue_delay_ms: z.number().min(0).max(10_000).default(0),
   }).prefault({}),
   variants: z.array(VariantSpec).min(1),
+  scheduling: z.strictObject({
+    /** How requests that name no version pick a variant: see scheduler/planner.ts. */
+    policy: z.enum(POLICIES).default('adaptive'),
+  }).prefault({}),
   /** The variant used when a request names none; defaults to the first. */
   default_variant: z.string().optional(),
 }).superRefine((cfg, ctx) => {

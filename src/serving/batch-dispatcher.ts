@@ -1,11 +1,14 @@
-// Moves queued requests onto free executors: one DynamicBatcher per (model, variant); whenever an
-// executor is free, the ready batch whose oldest request waited longest goes next. Concatenates
-// inputs along the batch axis, runs once, and splits outputs back per request.
+// Moves queued requests onto free executors. Each model has a fair queue (per tenant, EDF inside)
+// and a planner that picks the batch and the variant; a request that names a version gets a
+// queue of its own for that variant. Whenever an executor is free, the queue whose next request
+// is most urgent is planned; the batch's inputs are concatenated along axis 0, run once, and the
+// outputs split back per request.
 import { performance } from 'node:perf_hooks';
-import { InferenceFailedError, type ParetoError } from '../errors.js';
+import { AccuracyUnavailableError, DeadlineError, InferenceFailedError, type ParetoError } from '../errors.js';
 import type { ServingInfo } from '../protocol/types.js';
 import type { ExecutorPool } from '../runtime/executor-pool.js';
-import { DynamicBatcher, type Queued } from '../scheduler/dynamic-batcher.js';
+import { FairQueue, type QueuedRequest } from '../scheduler/fair-queue.js';
+import { Planner, type BatchPlan, type PlannerVariant } from '../scheduler/planner.js';
 import { concatBatch, splitBatch } from '../tensor/batch.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { LoadedModel, LoadedVariant } from './model-host.js';
@@ -15,23 +18,37 @@ export interface BatchResult {
   serving: ServingInfo;
 }
 
-interface Pending extends Queued {
+/** What the scheduler needs to know about a request besides its tensors. */
+export type Scheduling = Omit<QueuedRequest, 'samples' | 'arrival'>;
+
+interface Pending extends QueuedRequest {
   /** In the model's signature order. */
   inputs: Tensor[];
   resolve: (r: BatchResult) => void;
   reject: (e: Error) => void;
 }
 
-interface VariantQueue {
+interface ModelQueue {
   model: LoadedModel;
-  variant: LoadedVariant;
-  batcher: DynamicBatcher<Pending>;
+  variants: Map<string, LoadedVariant>;
+  queue: FairQueue<Pending>;
+  planner: Planner<Pending>;
+}
+
+function plannerVariant(v: LoadedVariant): PlannerVariant {
+  return {
+    name: v.name,
+    // Without a profile nothing is known: treat it as exact and free, so it is always eligible.
+    accuracy: v.profile?.accuracy.value ?? 1,
+    latency: (v.profile?.latency ?? []).map((l) => ({ batch: l.batch_size, ms: l.p50_ms })),
+  };
 }
 
 export class BatchDispatcher {
-  private readonly queues = new Map<string, VariantQueue>();
+  private readonly queues = new Map<LoadedModel, Map<string, ModelQueue>>();
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
+  private pumpScheduled = false;
 
   constructor(
     private readonly pool: ExecutorPool,
@@ -39,24 +56,72 @@ export class BatchDispatcher {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Queues one request's inputs (signature order) and resolves with its share of the batch. */
-  submit(model: LoadedModel, variant: LoadedVariant, inputs: Tensor[], samples: number): Promise<BatchResult> {
+  /**
+   * Queues one request's inputs (signature order). `pinned`: the version the request named; absent,
+   * the planner chooses. Resolves with the request's share of its batch.
+   */
+  submit(model: LoadedModel, pinned: LoadedVariant | undefined, inputs: Tensor[], samples: number, sched: Scheduling): Promise<BatchResult> {
+    const q = this.queueFor(model, pinned);
+    if (sched.minAccuracy > q.planner.bestAccuracy) {
+      return Promise.reject(new AccuracyUnavailableError(model.name, sched.minAccuracy, q.planner.bestAccuracy));
+    }
     model.outstanding++;
     return new Promise((resolve, reject) => {
-      this.queueFor(model, variant).batcher.push({ inputs, samples, arrival: this.now(), resolve, reject });
+      q.queue.push({ ...sched, inputs, samples, arrival: this.now(), resolve, reject });
       this.schedulePump();
     });
   }
 
   /** Fails everything queued for a model (its sessions are going away). */
   cancel(model: LoadedModel, error: ParetoError): void {
-    for (const [key, q] of this.queues) {
-      if (q.model !== model) continue;
-      const dropped = q.batcher.drain();
+    const queues = this.queues.get(model);
+    if (!queues) return;
+    this.queues.delete(model);
+    for (const q of queues.values()) {
+      const dropped = q.queue.drain();
       for (const p of dropped) p.reject(error);
-      this.queues.delete(key);
       this.settled(model, dropped.length);
     }
+  }
+
+  /** The variant each model's planner prefers now (for metrics and tests). */
+  preferredVariants(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [model, queues] of this.queues) {
+      const auto = queues.get('*');
+      if (auto) out.set(model.name, auto.planner.preferred);
+    }
+    return out;
+  }
+
+  queuedSamples(): number {
+    let n = 0;
+    for (const queues of this.queues.values()) for (const q of queues.values()) n += q.queue.samples;
+    return n;
+  }
+
+  private queueFor(model: LoadedModel, pinned: LoadedVariant | undefined): ModelQueue {
+    let queues = this.queues.get(model);
+    if (!queues) this.queues.set(model, (queues = new Map()));
+    const key = pinned?.name ?? '*';
+    let q = queues.get(key);
+    if (!q) {
+      const { enabled, max_batch_size, max_queue_delay_ms } = model.config.batching;
+      const variants = pinned ? [pinned] : [...model.variants.values()];
+      q = {
+        model,
+        variants: new Map(variants.map((v) => [v.name, v])),
+        queue: new FairQueue<Pending>(),
+        planner: new Planner<Pending>(variants.map(plannerVariant), {
+          policy: model.config.scheduling.policy,
+          maxBatchSize: enabled ? max_batch_size : 1,
+          maxQueueDelayMs: enabled ? max_queue_delay_ms : 0,
+          executors: this.pool.size,
+        }),
+      };
+      queues.set(key, q);
+    }
+    return q;
   }
 
   private settled(model: LoadedModel, requests: number): void {
@@ -64,25 +129,11 @@ export class BatchDispatcher {
     if (requests > 0 && model.outstanding === 0) this.onDrained(model);
   }
 
-  queuedSamples(): number {
-    let n = 0;
-    for (const q of this.queues.values()) n += q.batcher.samples;
-    return n;
-  }
-
-  private queueFor(model: LoadedModel, variant: LoadedVariant): VariantQueue {
-    const key = variant.sessionKey;
-    let q = this.queues.get(key);
-    if (!q) {
-      const { enabled, max_batch_size, max_queue_delay_ms } = model.config.batching;
-      q = {
-        model,
-        variant,
-        batcher: new DynamicBatcher<Pending>({ maxBatchSize: enabled ? max_batch_size : 1, maxQueueDelayMs: enabled ? max_queue_delay_ms : 0 }),
-      };
-      this.queues.set(key, q);
+  private expired(q: ModelQueue, requests: Pending[], now: number): void {
+    for (const r of requests) {
+      r.reject(new DeadlineError(`model '${q.model.name}': no variant can answer before the deadline (${(r.deadline - r.arrival).toFixed(1)} ms after arrival; waited ${(now - r.arrival).toFixed(1)} ms)`));
     }
-    return q;
+    this.settled(q.model, requests.length);
   }
 
   /**
@@ -96,33 +147,40 @@ export class BatchDispatcher {
     setImmediate(this.runPump);
   }
 
-  private pumpScheduled = false;
   private readonly runPump = () => {
     this.pumpScheduled = false;
     this.pump();
   };
 
   private pump(): void {
-    for (let executor = this.pool.available(); executor !== undefined; executor = this.pool.available()) {
-      const now = this.now();
-      let best: VariantQueue | undefined;
-      let wakeAt = Infinity;
-      for (const q of this.queues.values()) {
-        const at = q.batcher.readyAt();
-        if (at === undefined) continue;
-        if (at > now) { wakeAt = Math.min(wakeAt, at); continue; }
+    const now = this.now();
+    let wakeAt = Infinity;
+    const waiting: ModelQueue[] = [];
+    for (const queues of this.queues.values()) {
+      for (const q of queues.values()) {
+        const late = q.planner.expire(q.queue, now);
+        if (late.length) this.expired(q, late, now);
+        if (q.queue.length > 0) waiting.push(q);
+      }
+    }
+    // Most urgent first: the earliest deadline, then the oldest arrival.
+    waiting.sort((a, b) => a.queue.earliestDeadline() - b.queue.earliestDeadline() || a.queue.oldestHeadArrival() - b.queue.oldestHeadArrival());
+    for (const q of waiting) {
+      for (let executor = this.pool.available(); executor !== undefined && q.queue.length > 0; executor = this.pool.available()) {
         // A busy executor only gets a batch queued behind its current one when that batch is full:
         // a partial batch is better left to grow until an executor is really free.
-        if (!executor.idle && q.batcher.samples < q.batcher.policy.maxBatchSize) continue;
-        if (!best || q.batcher.oldestArrival()! < best.batcher.oldestArrival()!) best = q;
+        if (!executor.idle && q.queue.samples < q.planner.opts.maxBatchSize) break;
+        const { plan, expired, wakeAt: at } = q.planner.plan(q.queue, now);
+        if (expired.length) this.expired(q, expired, now);
+        if (!plan) {
+          if (at !== undefined) wakeAt = Math.min(wakeAt, at);
+          break;
+        }
+        void this.execute(executor.index, executor.idle, q, plan, now);
       }
-      if (!best) {
-        this.wakeAt(wakeAt);
-        return;
-      }
-      const batch = best.batcher.take(now)!;
-      void this.execute(executor.index, best, batch, now);
+      if (q.queue.length > 0) wakeAt = Math.min(wakeAt, q.planner.nextExpiry(q.queue));
     }
+    this.wakeAt(wakeAt);
   }
 
   private wakeAt(at: number): void {
@@ -135,27 +193,30 @@ export class BatchDispatcher {
     }, Math.max(0, at - this.now()));
   }
 
-  private async execute(executor: number, q: VariantQueue, batch: Pending[], dispatchedAt: number): Promise<void> {
-    const { model, variant } = q;
+  private async execute(executor: number, idle: boolean, q: ModelQueue, plan: BatchPlan<Pending>, dispatchedAt: number): Promise<void> {
+    const { model } = q;
+    const variant = q.variants.get(plan.variant)!;
+    const batch = plan.requests;
     try {
       const inputs = model.inputs.map((_, i) => concatBatch(batch.map((p) => p.inputs[i])));
       const { outputs, computeMs } = await this.pool.run(executor, variant.sessionKey, inputs);
+      q.planner.observe(variant.name, plan.samples, computeMs, idle ? this.now() - dispatchedAt - computeMs : undefined);
       const rows = batch.map((p) => p.samples);
-      const total = batch.reduce((a, p) => a + p.samples, 0);
       const split = outputs.map((o) => {
-        if (o.shape[0] !== total) throw new Error(`output '${o.name}' has ${o.shape[0]} rows for a batch of ${total}; the model is not batchable along axis 0`);
+        if (o.shape[0] !== plan.samples) throw new Error(`output '${o.name}' has ${o.shape[0]} rows for a batch of ${plan.samples}; the model is not batchable along axis 0`);
         return splitBatch(o, rows);
       });
+      const accuracy = variant.profile?.accuracy.value;
       batch.forEach((p, i) => p.resolve({
         outputs: split.map((parts) => parts[i]),
-        serving: { variant: variant.name, batchSize: total, queueMs: dispatchedAt - p.arrival, computeMs },
+        serving: { variant: variant.name, accuracy, batchSize: plan.samples, queueMs: dispatchedAt - p.arrival, computeMs },
       }));
     } catch (e) {
       const error = new InferenceFailedError(model.name, variant.name, (e as Error).message);
       for (const p of batch) p.reject(error);
     } finally {
       this.settled(model, batch.length);
-      this.pump();
+      this.schedulePump();
     }
   }
 

@@ -3,9 +3,15 @@
 import { ForbiddenError, InvalidRequestError, ServerShuttingDownError } from '../errors.js';
 import type { InferenceRequest, InferenceResponse } from '../protocol/types.js';
 import { validateInputs } from '../tensor/validate.js';
-import type { BatchDispatcher } from './batch-dispatcher.js';
+import { performance } from 'node:perf_hooks';
+import type { BatchDispatcher, Scheduling } from './batch-dispatcher.js';
+import { TenantsFileSchema, PRIORITY_RANK } from '../tenancy/tenants-config.js';
+import { resolveSlo } from '../tenancy/tenants.js';
 import type { LoadedModel, LoadedVariant, ModelHost } from './model-host.js';
 import type { Tenant, Tenants } from '../tenancy/tenants.js';
+
+/** Without a tenants file every request is this tenant's: no limits, SLOs only from request parameters. */
+const OPEN_TENANT = TenantsFileSchema.parse({ tenants: [{ id: 'anonymous', keys: [`sha256:${'0'.repeat(64)}`], models: ['*'] }] }).tenants[0];
 
 export class InferenceService {
   private accepting = true;
@@ -32,13 +38,21 @@ export class InferenceService {
     const rows = validateInputs(req.inputs, model.inputs, model.config.batching.max_batch_size);
     const admission = tenant && this.tenants!.admit(tenant, req.model, rows, req.parameters);
     try {
-      return await this.run(req, model, variant, rows);
+      const slo = admission?.slo ?? resolveSlo(OPEN_TENANT, req.model, req.parameters);
+      const arrival = performance.now();
+      return await this.run(req, model, req.version ? variant : undefined, rows, {
+        tenant: tenant?.id ?? OPEN_TENANT.id,
+        weight: tenant?.config.weight ?? 1,
+        priority: PRIORITY_RANK[slo.priority],
+        deadline: arrival + slo.latencyMs,
+        minAccuracy: slo.minAccuracy,
+      });
     } finally {
       admission?.release();
     }
   }
 
-  private async run(req: InferenceRequest, model: LoadedModel, variant: LoadedVariant, rows: number): Promise<InferenceResponse> {
+  private async run(req: InferenceRequest, model: LoadedModel, pinned: LoadedVariant | undefined, rows: number, sched: Scheduling): Promise<InferenceResponse> {
     if (req.outputs) {
       for (const o of req.outputs) {
         if (!model.outputs.some((s) => s.name === o.name)) {
@@ -47,11 +61,11 @@ export class InferenceService {
       }
     }
     const ordered = model.inputs.map((spec) => req.inputs.find((t) => t.name === spec.name)!);
-    const result = await this.dispatcher.submit(model, variant, ordered, rows);
+    const result = await this.dispatcher.submit(model, pinned, ordered, rows, sched);
     const outputs = req.outputs
       ? req.outputs.map((o) => result.outputs.find((t) => t.name === o.name)!)
       : result.outputs.filter((t) => model.outputs.some((s) => s.name === t.name));
-    return { model: model.name, version: variant.name, id: req.id, outputs, serving: result.serving };
+    return { model: model.name, version: result.serving.variant, id: req.id, outputs, serving: result.serving };
   }
 
   /** Stop taking new requests (graceful shutdown); queued ones still finish. */

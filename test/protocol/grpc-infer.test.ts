@@ -38,22 +38,22 @@ describe('gRPC inference service', () => {
     const { pixels, labels } = digits(200, n);
     const res = await call('ModelInfer', rawRequest(pixels, n, { id: 'g1' }));
     assert.equal(res.id, 'g1');
-    assert.equal(res.model_version, 'fp32');
+    assert.equal(res.model_version, res.parameters.variant.string_param);
     assert.deepEqual(res.outputs[0].shape, [n, 10]);
     const raw: Buffer = res.raw_output_contents[0];
     const logits = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
     let correct = 0;
     for (let r = 0; r < n; r++) if (argmax(logits, r * 10, 10) === labels[r]) correct++;
     assert.ok(correct >= 19, `${correct}/${n}`);
-    assert.equal(res.parameters.variant.string_param, 'fp32');
     assert.ok(res.parameters.batch_size.int64_param >= n);
   });
 
   it('accepts typed contents (fp32_contents) and gives the same result as raw', async () => {
     const { pixels } = digits(300, 2);
-    const raw = await call('ModelInfer', rawRequest(pixels, 2));
+    const raw = await call('ModelInfer', rawRequest(pixels, 2, { model_version: 'fp32' }));
     const typed = await call('ModelInfer', {
       model_name: 'mnist-mlp',
+      model_version: 'fp32',
       inputs: [{ name: 'input', datatype: 'FP32', shape: [2, 784], contents: { fp32_contents: Array.from(pixels) } }],
     });
     assert.deepEqual(typed.raw_output_contents[0], raw.raw_output_contents[0]);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync, cpSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ADMIN_TOKEN, binaryInfer, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
@@ -11,10 +11,7 @@ before(async () => {
   repo = scratchRepository();
   // A second copy of the MLP whose config is broken in one field, and one that asks for CUDA.
   const base = readFileSync(join(repo.dir, 'mnist-mlp', 'model.yaml'), 'utf8');
-  for (const name of ['broken', 'gpu-only']) {
-    mkdirSync(join(repo.dir, name), { recursive: true });
-    cpSync(join(repo.dir, 'mnist-mlp', 'fp32'), join(repo.dir, name, 'fp32'), { recursive: true });
-  }
+  for (const name of ['broken', 'gpu-only']) cpSync(join(repo.dir, 'mnist-mlp'), join(repo.dir, name), { recursive: true });
   writeFileSync(join(repo.dir, 'broken', 'model.yaml'), base.replace('name: mnist-mlp', 'name: broken').replace('max_batch_size: 64', 'max_batch_size: lots'));
   writeFileSync(join(repo.dir, 'gpu-only', 'model.yaml'), base.replace('name: mnist-mlp', 'name: gpu-only').replace('  - name: fp32', '  - name: fp32\n    execution_provider: cuda'));
   server = await startTestServer({ repository: repo.dir });
@@ -48,7 +45,9 @@ describe('model repository', () => {
 
   it('filters the index to ready models', async () => {
     const index = await (await repoPost('/index', admin, '{"ready": true}')).json();
-    assert.deepEqual(index.map((m: any) => m.name), ['mnist-mlp']);
+    const names = index.map((m: any) => m.name);
+    assert.ok(names.includes('mnist-mlp'));
+    assert.ok(!names.includes('broken') && !names.includes('gpu-only'));
   });
 
   it('unloads with requests in flight: each finishes or gets a clear 503, none hang', async () => {

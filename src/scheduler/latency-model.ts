@@ -1,0 +1,48 @@
+// Predicted batch latency for a variant: its measured profile (p50 per batch size, interpolated
+// linearly in the batch size), scaled by an online correction from the latencies actually
+// measured, plus the dispatch overhead measured around each run.
+export interface ProfilePoint {
+  batch: number;
+  ms: number;
+}
+
+const ALPHA = 0.1; // EWMA weight of a new measurement: ~10 batches of memory
+
+export class LatencyModel {
+  private correction = 1;
+  private overheadMs = 0;
+  private readonly points: ProfilePoint[];
+
+  constructor(points: readonly ProfilePoint[]) {
+    this.points = [...points].sort((a, b) => a.batch - b.batch);
+  }
+
+  /** The profile's latency at `batch`, before correction. */
+  profiled(batch: number): number {
+    const p = this.points;
+    if (p.length === 0) return 0;
+    if (batch <= p[0].batch) return p[0].ms;
+    for (let i = 1; i < p.length; i++) {
+      if (batch <= p[i].batch) {
+        const t = (batch - p[i - 1].batch) / (p[i].batch - p[i - 1].batch);
+        return p[i - 1].ms + t * (p[i].ms - p[i - 1].ms);
+      }
+    }
+    const a = p[p.length - 2] ?? { batch: 0, ms: 0 }, b = p[p.length - 1];
+    return b.ms + ((batch - b.batch) * (b.ms - a.ms)) / Math.max(1, b.batch - a.batch);
+  }
+
+  predict(batch: number): number {
+    return this.profiled(batch) * this.correction + this.overheadMs;
+  }
+
+  /** Feeds back one run: its compute time and, when it did not wait behind another batch, the time around it. */
+  observe(batch: number, computeMs: number, overheadMs?: number): void {
+    const expected = this.profiled(batch);
+    if (expected > 0 && computeMs > 0) {
+      const ratio = Math.min(8, Math.max(0.25, computeMs / expected));
+      this.correction += ALPHA * (ratio - this.correction);
+    }
+    if (overheadMs !== undefined && overheadMs >= 0) this.overheadMs += ALPHA * (overheadMs - this.overheadMs);
+  }
+}
