@@ -98,8 +98,15 @@ export class ForbiddenError extends ParetoError {
 
 /** Over the tenant's rate limit or concurrency cap (429, with Retry-After). */
 export class RateLimitedError extends ParetoError {
-  constructor(message: string, readonly retryAfterSeconds: number) {
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, retryAfterSeconds: number) {
+    // A flood makes these by the thousand and they never reach a log: skip the stack trace.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super('PARETO_ERR_RATE_LIMITED', message, 429, GrpcStatus.RESOURCE_EXHAUSTED);
+    Error.stackTraceLimit = limit;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 

@@ -14,6 +14,7 @@ import { mlpFromGraph } from './mlp-graph.js';
 import { pruneStructured } from './prune.js';
 import { quantizeDynamic } from './quantize-dynamic.js';
 import { quantizeStatic } from './quantize-static.js';
+import { testTimeAugment } from './tta.js';
 
 export interface OptimizeOptions {
   source: string;
@@ -119,6 +120,7 @@ export async function optimizeModel(opts: OptimizeOptions): Promise<VariantResul
   log(`  fp32: the reference model`);
 
   await attempt('fp16', 'float16 weights and compute, casts at the boundaries', () => convertFp16(reference));
+  await attempt('tta9', 'test-time augmentation: the fp32 model on the 9 one-pixel shifts of the image, logits averaged', () => testTimeAugment(reference, 1));
   await attempt('int8', 'int8 dynamic quantization, per-column symmetric weights', () => quantizeDynamic(reference));
   await attempt('int8-static', `int8 static QDQ, per-column weights, activations calibrated on ${calibrationRows} ${opts.train ? 'training' : 'generated'} rows`, () => quantizeStatic(reference, calibration, sig.input.shape.slice(1)));
   for (const ratio of [0.5, 0.75]) {

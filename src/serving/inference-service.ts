@@ -30,6 +30,12 @@ export class InferenceService {
     return tenant;
   }
 
+  /** Before the body is read: key, model access, and room in the tenant's quota. */
+  precheck(authorization: string | undefined, model: string): void {
+    const tenant = this.authorize(authorization, model);
+    if (tenant) this.tenants!.precheck(tenant, model);
+  }
+
   async infer(req: InferenceRequest): Promise<InferenceResponse> {
     if (!this.accepting) throw new ServerShuttingDownError();
     const tenant = this.authorize(req.authorization, req.model);

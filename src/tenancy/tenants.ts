@@ -90,6 +90,25 @@ export class Tenants {
     return found;
   }
 
+  /**
+   * The cheap check a front end makes before reading a request body: the tenant may use the model
+   * and has room for at least one sample. Refusing here costs no body parsing at all.
+   */
+  precheck(tenant: Tenant, model: string): void {
+    if (!tenant.mayUse(model)) throw new ForbiddenError(tenant.id, model);
+    const cfg = tenant.config;
+    if (cfg.max_concurrency !== undefined && tenant.inflight >= cfg.max_concurrency) {
+      throw new RateLimitedError(`tenant '${tenant.id}' has ${tenant.inflight} requests in flight, its limit`, 1);
+    }
+    if (cfg.max_queue !== undefined && tenant.queued >= cfg.max_queue) {
+      throw new OverloadedError(`tenant '${tenant.id}' has ${tenant.queued} requests queued, its limit; retry later`);
+    }
+    const now = this.now();
+    if (tenant.bucket && tenant.bucket.secondsUntil(1, now) > 0) {
+      throw new RateLimitedError(`tenant '${tenant.id}' is over its rate of ${tenant.bucket.rate} samples/s`, Math.max(1, Math.ceil(tenant.bucket.secondsUntil(1, now))));
+    }
+  }
+
   /** Checks the model is allowed, resolves the SLO, and admits `samples` or throws 429 / 503. */
   admit(tenant: Tenant, model: string, samples: number, params: Parameters): Admission {
     if (!tenant.mayUse(model)) throw new ForbiddenError(tenant.id, model);

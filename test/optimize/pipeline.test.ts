@@ -15,11 +15,11 @@ const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 describe('pareto optimize', () => {
   it('writes a model folder whose variants all load, and says why it skipped one', async () => {
     const results = await optimizeModel({ source: join(BUNDLED_MODELS, 'mnist-mlp/fp32/model.onnx'), out: join(scratch, 'digits'), name: 'digits' });
-    assert.deepEqual(results.filter((r) => !r.skipped).map((r) => r.name), ['fp32', 'fp16', 'int8', 'int8-static', 'pruned50', 'pruned75']);
+    assert.deepEqual(results.filter((r) => !r.skipped).map((r) => r.name), ['fp32', 'fp16', 'tta9', 'int8', 'int8-static', 'pruned50', 'pruned75']);
     assert.match(results.find((r) => r.name === 'distilled')!.skipped!, /no training data/);
     const { config, variants } = new ModelRepository(scratch).read('digits', { profiles: false });
     assert.deepEqual(config.inputs, [{ name: 'input', datatype: 'FP32', shape: [-1, 784] }]);
-    assert.equal(variants.length, 6);
+    assert.equal(variants.length, 7);
   });
 
   it('fails clearly on a file that is not an ONNX model', () => {

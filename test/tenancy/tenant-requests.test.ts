@@ -62,6 +62,9 @@ describe('tenant requests', () => {
     }
     assert.ok(statuses.includes(429), `statuses ${statuses}`);
     assert.ok(Number(retryAfter) >= 1);
+    // Refused before the body is read: even a malformed body gets the 429, not a 400.
+    const junk = await fetch(`${server.url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: '{not json', headers: { authorization: 'Bearer beta-key' } });
+    assert.equal(junk.status, 429);
     assert.equal((await infer('mnist-mlp', 'alpha-key')).status, 200);
   });
 

@@ -84,6 +84,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
     const response = await service.infer(request);
     const encoded = encodeInferResponse(request, response);
     const s = response.serving;
+    if (s.accuracy !== undefined) reply.header('pareto-accuracy', s.accuracy);
     reply.header('pareto-variant', s.variant)
       .header('pareto-batch-size', s.batchSize)
       .header('pareto-queue-ms', s.queueMs.toFixed(3))
@@ -95,8 +96,11 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
     }
     return reply.send(encoded.body);
   };
-  app.post('/v2/models/:model/infer', infer);
-  app.post('/v2/models/:model/versions/:version/infer', infer);
+  // Authentication and quota checks run before the body is read, so a refused request costs no
+  // body parsing (bench:slo measures the cost of a refusal).
+  const precheck = async (req: FastifyRequest<{ Params: ModelParams }>) => service.precheck(req.headers.authorization, req.params.model);
+  app.post('/v2/models/:model/infer', { onRequest: precheck }, infer);
+  app.post('/v2/models/:model/versions/:version/infer', { onRequest: precheck }, infer);
 
   // Triton's model repository extension.
   app.post('/v2/repository/index', async (req) => {
