@@ -45,13 +45,14 @@ function buildRepository(): string {
   return dir;
 }
 
+/** Requests pin the fp32 variant: this bench measures the serving path, not variant choice. */
 function binaryCase(model: string, pixels: Float32Array, rows: number): HttpCase {
   const header = Buffer.from(JSON.stringify({
     inputs: [{ name: 'input', shape: [rows, 784], datatype: 'FP32', parameters: { binary_data_size: pixels.byteLength } }],
     outputs: [{ name: 'logits', parameters: { binary_data: true } }],
   }));
   return {
-    path: `/v2/models/${model}/infer`,
+    path: `/v2/models/${model}/versions/fp32/infer`,
     body: Buffer.concat([header, Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength)]),
     headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
     samples: rows,
@@ -60,7 +61,7 @@ function binaryCase(model: string, pixels: Float32Array, rows: number): HttpCase
 
 function jsonCase(model: string, pixels: Float32Array, rows: number): HttpCase {
   return {
-    path: `/v2/models/${model}/infer`,
+    path: `/v2/models/${model}/versions/fp32/infer`,
     body: Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [rows, 784], datatype: 'FP32', data: Array.from(pixels) }] })),
     headers: { 'content-type': 'application/json' },
     samples: rows,

@@ -30,6 +30,8 @@ export const ServerOptionsSchema = z.strictObject({
   pipelineDepth: z.number().int().min(1).max(8).default(2),
   maxBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
+  /** Samples queued server-wide beyond which new requests get 503. */
+  maxQueuedSamples: z.number().int().min(1).default(65_536),
   /** tenants.yaml; absent: an open server with no keys or quotas. Reloaded on change and SIGHUP. */
   tenants: z.string().min(1).optional(),
 });
@@ -78,7 +80,7 @@ export async function startServer(input: ServerOptions = {}): Promise<RunningSer
   host.on('unloading', (m) => dispatcher.cancel(m, new ModelUnloadedError(m.name)));
   const tenants = opts.tenants ? new Tenants(readTenantsFile(opts.tenants), () => performance.now()) : undefined;
   const stopWatching = opts.tenants && tenants ? watchTenants(opts.tenants, tenants) : () => undefined;
-  const service = new InferenceService(host, dispatcher, tenants);
+  const service = new InferenceService(host, dispatcher, tenants, opts.maxQueuedSamples);
   const admin = new AdminToken(opts.adminToken);
 
   let ready = false;

