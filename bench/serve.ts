@@ -41,7 +41,7 @@ function buildRepository(): string {
   // He-initialised, not trained: its speed, which is all this phase measures, does not depend on them.
   mkdirSync(join(dir, 'heavy-mlp/fp32'), { recursive: true });
   writeFileSync(join(dir, 'heavy-mlp/fp32/model.onnx'), exportMlp(initMlp([784, HEAVY_WIDTH, HEAVY_WIDTH, 10], 1), 'heavy-mlp'));
-  writeFileSync(join(dir, 'heavy-mlp/model.yaml'), yaml.replace('name: mnist-mlp', 'name: heavy-mlp').replace('max_batch_size: 64', `max_batch_size: ${HEAVY_BATCH}`));
+  writeFileSync(join(dir, 'heavy-mlp/model.yaml'), yaml.replace('name: mnist-mlp', 'name: heavy-mlp').replace('max_batch_size: 64', `max_batch_size: ${HEAVY_BATCH}`).replace(/variants:\n(  - name: .*\n)+/, 'variants:\n  - name: fp32\n'));
   return dir;
 }
 

@@ -29,19 +29,16 @@ export function quantizeColumns(w: Float32Array, rows: number, cols: number, lev
   return { values, scales };
 }
 
-/**
- * Conv weights [C_out, C_in/group, kh, kw] as uint8 around a zero point of 128 (ORT's ConvInteger
- * kernel takes uint8 weights), with a symmetric scale per output channel.
- */
-export function quantizeConvWeights(w: Float32Array, channels: number): { values: Uint8Array; scales: Float32Array } {
+/** Symmetric int8 per output channel (axis 0), e.g. of a Conv weight [C_out, C_in/group, kh, kw]. */
+export function quantizeChannels(w: Float32Array, channels: number): { values: Int8Array; scales: Float32Array } {
   const per = w.length / channels;
   const scales = new Float32Array(channels);
-  const values = new Uint8Array(w.length);
+  const values = new Int8Array(w.length);
   for (let c = 0; c < channels; c++) {
     let max = 0;
     for (let i = 0; i < per; i++) max = Math.max(max, Math.abs(w[c * per + i]));
     scales[c] = max > 0 ? max / 127 : 1;
-    for (let i = 0; i < per; i++) values[c * per + i] = 128 + Math.round(w[c * per + i] / scales[c]);
+    for (let i = 0; i < per; i++) values[c * per + i] = Math.round(w[c * per + i] / scales[c]);
   }
   return { values, scales };
 }
@@ -49,10 +46,12 @@ export function quantizeConvWeights(w: Float32Array, channels: number): { values
 /** Conv → DynamicQuantizeLinear → ConvInteger → Cast → Mul(scale per channel) [→ Add bias]. */
 function quantizeConv(node: Node, weight: TensorProto, w: Float32Array, inits: Map<string, TensorProto>, g: ReturnType<typeof graphOf>, nodes: Node[]): void {
   const [channels] = dims(weight);
-  const q = quantizeConvWeights(w, channels);
+  // ORT's ConvInteger takes uint8 weights: the int8 values shifted to a zero point of 128.
+  const q = quantizeChannels(w, channels);
+  const shifted = Uint8Array.from(q.values, (v) => v + 128);
   const p = `${node.name || weight.name}_q`;
   g.initializer.push(
-    makeTensor(`${p}_w`, dims(weight), q.values, DataType.UINT8),
+    makeTensor(`${p}_w`, dims(weight), shifted, DataType.UINT8),
     // ORT's ConvInteger takes only a per-tensor weight zero point; scales stay per channel.
     makeTensor(`${p}_w_zp`, [], Uint8Array.of(128), DataType.UINT8),
     floatTensor(`${p}_w_scale`, [1, channels, 1, 1], q.scales),

@@ -7,7 +7,7 @@ import ort from 'onnxruntime-node';
 import { cloneModel, DataType, dims, dropUnusedInitializers, encodeModel, floatData, floatTensor, graphOf, initializerMap, intAttr, makeNode, makeTensor, type Model, type Node } from '../onnx/model.js';
 import { UnsupportedModelError } from './errors.js';
 import { upgradeOpset } from './opset.js';
-import { quantizeColumns } from './quantize-dynamic.js';
+import { quantizeChannels, quantizeColumns } from './quantize-dynamic.js';
 
 interface Range {
   min: number;
@@ -41,20 +41,6 @@ function uint8Params(r: Range): { scale: number; zeroPoint: number } {
   const lo = Math.min(0, r.min), hi = Math.max(0, r.max);
   const scale = hi > lo ? (hi - lo) / 255 : 1;
   return { scale, zeroPoint: Math.min(255, Math.max(0, Math.round(-lo / scale))) };
-}
-
-/** Symmetric int8 per output channel (axis 0) of a Conv weight. */
-function quantizeChannels(w: Float32Array, channels: number): { values: Int8Array; scales: Float32Array } {
-  const per = w.length / channels;
-  const scales = new Float32Array(channels);
-  const values = new Int8Array(w.length);
-  for (let c = 0; c < channels; c++) {
-    let max = 0;
-    for (let i = 0; i < per; i++) max = Math.max(max, Math.abs(w[c * per + i]));
-    scales[c] = max > 0 ? max / 127 : 1;
-    for (let i = 0; i < per; i++) values[c * per + i] = Math.round(w[c * per + i] / scales[c]);
-  }
-  return { values, scales };
 }
 
 export async function quantizeStatic(source: Model, calibration: Float32Array, sampleShape: number[]): Promise<Model> {

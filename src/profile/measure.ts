@@ -18,16 +18,16 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-/** Top-1 class of every sample, for agreement with a reference variant. */
-export async function predictions(onnxPath: string, data: LabelledImages): Promise<Uint8Array> {
-  const session = await ort.InferenceSession.create(onnxPath, { intraOpNumThreads: 1 });
+/** Top-1 class of every sample (for accuracy, and for agreement with a reference variant). */
+export async function predictions(onnxPath: string, data: LabelledImages, session?: ort.InferenceSession): Promise<Uint8Array> {
+  const s = session ?? await ort.InferenceSession.create(onnxPath, { intraOpNumThreads: 1 });
   const width = data.pixels.length / data.count;
   const out = new Uint8Array(data.count);
   const chunk = Math.max(1, Math.min(500, Math.floor(4_000_000 / width)));
   for (let start = 0; start < data.count; start += chunk) {
     const n = Math.min(chunk, data.count - start);
     const x = new ort.Tensor('float32', data.pixels.subarray(start * width, (start + n) * width), [n, ...(data.sampleShape ?? [width])]);
-    const y = Object.values(await session.run({ [session.inputNames[0]]: x }))[0].data as Float32Array;
+    const y = (await s.run({ [s.inputNames[0]]: x }))[s.outputNames[0]].data as Float32Array;
     const classes = y.length / n;
     for (let r = 0; r < n; r++) {
       let best = 0;
@@ -35,7 +35,7 @@ export async function predictions(onnxPath: string, data: LabelledImages): Promi
       out[start + r] = best;
     }
   }
-  await session.release();
+  if (!session) await s.release();
   return out;
 }
 
@@ -43,23 +43,11 @@ export async function measureVariant(onnxPath: string, data: LabelledImages, opt
   const threads = opts.intraOpThreads ?? 1;
   const session = await ort.InferenceSession.create(onnxPath, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' });
   const [inputName] = session.inputNames;
-  const [outputName] = session.outputNames;
   const width = data.pixels.length / data.count;
   const sampleShape = data.sampleShape ?? [width];
 
-  let correct = 0;
-  const chunk = Math.max(1, Math.min(500, Math.floor(4_000_000 / width)));
-  for (let start = 0; start < data.count; start += chunk) {
-    const n = Math.min(chunk, data.count - start);
-    const x = new ort.Tensor('float32', data.pixels.subarray(start * width, (start + n) * width), [n, ...sampleShape]);
-    const y = (await session.run({ [inputName]: x }))[outputName].data as Float32Array;
-    const classes = y.length / n;
-    for (let r = 0; r < n; r++) {
-      let best = 0;
-      for (let j = 1; j < classes; j++) if (y[r * classes + j] > y[r * classes + best]) best = j;
-      if (best === data.labels[start + r]) correct++;
-    }
-  }
+  const predicted = await predictions(onnxPath, data, session);
+  const correct = predicted.filter((c, i) => c === data.labels[i]).length;
 
   const latency: Array<{ batch_size: number; p50_ms: number; p99_ms: number; runs: number }> = [];
   for (let b = 1; b <= opts.maxBatch; b *= 2) {

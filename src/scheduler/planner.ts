@@ -1,6 +1,7 @@
 // The planner: for the next free executor, which requests go together and on which variant.
 // `adaptive` takes the most accurate variant on the latency–accuracy frontier that still meets the
-// earliest deadline in the batch and can drain the backlog before the newest deadline; under
+// earliest deadline in the batch, can drain the backlog before the newest deadline, and keeps up
+// with the arrival rate; under
 // overload it slides down the frontier, and climbs back only with a margin to spare (hysteresis),
 // so it does not flap. `most-accurate` and `fastest` are the fixed policies to compare with.
 // Pure: time and the queue come in as arguments.
@@ -8,6 +9,9 @@ import type { FairQueue, QueuedRequest } from './fair-queue.js';
 import { LatencyModel, type ProfilePoint } from './latency-model.js';
 
 export const POLICIES = ['adaptive', 'most-accurate', 'fastest'] as const;
+
+/** Time constant of the arrival-rate estimate: short enough to see a burst within a few batches. */
+const RATE_TAU_MS = 50;
 export type Policy = (typeof POLICIES)[number];
 
 export interface PlannerVariant {
@@ -58,6 +62,9 @@ export class Planner<T extends QueuedRequest> {
   private readonly climbMargin: number;
   /** Index into levels of the variant adaptive prefers now. */
   level = 0;
+  /** Arrival rate, samples per ms, smoothed over ~RATE_TAU_MS. */
+  private rate = 0;
+  private lastArrival = -Infinity;
 
   constructor(variants: readonly PlannerVariant[], readonly opts: PlannerOptions) {
     if (variants.length === 0) throw new Error('a planner needs at least one variant');
@@ -77,6 +84,22 @@ export class Planner<T extends QueuedRequest> {
 
   get bestAccuracy(): number {
     return this.levels[0].variant.accuracy;
+  }
+
+  /**
+   * Counts arriving samples into the smoothed arrival rate: a variant whose capacity is below it
+   * cannot keep up however its backlog looks now, which lets adaptive step down as a burst starts
+   * rather than after the queue has grown.
+   */
+  arrived(samples: number, now: number): void {
+    const dt = Math.max(0, now - this.lastArrival);
+    const decay = Math.exp(-dt / RATE_TAU_MS);
+    this.rate = this.rate * decay + (samples / RATE_TAU_MS);
+    this.lastArrival = now;
+  }
+
+  private rateAt(now: number): number {
+    return this.rate * Math.exp(-Math.max(0, now - this.lastArrival) / RATE_TAU_MS);
   }
 
   /** Feeds a finished batch back into that variant's latency model. */
@@ -129,7 +152,10 @@ export class Planner<T extends QueuedRequest> {
     const tail = Math.max(head, queue.latestDeadline());
     const backlog = queue.samples + samples;
     const { maxBatchSize, executors } = this.opts;
+    const rate = this.rateAt(now);
     const fits = (l: Level, margin: number) => {
+      // Utilisation at the current arrival rate, in full batches over all executors.
+      if ((rate * l.model.predict(maxBatchSize)) / maxBatchSize / executors > margin) return false;
       const finish = l.model.predict(samples);
       if (finish > (head - now) * margin) return false;
       if (tail === Infinity) return true;

@@ -66,8 +66,14 @@ export class BatchDispatcher {
       return Promise.reject(new AccuracyUnavailableError(model.name, sched.minAccuracy, q.planner.bestAccuracy));
     }
     model.outstanding++;
+    const now = this.now();
+    q.planner.arrived(samples, now);
     return new Promise((resolve, reject) => {
-      q.queue.push({ ...sched, inputs, samples, arrival: this.now(), resolve, reject });
+      // A literal with one fixed shape (not a spread): the queue's heap code stays monomorphic.
+      q.queue.push({
+        tenant: sched.tenant, weight: sched.weight, priority: sched.priority, deadline: sched.deadline, minAccuracy: sched.minAccuracy,
+        samples, arrival: now, inputs, resolve, reject,
+      });
       this.schedulePump();
     });
   }

@@ -92,6 +92,18 @@ describe('planner', () => {
     assert.equal(p.plan(q, 0).plan!.variant, 'fp32');
   });
 
+  it('steps down as soon as arrivals outrun a variant, before a backlog builds', () => {
+    const p = planner();
+    const q = new FairQueue<R>();
+    // 3 samples/ms arriving: fp32 serves 1/ms (batch 32 in 32 ms), int8 4/ms.
+    for (let t = 0; t < 200; t++) { p.arrived(3, t); }
+    q.push(req('a', 199, 100));
+    assert.equal(p.plan(q, 200).plan!.variant, 'int8');
+    // The burst ends: after a quiet spell the rate estimate decays and it climbs back.
+    q.push(req('a', 1000, 100));
+    assert.equal(p.plan(q, 1000).plan!.variant, 'fp32');
+  });
+
   it('answers at once (expires) a request that no variant can serve before its deadline', () => {
     const p = planner();
     const q = new FairQueue<R>();
