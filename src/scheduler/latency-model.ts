@@ -32,8 +32,21 @@ export class LatencyModel {
     return b.ms + ((batch - b.batch) * (b.ms - a.ms)) / Math.max(1, b.batch - a.batch);
   }
 
+  /** Time from dispatch to result for one batch: compute plus the overhead around it. */
   predict(batch: number): number {
-    return this.profiled(batch) * this.correction + this.overheadMs;
+    return this.compute(batch) + this.overheadMs;
+  }
+
+  /**
+   * Compute time alone. Back-to-back batches overlap their overhead with the next one's compute
+   * (executors hold a second batch), so throughput is bounded by this, not by predict().
+   */
+  compute(batch: number): number {
+    return this.profiled(batch) * this.correction;
+  }
+
+  get overhead(): number {
+    return this.overheadMs;
   }
 
   /** Feeds back one run: its compute time and, when it did not wait behind another batch, the time around it. */

@@ -155,13 +155,13 @@ export class Planner<T extends QueuedRequest> {
     const rate = this.rateAt(now);
     const fits = (l: Level, margin: number) => {
       // Utilisation at the current arrival rate, in full batches over all executors.
-      if ((rate * l.model.predict(maxBatchSize)) / maxBatchSize / executors > margin) return false;
+      if ((rate * l.model.compute(maxBatchSize)) / maxBatchSize / executors > margin) return false;
       const finish = l.model.predict(samples);
       if (finish > (head - now) * margin) return false;
       if (tail === Infinity) return true;
-      // The whole backlog in full batches (and one partial), spread over the executors.
+      // The whole backlog in full batches (and one partial), back to back over the executors.
       const full = Math.floor(backlog / maxBatchSize), rest = backlog % maxBatchSize;
-      const drain = (full * l.model.predict(maxBatchSize) + (rest ? l.model.predict(rest) : 0)) / executors;
+      const drain = (full * l.model.compute(maxBatchSize) + (rest ? l.model.compute(rest) : 0)) / executors + l.model.overhead;
       return Math.max(finish, drain) <= (tail - now) * margin;
     };
     for (let i = 0; i < this.levels.length; i++) {
