@@ -16,6 +16,7 @@ import { BatchDispatcher } from './serving/batch-dispatcher.js';
 import { InferenceService } from './serving/inference-service.js';
 import { ModelHost, type ModelStatus } from './serving/model-host.js';
 import { readTenantsFile } from './tenancy/tenants-config.js';
+import { LOG_LEVELS, Telemetry } from './telemetry/telemetry.js';
 import { Tenants } from './tenancy/tenants.js';
 
 export const ServerOptionsSchema = z.strictObject({
@@ -32,6 +33,9 @@ export const ServerOptionsSchema = z.strictObject({
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
   /** Samples queued server-wide beyond which new requests get 503. */
   maxQueuedSamples: z.number().int().min(1).default(65_536),
+  logLevel: z.enum(LOG_LEVELS).default('info'),
+  /** Metrics, dashboard data and request logs; off only to measure what they cost. */
+  telemetry: z.boolean().default(true),
   /** tenants.yaml; absent: an open server with no keys or quotas. Reloaded on change and SIGHUP. */
   tenants: z.string().min(1).optional(),
 });
@@ -39,6 +43,7 @@ export const ServerOptionsSchema = z.strictObject({
 export type ServerOptions = z.input<typeof ServerOptionsSchema>;
 
 export interface RunningServer {
+  telemetry: Telemetry;
   httpPort: number;
   grpcPort: number;
   admin: AdminToken;
@@ -83,10 +88,31 @@ export async function startServer(input: ServerOptions = {}): Promise<RunningSer
   const service = new InferenceService(host, dispatcher, tenants, opts.maxQueuedSamples);
   const admin = new AdminToken(opts.adminToken);
 
+  let busyAt = { t: performance.now(), busy: 0 };
+  const telemetry = new Telemetry({
+    logLevel: opts.logLevel,
+    enabled: opts.telemetry,
+    tenantSlo: (id) => tenants?.list().find((t) => t.id === id)?.config.slo.default.latency_ms,
+    gauges: {
+      queuedSamples: () => dispatcher.queuedSamplesByModel(),
+      inflightBatches: () => pool.inflightBatches(),
+      utilization: () => {
+        const now = { t: performance.now(), busy: pool.busyMs };
+        const u = (now.busy - busyAt.busy) / Math.max(1e-9, (now.t - busyAt.t) * pool.size);
+        busyAt = now;
+        return Math.min(1, u);
+      },
+      preferredVariants: () => dispatcher.preferredVariants(),
+      models: () => host.index(),
+      modelGauges: () => ({ queued: dispatcher.queuedSamplesByModel(), preferred: dispatcher.preferredVariants() }),
+    },
+  });
+  dispatcher.onBatch = (b) => telemetry.batch(b);
+
   let ready = false;
   const isReady = () => ready;
-  const rest: FastifyInstance = buildRestServer({ service, admin, maxBodyBytes: opts.maxBodyBytes, isReady });
-  const grpcServer: grpc.Server = buildGrpcServer({ service, maxMessageBytes: opts.maxBodyBytes, isReady });
+  const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, isReady });
+  const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady });
 
   const models = await host.loadAll();
   await rest.listen({ host: opts.host, port: opts.httpPort });
@@ -96,7 +122,7 @@ export async function startServer(input: ServerOptions = {}): Promise<RunningSer
 
   let closing: Promise<void> | undefined;
   return {
-    httpPort, grpcPort, admin, models, service,
+    httpPort, grpcPort, admin, models, service, telemetry,
     close() {
       closing ??= (async () => {
         ready = false;
@@ -107,6 +133,7 @@ export async function startServer(input: ServerOptions = {}): Promise<RunningSer
           new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())),
         ]);
         dispatcher.close();
+        telemetry.close();
         await pool.close();
       })();
       return closing;

@@ -19,6 +19,8 @@ export function serveCommand(): Command {
     .addOption(new Option('--pipeline-depth <n>', 'batches queued per executor, so it never idles between batches').env('PARETO_PIPELINE_DEPTH').default(2).argParser(integer))
     .addOption(new Option('--max-body-bytes <n>', 'largest request body or gRPC message accepted (413 / RESOURCE_EXHAUSTED above it)').env('PARETO_MAX_BODY_BYTES').default(64 * 1024 * 1024).argParser(integer))
     .addOption(new Option('--max-queued-samples <n>', 'samples queued server-wide beyond which new requests get 503').env('PARETO_MAX_QUEUED_SAMPLES').default(65536).argParser(integer))
+    .addOption(new Option('--log-level <level>', 'pino log level: every request at debug, server faults at error').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('PARETO_LOG_LEVEL').default('info'))
+    .addOption(new Option('--no-telemetry', 'record no metrics, dashboard data or request logs (to measure their cost)'))
     .addOption(new Option('--tenants <file>', 'tenants.yaml: API keys, allowed models, quotas, SLOs (reloaded on change and SIGHUP); without it the server is open').env('PARETO_TENANTS'))
     .addOption(new Option('--admin-token <token>', 'token for the repository API (load/unload); a random one is printed if not set').env('PARETO_ADMIN_TOKEN'))
     .addHelpText('after', `
@@ -38,6 +40,8 @@ Examples:
         adminToken: opts.adminToken,
         tenants: opts.tenants,
         maxQueuedSamples: opts.maxQueuedSamples,
+        logLevel: opts.logLevel,
+        telemetry: opts.telemetry,
       });
       for (const m of server.models) {
         console.log(`model ${m.name}: ${m.state}${m.state === 'READY' ? ` (versions: ${m.versions.join(', ')})` : ` — ${m.reason}`}`);

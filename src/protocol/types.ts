@@ -31,6 +31,8 @@ export interface ServingInfo {
   batchSize: number;
   queueMs: number;
   computeMs: number;
+  /** The request's latency budget, ms (Infinity when it has none); not sent to clients. */
+  budgetMs?: number;
 }
 
 export interface InferenceResponse {

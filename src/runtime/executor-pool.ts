@@ -120,6 +120,13 @@ export class ExecutorPool {
     await Promise.all(this.executors.map((e) => e.call({ op: 'unload', key })));
   }
 
+  /** Executor time spent in ONNX Runtime since the pool started, ms (for utilisation). */
+  busyMs = 0;
+
+  inflightBatches(): number {
+    return this.executors.reduce((a, e) => a + e.inflight, 0);
+  }
+
   /** Runs one batch on executor `index` (from available()); input buffers are transferred. */
   async run(index: number, key: string, inputs: WireTensor[]): Promise<RunResult> {
     const executor = this.executors[index];
@@ -129,6 +136,7 @@ export class ExecutorPool {
       const transfer = owned.map((t) => t.data.buffer as ArrayBuffer);
       const reply = await executor.call({ op: 'run', key, inputs: owned }, transfer);
       const result = reply as FromWorker & { op: 'result' };
+      this.busyMs += result.computeMs;
       return { outputs: result.outputs, computeMs: result.computeMs };
     } finally {
       executor.inflight = Math.max(0, executor.inflight - 1);

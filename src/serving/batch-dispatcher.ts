@@ -11,6 +11,7 @@ import { FairQueue, type QueuedRequest } from '../scheduler/fair-queue.js';
 import { Planner, type BatchPlan, type PlannerVariant } from '../scheduler/planner.js';
 import { concatBatch, splitBatch } from '../tensor/batch.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { BatchRecord } from '../telemetry/metrics.js';
 import type { LoadedModel, LoadedVariant } from './model-host.js';
 
 export interface BatchResult {
@@ -49,6 +50,9 @@ export class BatchDispatcher {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private pumpScheduled = false;
+
+  /** Told of every batch that ran (metrics). */
+  onBatch?: (b: BatchRecord) => void;
 
   constructor(
     private readonly pool: ExecutorPool,
@@ -104,6 +108,16 @@ export class BatchDispatcher {
     let n = 0;
     for (const queues of this.queues.values()) for (const q of queues.values()) n += q.queue.samples;
     return n;
+  }
+
+  queuedSamplesByModel(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [model, queues] of this.queues) {
+      let n = 0;
+      for (const q of queues.values()) n += q.queue.samples;
+      out.set(model.name, (out.get(model.name) ?? 0) + n);
+    }
+    return out;
   }
 
   private queueFor(model: LoadedModel, pinned: LoadedVariant | undefined): ModelQueue {
@@ -207,6 +221,7 @@ export class BatchDispatcher {
       const inputs = model.inputs.map((_, i) => concatBatch(batch.map((p) => p.inputs[i])));
       const { outputs, computeMs } = await this.pool.run(executor, variant.sessionKey, inputs);
       q.planner.observe(variant.name, plan.samples, computeMs, idle ? this.now() - dispatchedAt - computeMs : undefined);
+      this.onBatch?.({ model: model.name, version: variant.name, samples: plan.samples, computeMs });
       const rows = batch.map((p) => p.samples);
       const split = outputs.map((o) => {
         if (o.shape[0] !== plan.samples) throw new Error(`output '${o.name}' has ${o.shape[0]} rows for a batch of ${plan.samples}; the model is not batchable along axis 0`);
@@ -215,7 +230,7 @@ export class BatchDispatcher {
       const accuracy = variant.profile?.accuracy.value;
       batch.forEach((p, i) => p.resolve({
         outputs: split.map((parts) => parts[i]),
-        serving: { variant: variant.name, accuracy, batchSize: plan.samples, queueMs: dispatchedAt - p.arrival, computeMs },
+        serving: { variant: variant.name, accuracy, batchSize: plan.samples, queueMs: dispatchedAt - p.arrival, computeMs, budgetMs: p.deadline - p.arrival },
       }));
     } catch (e) {
       const error = new InferenceFailedError(model.name, variant.name, (e as Error).message);

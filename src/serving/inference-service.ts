@@ -30,15 +30,18 @@ export class InferenceService {
    * the model is known (404). Without tenancy, only the latter.
    */
   authorize(authorization: string | undefined, model: string): Tenant | undefined {
-    if (!this.tenants) return undefined;
-    const tenant = this.tenants.authenticate(authorization);
-    if (!tenant.mayUse(model)) throw new ForbiddenError(tenant.id, model);
+    const tenant = this.identify(authorization);
+    if (tenant && !tenant.mayUse(model)) throw new ForbiddenError(tenant.id, model);
     return tenant;
   }
 
-  /** Before the body is read: key, model access, and room in the tenant's quota. */
-  precheck(authorization: string | undefined, model: string): void {
-    const tenant = this.authorize(authorization, model);
+  /** The caller's tenant (401 without a valid key); undefined on an open server. */
+  identify(authorization: string | undefined): Tenant | undefined {
+    return this.tenants?.authenticate(authorization);
+  }
+
+  /** Before the body is read: model access and room in the tenant's quota. */
+  precheck(tenant: Tenant | undefined, model: string): void {
     if (tenant) this.tenants!.precheck(tenant, model);
   }
 

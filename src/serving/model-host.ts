@@ -82,6 +82,11 @@ export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; d
     throw new ModelNotReadyError(name, e?.reason ?? `state ${e?.state ?? 'UNAVAILABLE'}; load it with POST /v2/repository/models/${name}/load`);
   }
 
+  /** Known without touching the disk: loaded, or tried (for bounded metric labels on the hot path). */
+  isKnown(name: string): boolean {
+    return this.entries.has(name);
+  }
+
   has(name: string): boolean {
     return this.entries.has(name) || this.repository.list().includes(name);
   }

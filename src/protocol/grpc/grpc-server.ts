@@ -4,10 +4,14 @@ import { isParetoError, RateLimitedError } from '../../errors.js';
 import type { InferenceService } from '../../serving/inference-service.js';
 import { modelMetadata, serverMetadata } from '../metadata.js';
 import { inferenceService } from './proto.js';
+import { performance } from 'node:perf_hooks';
+import type { Telemetry } from '../../telemetry/telemetry.js';
+import { requestRecord } from '../request-record.js';
 import { decodeGrpcInfer, encodeGrpcInfer, type GrpcInferRequest } from './infer-codec.js';
 
 export interface GrpcServerOptions {
   service: InferenceService;
+  telemetry: Telemetry;
   maxMessageBytes: number;
   isReady: () => boolean;
 }
@@ -67,8 +71,23 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       return { name, versions, platform, inputs, outputs };
     }),
     ModelInfer: unary(async (req: GrpcInferRequest, auth) => {
-      service.authorize(auth, req.model_name);
-      return encodeGrpcInfer(await service.infer({ ...decodeGrpcInfer(req), authorization: auth }));
+      const start = performance.now();
+      let tenant: string | undefined;
+      let samples = 0;
+      try {
+        const t = service.identify(auth);
+        tenant = t?.id;
+        service.authorize(auth, req.model_name);
+        const decoded = decodeGrpcInfer(req);
+        samples = decoded.inputs[0]?.shape[0] ?? 0;
+        const res = await service.infer({ ...decoded, authorization: auth });
+        opts.telemetry.request({ ...requestRecord(service, req.model_name, tenant, res.serving, 200, samples, performance.now() - start), id: res.id });
+        return encodeGrpcInfer(res);
+      } catch (e) {
+        const status = isParetoError(e) ? e.httpStatus : 500;
+        opts.telemetry.request({ ...requestRecord(service, req.model_name, tenant, undefined, status, samples, performance.now() - start), message: (e as Error).message });
+        throw e;
+      }
     }),
   });
   return server;

@@ -6,15 +6,36 @@ import type { InferenceService } from '../../serving/inference-service.js';
 import type { AdminToken } from '../admin-token.js';
 import { serverMetadata, modelMetadata } from '../metadata.js';
 import { BINARY_HEADER, decodeInferBody, encodeInferResponse } from './infer-codec.js';
+import { performance } from 'node:perf_hooks';
+import type { Telemetry } from '../../telemetry/telemetry.js';
+import type { ServingInfo } from '../types.js';
+import { requestRecord } from '../request-record.js';
 
 export interface RestServerOptions {
   service: InferenceService;
+  telemetry: Telemetry;
   admin: AdminToken;
   maxBodyBytes: number;
   isReady: () => boolean;
 }
 
 type ModelParams = { model: string; version?: string };
+
+/** What the infer route learns about a request, for its one telemetry record when it ends. */
+interface InferContext {
+  start: number;
+  tenant?: string;
+  samples: number;
+  serving?: ServingInfo;
+  id?: string;
+  error?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    pareto: InferContext | null;
+  }
+}
 
 export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   const { service, admin } = opts;
@@ -25,7 +46,9 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
+  app.decorateRequest('pareto', null);
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (req.pareto) req.pareto.error = error.message;
     if (isParetoError(error)) {
       if (error instanceof RateLimitedError) reply.header('retry-after', error.retryAfterSeconds);
       return reply.code(error.httpStatus).send({ error: error.message, code: error.code });
@@ -81,7 +104,11 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
     }
     const request = decodeInferBody(req.params.model, req.params.version, body, headerLength);
     request.authorization = req.headers.authorization;
+    const ctx = req.pareto!;
+    ctx.samples = request.inputs[0]?.shape[0] ?? 0;
+    ctx.id = request.id;
     const response = await service.infer(request);
+    ctx.serving = response.serving;
     const encoded = encodeInferResponse(request, response);
     const s = response.serving;
     if (s.accuracy !== undefined) reply.header('pareto-accuracy', s.accuracy);
@@ -98,9 +125,25 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   };
   // Authentication and quota checks run before the body is read, so a refused request costs no
   // body parsing (bench:slo measures the cost of a refusal).
-  const precheck = async (req: FastifyRequest<{ Params: ModelParams }>) => service.precheck(req.headers.authorization, req.params.model);
-  app.post('/v2/models/:model/infer', { onRequest: precheck }, infer);
-  app.post('/v2/models/:model/versions/:version/infer', { onRequest: precheck }, infer);
+  const precheck = async (req: FastifyRequest<{ Params: ModelParams }>) => {
+    req.pareto = { start: performance.now(), samples: 0 };
+    const tenant = service.identify(req.headers.authorization);
+    req.pareto.tenant = tenant?.id;
+    service.precheck(tenant, req.params.model);
+  };
+  const record = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+    const ctx = req.pareto;
+    if (!ctx) return;
+    opts.telemetry.request({
+      ...requestRecord(service, req.params.model, ctx.tenant, ctx.serving, reply.statusCode, ctx.samples, performance.now() - ctx.start),
+      id: ctx.id, message: ctx.error,
+    });
+  };
+  const inferRoute = { onRequest: precheck, onResponse: record };
+  app.post('/v2/models/:model/infer', inferRoute, infer);
+  app.post('/v2/models/:model/versions/:version/infer', inferRoute, infer);
+
+  app.get('/metrics', async (_req, reply) => reply.type(opts.telemetry.metrics.contentType).send(await opts.telemetry.metrics.text()));
 
   // Triton's model repository extension.
   app.post('/v2/repository/index', async (req) => {

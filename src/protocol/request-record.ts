@@ -1,0 +1,22 @@
+// The telemetry record of one finished inference request, the same for REST and gRPC. Label
+// values stay bounded: a model the server has not loaded or tried is 'unknown'.
+import type { InferenceService } from '../serving/inference-service.js';
+import type { RequestRecord } from '../telemetry/metrics.js';
+import type { ServingInfo } from './types.js';
+
+export function requestRecord(service: InferenceService, model: string, tenant: string | undefined, serving: ServingInfo | undefined, status: number, samples: number, durationMs: number): RequestRecord & { status: number } {
+  const ok = status === 200 && serving !== undefined;
+  const budget = serving?.budgetMs;
+  return {
+    tenant: tenant ?? (service.tenants ? 'unauthenticated' : 'anonymous'),
+    model: service.models.isKnown(model) ? model : 'unknown',
+    version: serving?.variant ?? '',
+    outcome: ok ? 'success' : String(status),
+    status,
+    samples,
+    durationMs,
+    queueMs: serving?.queueMs,
+    accuracy: serving?.accuracy,
+    sloMet: status === 504 ? false : ok && budget !== undefined && budget !== Infinity ? durationMs <= budget : undefined,
+  };
+}

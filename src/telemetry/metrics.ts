@@ -1,0 +1,105 @@
+// Prometheus metrics (prom-client), named in Triton's style (pareto_inference_*), one registry per
+// server. Label values are bounded: tenant ids from the tenants file, model and version names from
+// the repository; anything else (a bad key, an unknown model) is recorded as "unknown".
+import client from 'prom-client';
+
+export interface RequestRecord {
+  tenant: string;
+  /** A model in the repository, or 'unknown'. */
+  model: string;
+  /** The variant that served it ('' when none did). */
+  version: string;
+  /** 'success' or the HTTP status of the error. */
+  outcome: string;
+  samples: number;
+  durationMs: number;
+  queueMs?: number;
+  accuracy?: number;
+  /** Whether it answered within its latency budget; undefined when it had none. */
+  sloMet?: boolean;
+}
+
+export interface BatchRecord {
+  model: string;
+  version: string;
+  samples: number;
+  computeMs: number;
+}
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  private readonly requests: client.Counter;
+  private readonly samples: client.Counter;
+  private readonly accuracy: client.Counter;
+  private readonly slo: client.Counter;
+  private readonly duration: client.Histogram;
+  private readonly queue: client.Histogram;
+  private readonly executions: client.Counter;
+  private readonly compute: client.Histogram;
+  private readonly batchSize: client.Histogram;
+
+  constructor(gauges: GaugeSources) {
+    const registers = [this.registry];
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'pareto_' });
+    this.requests = new client.Counter({ name: 'pareto_inference_request_total', help: 'Inference requests by tenant, model, version and outcome ("success" or the HTTP status of the error: rejections by reason)', labelNames: ['tenant', 'model', 'version', 'outcome'], registers });
+    this.samples = new client.Counter({ name: 'pareto_inference_count_total', help: 'Samples (rows on the batch axis) answered successfully', labelNames: ['tenant', 'model', 'version'], registers });
+    this.accuracy = new client.Counter({ name: 'pareto_inference_accuracy_served_total', help: 'Sum over answered samples of the serving variant\'s measured accuracy; divide by pareto_inference_count_total for the mean accuracy served', labelNames: ['tenant', 'model', 'version'], registers });
+    this.slo = new client.Counter({ name: 'pareto_inference_slo_total', help: 'Requests with a latency budget, by whether they were answered within it (504s count as missed)', labelNames: ['tenant', 'model', 'result'], registers });
+    this.duration = new client.Histogram({ name: 'pareto_inference_request_duration_seconds', help: 'End-to-end request time in the server, from decode to reply', labelNames: ['tenant', 'model', 'version'], buckets: LATENCY_BUCKETS, registers });
+    this.queue = new client.Histogram({ name: 'pareto_inference_queue_duration_seconds', help: 'Time a request waited for its batch to start', labelNames: ['tenant', 'model', 'version'], buckets: LATENCY_BUCKETS, registers });
+    this.executions = new client.Counter({ name: 'pareto_inference_exec_count_total', help: 'Batches run', labelNames: ['model', 'version'], registers });
+    this.compute = new client.Histogram({ name: 'pareto_inference_compute_duration_seconds', help: 'ONNX Runtime time per batch', labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers });
+    this.batchSize = new client.Histogram({ name: 'pareto_batch_size', help: 'Samples per batch run', labelNames: ['model', 'version'], buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers });
+    new client.Gauge({ name: 'pareto_queue_samples', help: 'Samples waiting to be batched, per model', labelNames: ['model'], registers, collect() {
+      this.reset();
+      for (const [model, n] of gauges.queuedSamples()) this.set({ model }, n);
+    } });
+    new client.Gauge({ name: 'pareto_executor_inflight_batches', help: 'Batches held by executor threads', registers, collect() { this.set(gauges.inflightBatches()); } });
+    new client.Gauge({ name: 'pareto_executor_utilization', help: 'Fraction of executor time spent running batches since the last scrape', registers, collect() { this.set(gauges.utilization()); } });
+    new client.Gauge({ name: 'pareto_planner_preferred_variant', help: '1 for the variant the adaptive planner prefers now, per model', labelNames: ['model', 'version'], registers, collect() {
+      this.reset();
+      for (const [model, version] of gauges.preferredVariants()) this.set({ model, version }, 1);
+    } });
+    new client.Gauge({ name: 'pareto_model_state', help: '1 for each model\'s current state (READY, LOADING, UNLOADING, UNAVAILABLE)', labelNames: ['model', 'state'], registers, collect() {
+      this.reset();
+      for (const { name, state } of gauges.models()) this.set({ model: name, state }, 1);
+    } });
+  }
+
+  request(r: RequestRecord): void {
+    this.requests.inc({ tenant: r.tenant, model: r.model, version: r.version, outcome: r.outcome });
+    if (r.sloMet !== undefined) this.slo.inc({ tenant: r.tenant, model: r.model, result: r.sloMet ? 'met' : 'missed' });
+    if (r.outcome !== 'success') return;
+    const labels = { tenant: r.tenant, model: r.model, version: r.version };
+    this.samples.inc(labels, r.samples);
+    if (r.accuracy !== undefined) this.accuracy.inc(labels, r.accuracy * r.samples);
+    this.duration.observe(labels, r.durationMs / 1000);
+    if (r.queueMs !== undefined) this.queue.observe(labels, r.queueMs / 1000);
+  }
+
+  batch(b: BatchRecord): void {
+    const labels = { model: b.model, version: b.version };
+    this.executions.inc(labels);
+    this.compute.observe(labels, b.computeMs / 1000);
+    this.batchSize.observe(labels, b.samples);
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+/** Live values the gauges read at scrape time. */
+export interface GaugeSources {
+  queuedSamples(): Map<string, number>;
+  inflightBatches(): number;
+  utilization(): number;
+  preferredVariants(): Map<string, string>;
+  models(): Array<{ name: string; state: string }>;
+}
