@@ -10,6 +10,12 @@ export class AdminToken {
     this.digest = createHash('sha256').update(token).digest();
   }
 
+  /** Whether a presented token (bare or as `Bearer …`) is the admin token; constant time. */
+  matches(presented: string | undefined): boolean {
+    if (!presented) return false;
+    return timingSafeEqual(createHash('sha256').update(presented.replace(/^Bearer\s+/i, '')).digest(), this.digest);
+  }
+
   /** Checks an `Authorization: Bearer …` header value (or a bare token, as gRPC metadata carries it). */
   check(authorization: string | undefined): void {
     if (!authorization) throw new UnauthorizedError('this endpoint needs the admin token: send Authorization: Bearer <token>');

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import type { ServingInfo } from '../types.js';
 import { requestRecord } from '../request-record.js';
+import { registerDashboard } from './dashboard-routes.js';
 
 export interface RestServerOptions {
   service: InferenceService;
@@ -143,6 +144,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   app.post('/v2/models/:model/infer', inferRoute, infer);
   app.post('/v2/models/:model/versions/:version/infer', inferRoute, infer);
 
+  registerDashboard(app, service, opts.telemetry, admin);
   app.get('/metrics', async (_req, reply) => reply.type(opts.telemetry.metrics.contentType).send(await opts.telemetry.metrics.text()));
 
   // Triton's model repository extension.
