@@ -1,10 +1,10 @@
 // The telemetry record of one finished inference request, the same for REST and gRPC. Label
 // values stay bounded: a model the server has not loaded or tried is 'unknown'.
 import type { InferenceService } from '../serving/inference-service.js';
-import type { RequestRecord } from '../telemetry/metrics.js';
+import type { RequestLog } from '../telemetry/telemetry.js';
 import type { ServingInfo } from './types.js';
 
-export function requestRecord(service: InferenceService, model: string, tenant: string | undefined, serving: ServingInfo | undefined, status: number, samples: number, durationMs: number): RequestRecord & { status: number } {
+export function requestRecord(service: InferenceService, model: string, tenant: string | undefined, serving: ServingInfo | undefined, status: number, samples: number, durationMs: number, id?: string, message?: string): RequestLog {
   const ok = status === 200 && serving !== undefined;
   const budget = serving?.budgetMs;
   return {
@@ -18,5 +18,7 @@ export function requestRecord(service: InferenceService, model: string, tenant: 
     queueMs: serving?.queueMs,
     accuracy: serving?.accuracy,
     sloMet: status === 504 ? false : ok && budget !== undefined && budget !== Infinity ? durationMs <= budget : undefined,
+    id,
+    message,
   };
 }

@@ -1,7 +1,9 @@
-// Prometheus metrics (prom-client), named in Triton's style (pareto_inference_*), one registry per
-// server. Label values are bounded: tenant ids from the tenants file, model and version names from
+// Prometheus metrics, named in Triton's style (pareto_inference_*), one set per server: the
+// per-request counters and histograms in metric-families.ts, process metrics and gauges from
+// prom-client. Label values are bounded: tenant ids from the tenants file, model and version names from
 // the repository; anything else (a bad key, an unknown model) is recorded as "unknown".
 import client from 'prom-client';
+import { CounterFamily, HistogramFamily } from './metric-families.js';
 
 export interface RequestRecord {
   tenant: string;
@@ -30,28 +32,20 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 export class Metrics {
   readonly registry = new client.Registry();
-  private readonly requests: client.Counter;
-  private readonly samples: client.Counter;
-  private readonly accuracy: client.Counter;
-  private readonly slo: client.Counter;
-  private readonly duration: client.Histogram;
-  private readonly queue: client.Histogram;
-  private readonly executions: client.Counter;
-  private readonly compute: client.Histogram;
-  private readonly batchSize: client.Histogram;
+  private readonly requests = new CounterFamily('pareto_inference_request_total', 'Inference requests by tenant, model, version and outcome ("success" or the HTTP status of the error: rejections by reason)', ['tenant', 'model', 'version', 'outcome']);
+  private readonly samples = new CounterFamily('pareto_inference_count_total', 'Samples (rows on the batch axis) answered successfully', ['tenant', 'model', 'version']);
+  private readonly accuracy = new CounterFamily('pareto_inference_accuracy_served_total', 'Sum over answered samples of the serving variant\'s measured accuracy; divide by pareto_inference_count_total for the mean accuracy served', ['tenant', 'model', 'version']);
+  private readonly slo = new CounterFamily('pareto_inference_slo_total', 'Requests with a latency budget, by whether they were answered within it (504s count as missed)', ['tenant', 'model', 'result']);
+  private readonly duration = new HistogramFamily('pareto_inference_request_duration_seconds', 'End-to-end request time in the server, from the first byte to the reply', ['tenant', 'model', 'version'], LATENCY_BUCKETS);
+  private readonly queue = new HistogramFamily('pareto_inference_queue_duration_seconds', 'Time a request waited for its batch to start', ['tenant', 'model', 'version'], LATENCY_BUCKETS);
+  private readonly executions = new CounterFamily('pareto_inference_exec_count_total', 'Batches run', ['model', 'version']);
+  private readonly compute = new HistogramFamily('pareto_inference_compute_duration_seconds', 'ONNX Runtime time per batch', ['model', 'version'], LATENCY_BUCKETS);
+  private readonly batchSize = new HistogramFamily('pareto_batch_size', 'Samples per batch run', ['model', 'version'], [1, 2, 4, 8, 16, 32, 64, 128, 256]);
+  private readonly families = [this.requests, this.samples, this.accuracy, this.slo, this.duration, this.queue, this.executions, this.compute, this.batchSize];
 
   constructor(gauges: GaugeSources) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'pareto_' });
-    this.requests = new client.Counter({ name: 'pareto_inference_request_total', help: 'Inference requests by tenant, model, version and outcome ("success" or the HTTP status of the error: rejections by reason)', labelNames: ['tenant', 'model', 'version', 'outcome'], registers });
-    this.samples = new client.Counter({ name: 'pareto_inference_count_total', help: 'Samples (rows on the batch axis) answered successfully', labelNames: ['tenant', 'model', 'version'], registers });
-    this.accuracy = new client.Counter({ name: 'pareto_inference_accuracy_served_total', help: 'Sum over answered samples of the serving variant\'s measured accuracy; divide by pareto_inference_count_total for the mean accuracy served', labelNames: ['tenant', 'model', 'version'], registers });
-    this.slo = new client.Counter({ name: 'pareto_inference_slo_total', help: 'Requests with a latency budget, by whether they were answered within it (504s count as missed)', labelNames: ['tenant', 'model', 'result'], registers });
-    this.duration = new client.Histogram({ name: 'pareto_inference_request_duration_seconds', help: 'End-to-end request time in the server, from decode to reply', labelNames: ['tenant', 'model', 'version'], buckets: LATENCY_BUCKETS, registers });
-    this.queue = new client.Histogram({ name: 'pareto_inference_queue_duration_seconds', help: 'Time a request waited for its batch to start', labelNames: ['tenant', 'model', 'version'], buckets: LATENCY_BUCKETS, registers });
-    this.executions = new client.Counter({ name: 'pareto_inference_exec_count_total', help: 'Batches run', labelNames: ['model', 'version'], registers });
-    this.compute = new client.Histogram({ name: 'pareto_inference_compute_duration_seconds', help: 'ONNX Runtime time per batch', labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers });
-    this.batchSize = new client.Histogram({ name: 'pareto_batch_size', help: 'Samples per batch run', labelNames: ['model', 'version'], buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers });
     new client.Gauge({ name: 'pareto_queue_samples', help: 'Samples waiting to be batched, per model', labelNames: ['model'], registers, collect() {
       this.reset();
       for (const [model, n] of gauges.queuedSamples()) this.set({ model }, n);
@@ -69,10 +63,10 @@ export class Metrics {
   }
 
   request(r: RequestRecord): void {
-    this.requests.inc({ tenant: r.tenant, model: r.model, version: r.version, outcome: r.outcome });
-    if (r.sloMet !== undefined) this.slo.inc({ tenant: r.tenant, model: r.model, result: r.sloMet ? 'met' : 'missed' });
+    this.requests.inc([r.tenant, r.model, r.version, r.outcome]);
+    if (r.sloMet !== undefined) this.slo.inc([r.tenant, r.model, r.sloMet ? 'met' : 'missed']);
     if (r.outcome !== 'success') return;
-    const labels = { tenant: r.tenant, model: r.model, version: r.version };
+    const labels = [r.tenant, r.model, r.version];
     this.samples.inc(labels, r.samples);
     if (r.accuracy !== undefined) this.accuracy.inc(labels, r.accuracy * r.samples);
     this.duration.observe(labels, r.durationMs / 1000);
@@ -80,14 +74,14 @@ export class Metrics {
   }
 
   batch(b: BatchRecord): void {
-    const labels = { model: b.model, version: b.version };
+    const labels = [b.model, b.version];
     this.executions.inc(labels);
     this.compute.observe(labels, b.computeMs / 1000);
     this.batchSize.observe(labels, b.samples);
   }
 
-  text(): Promise<string> {
-    return this.registry.metrics();
+  async text(): Promise<string> {
+    return this.families.map((f) => f.text()).join('') + await this.registry.metrics();
   }
 
   get contentType(): string {

@@ -81,11 +81,11 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
         const decoded = decodeGrpcInfer(req);
         samples = decoded.inputs[0]?.shape[0] ?? 0;
         const res = await service.infer({ ...decoded, authorization: auth });
-        opts.telemetry.request({ ...requestRecord(service, req.model_name, tenant, res.serving, 200, samples, performance.now() - start), id: res.id });
+        opts.telemetry.request(requestRecord(service, req.model_name, tenant, res.serving, 200, samples, performance.now() - start, res.id));
         return encodeGrpcInfer(res);
       } catch (e) {
         const status = isParetoError(e) ? e.httpStatus : 500;
-        opts.telemetry.request({ ...requestRecord(service, req.model_name, tenant, undefined, status, samples, performance.now() - start), message: (e as Error).message });
+        opts.telemetry.request(requestRecord(service, req.model_name, tenant, undefined, status, samples, performance.now() - start, undefined, (e as Error).message));
         throw e;
       }
     }),

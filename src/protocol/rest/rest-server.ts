@@ -135,10 +135,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   const record = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const ctx = req.pareto;
     if (!ctx) return;
-    opts.telemetry.request({
-      ...requestRecord(service, req.params.model, ctx.tenant, ctx.serving, reply.statusCode, ctx.samples, performance.now() - ctx.start),
-      id: ctx.id, message: ctx.error,
-    });
+    opts.telemetry.request(requestRecord(service, req.params.model, ctx.tenant, ctx.serving, reply.statusCode, ctx.samples, performance.now() - ctx.start, ctx.id, ctx.error));
   };
   const inferRoute = { onRequest: precheck, onResponse: record };
   app.post('/v2/models/:model/infer', inferRoute, infer);
