@@ -1,6 +1,5 @@
 // Raw ONNX Runtime, no server: the physical limit the server is compared with. Runs sessions in
 // worker threads with the same settings the server's executors use (1 intra-op thread, no spinning).
-import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 
 const WORKER_SOURCE = `
@@ -42,8 +41,4 @@ export async function ortBaseline(ortPath: string, model: string, opts: { batch:
   })));
   const samplesPerSecond = results.reduce((a, r) => a + (r.runs * opts.batch) / r.seconds, 0);
   return { samplesPerSecond, latencies: Float64Array.from(results.flatMap((r) => r.times)).sort() };
-}
-
-export function now(): number {
-  return performance.now();
 }

@@ -33,8 +33,7 @@ export const DTYPE: Record<Datatype, DatatypeInfo> = {
   FP64: { bytes: 8, array: Float64Array, ort: 'float64', bigint: false },
 };
 
-const FROM_ORT: Record<string, Datatype> = Object.fromEntries(Object.entries(DTYPE).filter(([k]) => k !== 'BOOL' || true).map(([k, v]) => [v.ort, k as Datatype]));
-FROM_ORT.bool = 'BOOL';
+const FROM_ORT: Record<string, Datatype> = Object.fromEntries(Object.entries(DTYPE).map(([k, v]) => [v.ort, k as Datatype]));
 
 export function isDatatype(s: unknown): s is Datatype {
   return typeof s === 'string' && (DATATYPES as readonly string[]).includes(s);
