@@ -7,7 +7,8 @@ const reply = Buffer.alloc(responseBytes, 7);
 const app = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024 });
 app.removeAllContentTypeParsers();
 app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-app.post('/echo', async (req, res) => {
+// Any path: the benches point their usual clients at it.
+app.post('/*', async (req, res) => {
   res.header('inference-header-content-length', 16).type('application/octet-stream');
   return res.send(reply);
 });

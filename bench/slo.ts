@@ -16,7 +16,8 @@ import { Planner, type PlannerVariant } from '../src/scheduler/planner.js';
 import { TenantsFileSchema } from '../src/tenancy/tenants-config.js';
 import { hashKey, Tenants } from '../src/tenancy/tenants.js';
 import { parse as parseYaml } from 'yaml';
-import { openLoop, type Outcome, type RequestSpec } from './lib/open-loop.js';
+import { openLoop, type Outcome } from '../src/loadgen/open-loop.js';
+import type { RequestSpec } from '../src/loadgen/senders.js';
 import { cpuSeconds, startChild } from './lib/processes.js';
 import { percentile, sortedCopy } from './lib/stats.js';
 
@@ -37,16 +38,7 @@ const report = (name: string, value: string, target: string, ok: boolean) => {
 };
 
 function spec(model: string, key: string, pixels: Float32Array, rows: number, version?: string): RequestSpec {
-  const header = Buffer.from(JSON.stringify({
-    inputs: [{ name: 'input', shape: [rows, 784], datatype: 'FP32', parameters: { binary_data_size: pixels.byteLength } }],
-    outputs: [{ name: 'logits', parameters: { binary_data: true } }],
-  }));
-  return {
-    path: `/v2/models/${model}${version ? `/versions/${version}` : ''}/infer`,
-    body: Buffer.concat([header, Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength)]),
-    headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length), authorization: `Bearer ${key}` },
-    samples: rows,
-  };
+  return { model, version, key, pixels, rows };
 }
 
 function summarize(outcomes: Outcome[], sloMs: number) {
@@ -206,7 +198,7 @@ async function main(): Promise<void> {
     // The HTTP floor at the same rate: a bare fastify route's CPU per request.
     const echo = await startChild([join(ROOT, 'dist/bench/echo-server.js'), '200'], /^http_port=/);
     const echoCpu0 = cpuSeconds(echo.process.pid!);
-    const echoRuns = await openLoop(`http://127.0.0.1:${echo.ports.http_port}`, [{ tenant: 'echo', spec: { ...spec('x', 'x', one, 1), path: '/echo' }, rate: () => 2000 }], isoMs / 2, 12);
+    const echoRuns = await openLoop(`http://127.0.0.1:${echo.ports.http_port}`, [{ tenant: 'echo', spec: spec('mnist-mlp', 'x', one, 1), rate: () => 2000 }], isoMs / 2, 12);
     const echoPerRequestMs = ((cpuSeconds(echo.process.pid!) - echoCpu0) * 1000) / echoRuns.length;
     await echo.stop();
     const refusalUs = refusalCost();

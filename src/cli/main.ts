@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `pareto` command.
 import { Command, InvalidArgumentError } from 'commander';
+import { benchCommand } from './bench.js';
 import { hashKeyCommand } from './hash-key.js';
 import { optimizeCommand, profileCommand } from './optimize.js';
 import { serveCommand } from './serve.js';
@@ -14,6 +15,7 @@ program.addCommand(serveCommand());
 program.addCommand(optimizeCommand());
 program.addCommand(profileCommand());
 program.addCommand(hashKeyCommand());
+program.addCommand(benchCommand());
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`pareto: ${e instanceof Error ? e.message : String(e)}`);

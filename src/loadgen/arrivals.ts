@@ -1,0 +1,77 @@
+// Arrival processes for load generation: a Poisson process whose rate follows a schedule
+// (constant, steps, sine, or bursts as a two-state Markov-modulated process), or a replayed trace.
+// Rates are in samples per second; times in ms from the start. Seeded, so a trace is repeatable.
+import { readFileSync } from 'node:fs';
+import { seededRandom } from '../zoo/random.js';
+
+export type RateSchedule = (tMs: number) => number;
+
+export const constant = (rate: number): RateSchedule => () => rate;
+
+/** [[fromMs, rate], …]: each rate holds from its time until the next. */
+export function steps(points: Array<[number, number]>): RateSchedule {
+  const sorted = [...points].sort((a, b) => a[0] - b[0]);
+  return (t) => {
+    let r = sorted[0]?.[1] ?? 0;
+    for (const [from, rate] of sorted) if (t >= from) r = rate;
+    return r;
+  };
+}
+
+export function sine(mean: number, amplitude: number, periodMs: number): RateSchedule {
+  return (t) => Math.max(0, mean + amplitude * Math.sin((2 * Math.PI * t) / periodMs));
+}
+
+/**
+ * Bursts: a two-state Markov-modulated Poisson process that stays in each state for an
+ * exponentially distributed time (means meanLowMs, meanHighMs) before switching.
+ */
+export function bursts(low: number, high: number, meanLowMs: number, meanHighMs: number, durationMs: number, seed: number): RateSchedule {
+  const rand = seededRandom(seed);
+  const switches: Array<[number, number]> = [];
+  let t = 0;
+  let state = 0;
+  while (t < durationMs) {
+    switches.push([t, state ? high : low]);
+    t += -Math.log(1 - rand()) * (state ? meanHighMs : meanLowMs);
+    state ^= 1;
+  }
+  return steps(switches);
+}
+
+/** Arrival times (ms) of a Poisson process whose rate (samples/s) follows `rate`. */
+export function poissonArrivals(rate: RateSchedule, samplesPerRequest: number, durationMs: number, seed: number): number[] {
+  const rand = seededRandom(seed);
+  const out: number[] = [];
+  // Thinning against the schedule's peak keeps the process exact when the rate changes mid-gap.
+  let peak = 0;
+  for (let t = 0; t <= durationMs; t += Math.max(1, durationMs / 10_000)) peak = Math.max(peak, rate(t));
+  const peakPerMs = peak / samplesPerRequest / 1000;
+  if (peakPerMs <= 0) return out;
+  let t = 0;
+  for (;;) {
+    t += -Math.log(1 - rand()) / peakPerMs;
+    if (t >= durationMs) break;
+    if (rand() * peakPerMs <= rate(t) / samplesPerRequest / 1000) out.push(t);
+  }
+  return out;
+}
+
+export interface TraceArrival {
+  at: number;
+  tenant?: string;
+  model?: string;
+}
+
+/** A CSV trace: `time_ms[,tenant[,model]]` per line, header optional, times from the start. */
+export function readTrace(file: string): TraceArrival[] {
+  const out: TraceArrival[] = [];
+  readFileSync(file, 'utf8').split(/\r?\n/).forEach((line, i) => {
+    const cells = line.split(',').map((c) => c.trim());
+    if (!cells[0] || (i === 0 && Number.isNaN(Number(cells[0])))) return;
+    const at = Number(cells[0]);
+    if (!Number.isFinite(at) || at < 0) throw new Error(`${file}:${i + 1}: '${cells[0]}' is not a time in ms`);
+    out.push({ at, tenant: cells[1] || undefined, model: cells[2] || undefined });
+  });
+  return out.sort((a, b) => a.at - b.at);
+}

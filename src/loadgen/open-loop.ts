@@ -1,0 +1,30 @@
+// The REST open-loop driver the benches use: streams of prepared requests at scheduled rates.
+import { poissonArrivals, type RateSchedule } from './arrivals.js';
+import { runOpenLoop, type Outcome } from './runner.js';
+import { Senders, type RequestSpec } from './senders.js';
+
+export type { Outcome } from './runner.js';
+
+export interface Stream {
+  tenant: string;
+  spec: RequestSpec;
+  /** Samples per second at time t (ms from the start). */
+  rate: RateSchedule;
+  binary?: boolean;
+  sloMs?: number;
+}
+
+export async function openLoop(origin: string, streams: Stream[], durationMs: number, seed = 1): Promise<Outcome[]> {
+  const senders = new Senders();
+  try {
+    return await runOpenLoop(streams.map((s, i) => ({
+      tenant: s.tenant,
+      samples: s.spec.rows,
+      sloMs: s.sloMs,
+      send: senders.rest(origin, s.spec, s.binary ?? true),
+      arrivals: poissonArrivals(s.rate, s.spec.rows, durationMs, seed + i),
+    })));
+  } finally {
+    await senders.close();
+  }
+}

@@ -1,0 +1,97 @@
+// Runs load: open loop (each request leaves at its arrival time whether or not earlier ones have
+// answered, so a slow server shows up as latency, not as a lower sending rate — no coordinated
+// omission; latency counts from the intended arrival) or closed loop (N clients, each sending when
+// its previous request answers).
+import { setPriority } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Sender } from './senders.js';
+
+export interface Outcome {
+  tenant: string;
+  /** Intended arrival, ms from the start. */
+  at: number;
+  /** How late it actually left, ms (open loop). */
+  sendLag: number;
+  /** From intended arrival to the answer, ms. */
+  latency: number;
+  status: number;
+  samples: number;
+  sloMs?: number;
+  variant?: string;
+  accuracy?: number;
+}
+
+export interface OpenStream {
+  tenant: string;
+  samples: number;
+  sloMs?: number;
+  send: Sender;
+  /** Arrival times, ms from the start. */
+  arrivals: number[];
+}
+
+/**
+ * Raises this process's CPU priority where allowed (root): on a machine shared with the server,
+ * a generator that waits for a core sends late, and late sends are wrong arrival times.
+ */
+function preferGenerator(): void {
+  try { setPriority(-10); } catch { /* not permitted: run as is; the report shows the arrival error */ }
+}
+
+export async function runOpenLoop(streams: OpenStream[], onProgress?: (doneMs: number, totalMs: number) => void): Promise<Outcome[]> {
+  preferGenerator();
+  const schedule = streams.flatMap((s) => s.arrivals.map((at) => ({ at, s }))).sort((a, b) => a.at - b.at);
+  const total = schedule.length ? schedule[schedule.length - 1].at : 0;
+  const outcomes: Outcome[] = [];
+  const pending: Promise<void>[] = [];
+  const start = performance.now();
+  let next = 0;
+  let lastProgress = 0;
+  while (next < schedule.length) {
+    const now = performance.now() - start;
+    while (next < schedule.length && schedule[next].at <= now) {
+      const { at, s } = schedule[next++];
+      const sendLag = now - at;
+      pending.push(s.send().then(
+        (r) => { outcomes.push({ tenant: s.tenant, at, sendLag, latency: performance.now() - start - at, status: r.status, samples: s.samples, sloMs: s.sloMs, variant: r.variant, accuracy: r.accuracy }); },
+        () => { outcomes.push({ tenant: s.tenant, at, sendLag, latency: performance.now() - start - at, status: 0, samples: s.samples, sloMs: s.sloMs }); },
+      ));
+    }
+    if (onProgress && now - lastProgress > 250) { onProgress(now, total); lastProgress = now; }
+    // Timers fire late by a millisecond or two: sleep only until 2 ms before the next arrival,
+    // then poll the event loop (which also lets answers in) until it is due.
+    const wait = next < schedule.length ? schedule[next].at - (performance.now() - start) : 0;
+    if (wait > 3) await sleep(wait - 2);
+    else await new Promise<void>((r) => setImmediate(r));
+  }
+  await Promise.all(pending);
+  onProgress?.(total, total);
+  return outcomes.sort((a, b) => a.at - b.at);
+}
+
+export interface ClosedStream {
+  tenant: string;
+  samples: number;
+  sloMs?: number;
+  send: Sender;
+  concurrency: number;
+}
+
+export async function runClosedLoop(streams: ClosedStream[], durationMs: number, onProgress?: (doneMs: number, totalMs: number) => void): Promise<Outcome[]> {
+  const outcomes: Outcome[] = [];
+  const start = performance.now();
+  const timer = onProgress && setInterval(() => onProgress(Math.min(durationMs, performance.now() - start), durationMs), 250);
+  const client = async (s: ClosedStream) => {
+    while (performance.now() - start < durationMs) {
+      const at = performance.now() - start;
+      let r;
+      try { r = await s.send(); } catch { r = { status: 0 }; }
+      outcomes.push({ tenant: s.tenant, at, sendLag: 0, latency: performance.now() - start - at, status: r.status, samples: s.samples, sloMs: s.sloMs, variant: r.variant, accuracy: r.accuracy });
+    }
+  };
+  await Promise.all(streams.flatMap((s) => Array.from({ length: s.concurrency }, () => client(s))));
+  if (timer) clearInterval(timer);
+  onProgress?.(durationMs, durationMs);
+  return outcomes.sort((a, b) => a.at - b.at);
+}

@@ -1,0 +1,105 @@
+// One function per protocol that sends a prepared inference request and reports what came back:
+// REST with binary tensors, REST with JSON tensors, and gRPC. Requests are built once, sent many times.
+import * as grpc from '@grpc/grpc-js';
+import { Pool } from 'undici';
+import { inferenceService } from '../protocol/grpc/proto.js';
+
+export const PROTOCOLS = ['rest-binary', 'rest-json', 'grpc'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+export interface Reply {
+  status: number;
+  variant?: string;
+  accuracy?: number;
+}
+
+export type Sender = () => Promise<Reply>;
+
+export interface RequestSpec {
+  model: string;
+  version?: string;
+  key?: string;
+  /** One request's input: rows × 784 pixels. */
+  pixels: Float32Array;
+  rows: number;
+  inputName?: string;
+  outputName?: string;
+}
+
+const GRPC_TO_HTTP: Record<number, number> = {
+  [grpc.status.INVALID_ARGUMENT]: 400, [grpc.status.UNAUTHENTICATED]: 401, [grpc.status.PERMISSION_DENIED]: 403,
+  [grpc.status.NOT_FOUND]: 404, [grpc.status.FAILED_PRECONDITION]: 422, [grpc.status.RESOURCE_EXHAUSTED]: 429,
+  [grpc.status.UNAVAILABLE]: 503, [grpc.status.DEADLINE_EXCEEDED]: 504,
+};
+
+export class Senders {
+  private readonly pools = new Map<string, Pool>();
+  private readonly clients = new Map<string, grpc.Client>();
+
+  constructor(private readonly connections = 512) {}
+
+  rest(origin: string, spec: RequestSpec, binary: boolean): Sender {
+    let pool = this.pools.get(origin);
+    if (!pool) this.pools.set(origin, (pool = new Pool(origin, { connections: this.connections, pipelining: 1, keepAliveTimeout: 60_000 })));
+    const input = { name: spec.inputName ?? 'input', shape: [spec.rows, spec.pixels.length / spec.rows], datatype: 'FP32' };
+    let body: Buffer;
+    const headers: Record<string, string> = {};
+    if (binary) {
+      const header = Buffer.from(JSON.stringify({
+        inputs: [{ ...input, parameters: { binary_data_size: spec.pixels.byteLength } }],
+        outputs: [{ name: spec.outputName ?? 'logits', parameters: { binary_data: true } }],
+      }));
+      body = Buffer.concat([header, Buffer.from(spec.pixels.buffer, spec.pixels.byteOffset, spec.pixels.byteLength)]);
+      headers['content-type'] = 'application/octet-stream';
+      headers['inference-header-content-length'] = String(header.length);
+    } else {
+      body = Buffer.from(JSON.stringify({ inputs: [{ ...input, data: Array.from(spec.pixels) }] }));
+      headers['content-type'] = 'application/json';
+    }
+    if (spec.key) headers.authorization = `Bearer ${spec.key}`;
+    const path = `/v2/models/${spec.model}${spec.version ? `/versions/${spec.version}` : ''}/infer`;
+    const p = pool;
+    return async () => {
+      const res = await p.request({ path, method: 'POST', body, headers });
+      await res.body.arrayBuffer();
+      const accuracy = res.headers['pareto-accuracy'];
+      return { status: res.statusCode, variant: res.headers['pareto-variant'] as string | undefined, accuracy: accuracy === undefined ? undefined : Number(accuracy) };
+    };
+  }
+
+  grpc(address: string, spec: RequestSpec): Sender {
+    let client = this.clients.get(address);
+    if (!client) {
+      const Client = inferenceService();
+      this.clients.set(address, (client = new Client(address, grpc.credentials.createInsecure())));
+    }
+    const request = {
+      model_name: spec.model,
+      model_version: spec.version ?? '',
+      inputs: [{ name: spec.inputName ?? 'input', datatype: 'FP32', shape: [spec.rows, spec.pixels.length / spec.rows] }],
+      raw_input_contents: [Buffer.from(spec.pixels.buffer, spec.pixels.byteOffset, spec.pixels.byteLength)],
+    };
+    const metadata = new grpc.Metadata();
+    if (spec.key) metadata.set('authorization', `Bearer ${spec.key}`);
+    const c = client as grpc.Client & { ModelInfer: Function };
+    return () => new Promise((resolve) => {
+      c.ModelInfer(request, metadata, (err: grpc.ServiceError | null, res: { parameters?: Record<string, { string_param?: string; double_param?: number }> }) => {
+        if (err) resolve({ status: GRPC_TO_HTTP[err.code] ?? 500 });
+        else resolve({ status: 200, variant: res.parameters?.variant?.string_param, accuracy: res.parameters?.accuracy?.double_param });
+      });
+    });
+  }
+
+  for(protocol: Protocol, target: { origin: string; grpcAddress?: string }, spec: RequestSpec): Sender {
+    if (protocol === 'grpc') {
+      if (!target.grpcAddress) throw new Error('gRPC needs the server\'s gRPC address (--grpc host:port)');
+      return this.grpc(target.grpcAddress, spec);
+    }
+    return this.rest(target.origin, spec, protocol === 'rest-binary');
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
+    for (const c of this.clients.values()) c.close();
+  }
+}
