@@ -9,8 +9,14 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-export async function startChild(args: string[], until: RegExp): Promise<Child> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * `niceness`: run the child at a lower CPU priority, so that on a machine it shares with the load
+ * generator an overloaded server cannot make the generator send late.
+ */
+export async function startChild(args: string[], until: RegExp, niceness = 0): Promise<Child> {
+  const child = niceness
+    ? spawn('nice', ['-n', String(niceness), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const ports: Record<string, number> = {};
   const lines = createInterface({ input: child.stdout! });
   for await (const line of lines) {
