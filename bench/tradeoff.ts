@@ -97,10 +97,22 @@ async function main(): Promise<void> {
     rmSync(repo, { recursive: true, force: true });
   }
 
-  const worstLag = Math.max(...Object.values(runs).map((r) => r.report.arrivalErrorP99));
-  if (worstLag > 1) {
-    console.log(`\nThe load generator sent requests up to ${fmt(worstLag, 2)} ms late (p99 of the worst run), over the 1 ms it stands behind on this machine; results are not printed. Raw outcomes were not kept.`);
-    results.refused = { worstArrivalErrorP99: worstLag };
+  // A run whose requests left more than 1 ms late (p99) stands only if being late changed nothing:
+  // latency counts from the intended arrival, so crediting each request its own send lag bounds
+  // the error; if SLO attainment and goodput move by under 0.5% either way, the figures stand.
+  const shaky: string[] = [];
+  for (const [name, r] of Object.entries(runs)) {
+    if (r.report.arrivalErrorP99 <= 1) continue;
+    const credited = report(r.outcomes.map((o) => ({ ...o, latency: o.latency - o.sendLag })), DURATION_MS / 1000).overall;
+    const o = r.report.overall;
+    const dAttain = Math.abs((credited.sloAttainment ?? 0) - (o.sloAttainment ?? 0));
+    const dGood = Math.abs(credited.goodput - o.goodput) / Math.max(1e-9, o.goodput);
+    console.log(`  ${name}: generator p99 ${fmt(r.report.arrivalErrorP99, 2)} ms late; crediting it back moves SLO attainment by ${fmt(100 * dAttain, 3)} pt and goodput by ${fmt(100 * dGood, 2)}%`);
+    if (dAttain > 0.005 || dGood > 0.005) shaky.push(name);
+  }
+  if (shaky.length) {
+    console.log(`\nThe load generator ran late enough to change the results of ${shaky.join(', ')}; results are not printed.`);
+    results.refused = { runs: shaky, arrivalErrorP99: Object.fromEntries(Object.entries(runs).map(([k, r]) => [k, r.report.arrivalErrorP99])) };
   } else {
     console.log(`\ntrace: ${fmt(DURATION_MS / 1000)} s of bursts between ${fmt(0.5 * capacity)} and ${fmt(3 * capacity)} samples/s (0.5× and 3× the ${best.name} ceiling), ${ROWS} samples per request; tenants ${TENANTS.map((t) => `${t.id} (SLO ${t.sloMs} ms, ${100 * t.share}%)`).join(', ')}\n`);
     const rows = Object.entries(runs).map(([name, r]) => {
@@ -108,6 +120,8 @@ async function main(): Promise<void> {
       return [name, fmt(o.throughput), fmt(o.p99, 1), o.sloAttainment === null ? '—' : `${fmt(100 * o.sloAttainment, 2)}%`, fmt(o.goodput, 1), o.accuracyServed === null ? '—' : `${fmt(100 * o.accuracyServed, 2)}%`, Object.entries(o.refusals).map(([k, v]) => `${k}×${v}`).join(' ') || '—'];
     });
     const header = ['system', 'samples/s', 'p99 ms', 'SLO met', 'goodput req/s', 'accuracy', 'refused'];
+    rows.forEach((r, i) => r.push(`${fmt(Object.values(runs)[i].report.arrivalErrorP99, 2)} ms`));
+    header.push('send lag p99');
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     for (const r of [header, widths.map((w) => '-'.repeat(w)), ...rows]) console.log(r.map((c, i) => (i ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  '));
     const a = runs['pareto adaptive'].report.overall, n = runs.naive.report.overall;
