@@ -1,5 +1,6 @@
 // The one internal request and response type every front end (REST JSON, REST binary, gRPC)
 // decodes into and encodes from.
+import type { Tenant } from '../tenancy/tenants.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export type ParameterValue = string | number | boolean;
@@ -15,6 +16,8 @@ export interface InferenceRequest {
   model: string;
   /** The caller's credential as sent (Authorization header or gRPC metadata). */
   authorization?: string;
+  /** Set when the front end has already identified the caller and checked its access. */
+  caller?: { tenant: Tenant | undefined };
   /** A variant name; absent lets the server choose. */
   version?: string;
   id?: string;

