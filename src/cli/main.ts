@@ -5,6 +5,7 @@ import { benchCommand } from './bench.js';
 import { hashKeyCommand } from './hash-key.js';
 import { optimizeCommand, profileCommand } from './optimize.js';
 import { serveCommand } from './serve.js';
+import { simulateCommand } from './simulate.js';
 
 const program = new Command()
   .name('pareto')
@@ -16,6 +17,7 @@ program.addCommand(optimizeCommand());
 program.addCommand(profileCommand());
 program.addCommand(hashKeyCommand());
 program.addCommand(benchCommand());
+program.addCommand(simulateCommand());
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`pareto: ${e instanceof Error ? e.message : String(e)}`);

@@ -39,22 +39,24 @@ export function bursts(low: number, high: number, meanLowMs: number, meanHighMs:
   return steps(switches);
 }
 
-/** Arrival times (ms) of a Poisson process whose rate (samples/s) follows `rate`. */
-export function poissonArrivals(rate: RateSchedule, samplesPerRequest: number, durationMs: number, seed: number): number[] {
+/** Arrival times (ms) of a Poisson process whose rate (samples/s) follows `rate`, lazily. */
+export function* poissonStream(rate: RateSchedule, samplesPerRequest: number, durationMs: number, seed: number): Generator<number> {
   const rand = seededRandom(seed);
-  const out: number[] = [];
   // Thinning against the schedule's peak keeps the process exact when the rate changes mid-gap.
   let peak = 0;
   for (let t = 0; t <= durationMs; t += Math.max(1, durationMs / 10_000)) peak = Math.max(peak, rate(t));
   const peakPerMs = peak / samplesPerRequest / 1000;
-  if (peakPerMs <= 0) return out;
+  if (peakPerMs <= 0) return;
   let t = 0;
   for (;;) {
     t += -Math.log(1 - rand()) / peakPerMs;
-    if (t >= durationMs) break;
-    if (rand() * peakPerMs <= rate(t) / samplesPerRequest / 1000) out.push(t);
+    if (t >= durationMs) return;
+    if (rand() * peakPerMs <= rate(t) / samplesPerRequest / 1000) yield t;
   }
-  return out;
+}
+
+export function poissonArrivals(rate: RateSchedule, samplesPerRequest: number, durationMs: number, seed: number): number[] {
+  return [...poissonStream(rate, samplesPerRequest, durationMs, seed)];
 }
 
 export interface TraceArrival {

@@ -26,38 +26,78 @@ export interface Report {
   arrivalErrorP99: number;
 }
 
-function stats(outcomes: Outcome[], seconds: number): Stats {
-  const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
-  let answered = 0, good = 0, withSlo = 0, samples = 0, accuracySum = 0, accuracySamples = 0;
-  const refusals: Record<string, number> = {};
-  const variants: Record<string, number> = {};
-  for (const o of outcomes) {
-    if (o.sloMs !== undefined) withSlo++;
+/** Accumulates one group's outcomes without keeping them (the simulator streams millions). */
+class StatsBuilder {
+  private readonly h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+  requests = 0;
+  private answered = 0;
+  private good = 0;
+  private withSlo = 0;
+  private met = 0;
+  private samples = 0;
+  private accuracySum = 0;
+  private accuracySamples = 0;
+  private readonly refusals: Record<string, number> = {};
+  private readonly variants: Record<string, number> = {};
+
+  add(o: Outcome): void {
+    this.requests++;
+    if (o.sloMs !== undefined) this.withSlo++;
     if (o.status !== 200) {
       const k = o.status === 0 ? 'network' : String(o.status);
-      refusals[k] = (refusals[k] ?? 0) + 1;
-      continue;
+      this.refusals[k] = (this.refusals[k] ?? 0) + 1;
+      return;
     }
-    answered++;
-    samples += o.samples;
-    h.recordValue(Math.max(1, Math.round(o.latency * 1000))); // µs
-    if (o.sloMs === undefined || o.latency <= o.sloMs) good++;
-    if (o.accuracy !== undefined) { accuracySum += o.accuracy * o.samples; accuracySamples += o.samples; }
-    if (o.variant) variants[o.variant] = (variants[o.variant] ?? 0) + o.samples;
+    this.answered++;
+    this.samples += o.samples;
+    this.h.recordValue(Math.max(1, Math.round(o.latency * 1000))); // µs
+    if (o.sloMs === undefined || o.latency <= o.sloMs) this.good++;
+    if (o.sloMs !== undefined && o.latency <= o.sloMs) this.met++;
+    if (o.accuracy !== undefined) { this.accuracySum += o.accuracy * o.samples; this.accuracySamples += o.samples; }
+    if (o.variant) this.variants[o.variant] = (this.variants[o.variant] ?? 0) + o.samples;
   }
-  const met = outcomes.filter((o) => o.sloMs !== undefined && o.status === 200 && o.latency <= o.sloMs).length;
-  const at = (p: number) => (answered ? h.getValueAtPercentile(p) / 1000 : NaN);
-  const s: Stats = {
-    requests: outcomes.length, answered, seconds,
-    throughput: samples / seconds,
-    goodput: good / seconds,
-    sloAttainment: withSlo ? met / withSlo : null,
-    p50: at(50), p95: at(95), p99: at(99), max: answered ? h.maxValue / 1000 : NaN,
-    accuracyServed: accuracySamples ? accuracySum / accuracySamples : null,
-    refusals, variants,
-  };
-  h.destroy();
-  return s;
+
+  build(seconds: number): Stats {
+    const at = (p: number) => (this.answered ? this.h.getValueAtPercentile(p) / 1000 : NaN);
+    return {
+      requests: this.requests, answered: this.answered, seconds,
+      throughput: this.samples / seconds,
+      goodput: this.good / seconds,
+      sloAttainment: this.withSlo ? this.met / this.withSlo : null,
+      p50: at(50), p95: at(95), p99: at(99), max: this.answered ? this.h.maxValue / 1000 : NaN,
+      accuracyServed: this.accuracySamples ? this.accuracySum / this.accuracySamples : null,
+      refusals: this.refusals, variants: this.variants,
+    };
+  }
+}
+
+/** Builds a Report from outcomes one at a time. */
+export class ReportBuilder {
+  private readonly overall = new StatsBuilder();
+  private readonly tenants = new Map<string, StatsBuilder>();
+  private readonly lags: number[] = [];
+
+  add(o: Outcome): void {
+    this.overall.add(o);
+    let t = this.tenants.get(o.tenant);
+    if (!t) this.tenants.set(o.tenant, (t = new StatsBuilder()));
+    t.add(o);
+    if (o.sendLag > 0) this.lags.push(o.sendLag);
+  }
+
+  build(seconds: number): Report {
+    const tenants = Object.fromEntries([...this.tenants].map(([id, b]) => [id, b.build(seconds)]));
+    const lags = this.lags.sort((a, b) => a - b);
+    const total = this.overall.requests;
+    // Zero lags are not stored: the p99 is the value at rank 0.99·total counted from the top.
+    const rank = Math.ceil(0.99 * total) - (total - lags.length);
+    return {
+      overall: this.overall.build(seconds),
+      tenants,
+      fairness: jain(Object.values(tenants).map((s) => (s.requests ? s.answered / s.requests : 1))),
+      arrivalErrorP99: rank <= 0 ? 0 : lags[Math.min(lags.length - 1, rank - 1)],
+    };
+  }
 }
 
 /** Jain's fairness index: (Σx)² / (n·Σx²), 1 when every x is equal. */
@@ -69,20 +109,9 @@ export function jain(xs: number[]): number {
 }
 
 export function report(outcomes: Outcome[], seconds: number): Report {
-  const byTenant = new Map<string, Outcome[]>();
-  for (const o of outcomes) {
-    let list = byTenant.get(o.tenant);
-    if (!list) byTenant.set(o.tenant, (list = []));
-    list.push(o);
-  }
-  const tenants = Object.fromEntries([...byTenant].map(([t, os]) => [t, stats(os, seconds)]));
-  const lags = outcomes.map((o) => o.sendLag).sort((a, b) => a - b);
-  return {
-    overall: stats(outcomes, seconds),
-    tenants,
-    fairness: jain(Object.values(tenants).map((s) => (s.requests ? s.answered / s.requests : 1))),
-    arrivalErrorP99: lags.length ? lags[Math.min(lags.length - 1, Math.ceil(0.99 * lags.length) - 1)] : 0,
-  };
+  const b = new ReportBuilder();
+  for (const o of outcomes) b.add(o);
+  return b.build(seconds);
 }
 
 const n = (x: number | null, d = 1) => (x === null || Number.isNaN(x) ? '—' : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
