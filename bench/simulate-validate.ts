@@ -34,7 +34,7 @@ const rate = bursts(0.5 * capacity, 3 * capacity, 3000, 2000, DURATION_MS, 17);
 
 // The real server.
 const digits = loadMnist('test').pixels;
-const server = await startChild([join(ROOT, 'dist/src/cli/main.js'), 'serve', '--repository', dir, '--tenants', join(dir, 'tenants.yaml'), '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--admin-token', 'bench-admin-token', '--executors', '1'], /^pareto serving/);
+const server = await startChild([join(ROOT, 'dist/src/cli/main.js'), 'serve', '--repository', dir, '--tenants', join(dir, 'tenants.yaml'), '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--admin-token', 'bench-admin-token', '--executors', '1'], /^pareto serving/, 10); // niced, as in bench:tradeoff
 let real: ReturnType<typeof report>;
 try {
   const origin = `http://127.0.0.1:${server.ports.http_port}`;
@@ -50,7 +50,7 @@ const builder = new ReportBuilder();
 simulate({
   variants: variants.map((v) => ({ name: v.name, accuracy: v.profile!.accuracy.value, latency: v.profile!.latency.map((l) => ({ batch: l.batch_size, ms: l.p50_ms })), latencyP99: v.profile!.latency.map((l) => ({ batch: l.batch_size, ms: l.p99_ms })) })),
   tenants: TENANTS.map((t, i) => ({ id: t.id, weight: 1, priority: 1, sloMs: t.sloMs, rows: ROWS, arrivals: poissonStream((tm) => rate(tm) * t.share, ROWS, DURATION_MS, SEED + i) })),
-  workers: 1, policy: config.scheduling.policy, maxBatchSize: config.batching.max_batch_size, overheadMs: 0.3, seed: SEED, onOutcome: (o) => builder.add(o),
+  workers: 1, policy: config.scheduling.policy, maxBatchSize: config.batching.max_batch_size, overheadMs: 0.3, requestOverheadMs: 0.45, seed: SEED, onOutcome: (o) => builder.add(o),
 });
 const sim = builder.build(DURATION_MS / 1000);
 rmSync(dir, { recursive: true, force: true });

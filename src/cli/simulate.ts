@@ -29,7 +29,7 @@ function variantsOf(modelDir: string): { variants: SimVariant[]; maxBatchSize: n
   return { variants: out, maxBatchSize: config.batching.max_batch_size };
 }
 
-export function runSimulation(modelDir: string, load: Load, workers: number, policy: Policy, durationMs: number, seed: number, overheadMs: number) {
+export function runSimulation(modelDir: string, load: Load, workers: number, policy: Policy, durationMs: number, seed: number, overheadMs: number, requestOverheadMs = 0) {
   const { variants, maxBatchSize } = variantsOf(modelDir);
   const builder = new ReportBuilder();
   const started = performance.now();
@@ -38,7 +38,7 @@ export function runSimulation(modelDir: string, load: Load, workers: number, pol
     weight: 1, priority: 1, sloMs: load.sloMs, rows: load.rows,
     arrivals: poissonStream((t) => load.rate(t) / load.tenants, load.rows, durationMs, seed + i),
   }));
-  const result = simulate({ variants, tenants, workers, policy, maxBatchSize, seed, overheadMs, onOutcome: (o) => builder.add(o) });
+  const result = simulate({ variants, tenants, workers, policy, maxBatchSize, seed, overheadMs, requestOverheadMs, onOutcome: (o) => builder.add(o) });
   const wallSeconds = (performance.now() - started) / 1000;
   return { report: builder.build(durationMs / 1000), result, wallSeconds, rss: process.memoryUsage().rss };
 }
@@ -58,6 +58,7 @@ export function simulateCommand(): Command {
     .option('--slo-ms <ms>', 'latency SLO', (v) => Number(v))
     .option('--duration <s>', 'simulated seconds', (v) => Number(v), 60)
     .option('--overhead-ms <ms>', 'dispatch time around each batch (measured: ~0.3 ms here)', (v) => Number(v), 0.3)
+    .option('--request-overhead-ms <ms>', 'time each request spends in the front door (bench:serve at concurrency 1: ~0.45 ms here)', (v) => Number(v), 0.45)
     .option('--seed <n>', 'seed', (v) => Number(v), 1)
     .option('--plan', 'search the smallest worker count that meets --target SLO attainment')
     .option('--target <fraction>', 'SLO attainment to meet with --plan', (v) => Number(v), 0.99)
@@ -79,21 +80,21 @@ Examples:
         console.log(formatTable(r.report).split('\n').slice(0, -1).join('\n'));
         console.log(`worker-seconds by variant: ${Object.entries(r.result.workerSeconds).map(([v, s]) => `${v} ${s.toFixed(1)}`).join(', ')}`);
       };
-      if (!o.plan) { print(o.workers, runSimulation(dir, load, o.workers, o.policy, durationMs, o.seed, o.overheadMs)); return; }
+      if (!o.plan) { print(o.workers, runSimulation(dir, load, o.workers, o.policy, durationMs, o.seed, o.overheadMs, o.requestOverheadMs)); return; }
       if (!o.sloMs) throw new Error('--plan needs --slo-ms');
       const meets = (r: Report) => (r.overall.sloAttainment ?? 0) >= o.target;
       let hi = 1;
-      let last = runSimulation(dir, load, hi, o.policy, durationMs, o.seed, o.overheadMs);
+      let last = runSimulation(dir, load, hi, o.policy, durationMs, o.seed, o.overheadMs, o.requestOverheadMs);
       while (!meets(last.report)) {
         if (hi >= 1 << 16) throw new Error('no worker count up to 65,536 meets the target');
         hi *= 2;
-        last = runSimulation(dir, load, hi, o.policy, durationMs, o.seed, o.overheadMs);
+        last = runSimulation(dir, load, hi, o.policy, durationMs, o.seed, o.overheadMs, o.requestOverheadMs);
       }
       let lo = hi / 2;
       let best = { workers: hi, run: last };
       while (hi - lo > 1) {
         const mid = Math.floor((lo + hi) / 2);
-        const r = runSimulation(dir, load, mid, o.policy, durationMs, o.seed, o.overheadMs);
+        const r = runSimulation(dir, load, mid, o.policy, durationMs, o.seed, o.overheadMs, o.requestOverheadMs);
         if (meets(r.report)) { hi = mid; best = { workers: mid, run: r }; } else lo = mid;
       }
       print(best.workers, best.run);
