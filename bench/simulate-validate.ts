@@ -1,7 +1,9 @@
 // npm run bench:simulate — is the simulator right at this machine's scale? The same bursty
 // two-tenant trace as bench:tradeoff (same arrival seeds) goes to the real server (one executor,
 // adaptive) and into the simulator (one worker); p99, SLO attainment and accuracy served are
-// printed side by side with their differences. Options: --seconds N (default 20).
+// printed side by side with their differences. Options: --seconds N (default 20). With
+// PARETO_SERVER_CPUS=0 and the bench itself under `taskset -c 1`, server and load generator do
+// not share a core (npm run bench:simulate does this).
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -34,7 +36,7 @@ const rate = bursts(0.5 * capacity, 3 * capacity, 3000, 2000, DURATION_MS, 17);
 
 // The real server.
 const digits = loadMnist('test').pixels;
-const server = await startChild([join(ROOT, 'dist/src/cli/main.js'), 'serve', '--repository', dir, '--tenants', join(dir, 'tenants.yaml'), '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--admin-token', 'bench-admin-token', '--executors', '1'], /^pareto serving/, 10); // niced, as in bench:tradeoff
+const server = await startChild([join(ROOT, 'dist/src/cli/main.js'), 'serve', '--repository', dir, '--tenants', join(dir, 'tenants.yaml'), '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--admin-token', 'bench-admin-token', '--executors', '1'], /^pareto serving/, 0, process.env.PARETO_SERVER_CPUS);
 let real: ReturnType<typeof report>;
 try {
   const origin = `http://127.0.0.1:${server.ports.http_port}`;

@@ -13,10 +13,10 @@ export interface Child {
  * `niceness`: run the child at a lower CPU priority, so that on a machine it shares with the load
  * generator an overloaded server cannot make the generator send late.
  */
-export async function startChild(args: string[], until: RegExp, niceness = 0): Promise<Child> {
-  const child = niceness
-    ? spawn('nice', ['-n', String(niceness), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
-    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startChild(args: string[], until: RegExp, niceness = 0, cpus?: string): Promise<Child> {
+  // `cpus`: pin the child to these CPUs (taskset), e.g. to keep a server off the generator's core.
+  const command = [...(cpus ? ['taskset', '-c', cpus] : []), ...(niceness ? ['nice', '-n', String(niceness)] : []), process.execPath, ...args];
+  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   const ports: Record<string, number> = {};
   const lines = createInterface({ input: child.stdout! });
   for await (const line of lines) {
