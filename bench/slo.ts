@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   console.log(`bench:slo — most accurate variant of ${BURST_MODEL}: ${(100 * bestAccuracy).toFixed(2)}%, capacity ${fmt(capacity)} samples/s on one executor (profile)`);
   // One executor: the most accurate variant's capacity then sits well inside what the HTTP front
   // door and the load generator can carry on this 2-core machine at 3×.
-  const server = await startChild([CLI, 'serve', '--repository', dir, '--tenants', tenantsFile, '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--admin-token', 'bench-admin-token', '--executors', '1'], /^pareto serving/);
+  const server = await startChild([CLI, 'serve', '--repository', dir, '--tenants', tenantsFile, '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--admin-token', 'bench-admin-token', '--executors', '1'], /^pareto serving/, 0, process.env.PARETO_SERVER_CPUS);
   const origin = `http://127.0.0.1:${server.ports.http_port}`;
   const results: Record<string, unknown> = {};
   try {
