@@ -75,12 +75,13 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       let tenant: string | undefined;
       let samples = 0;
       try {
+        // The key is hashed and checked once: identify, then access and quota, as REST does.
         const t = service.identify(auth);
         tenant = t?.id;
-        service.authorize(auth, req.model_name);
+        service.precheck(t, req.model_name);
         const decoded = decodeGrpcInfer(req);
         samples = decoded.inputs[0]?.shape[0] ?? 0;
-        const res = await service.infer({ ...decoded, authorization: auth });
+        const res = await service.infer({ ...decoded, authorization: auth, caller: { tenant: t } });
         opts.telemetry.request(requestRecord(service, req.model_name, tenant, res.serving, 200, samples, performance.now() - start, res.id));
         return encodeGrpcInfer(res);
       } catch (e) {

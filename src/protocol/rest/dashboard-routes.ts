@@ -47,7 +47,7 @@ export function registerDashboard(app: FastifyInstance, service: InferenceServic
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    send('hello', { viewer: v.tenant === undefined ? 'admin' : v.name, history: telemetry.live.history.map((s) => view(v, s)) });
+    send('hello', { viewer: v.name, history: telemetry.live.history.map((s) => view(v, s)) });
     const stop = telemetry.onSecond((s) => send('second', view(v, s)));
     streams.add(res);
     req.raw.on('close', () => { stop(); streams.delete(res); });
