@@ -2,21 +2,21 @@
 // REST and gRPC front ends. Everything below the codecs is shared by both protocols.
 import { unwatchFile, watchFile, type Stats } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import type * as grpc from '@grpc/grpc-js';
-import type { FastifyInstance } from 'fastify';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { InvalidRequestError, ModelUnloadedError } from './errors.js';
 import { formatZodError } from './repository/model-config.js';
 import { ModelRepository } from './repository/model-repository.js';
 import { ExecutorPool, defaultExecutorCount } from './runtime/executor-pool.js';
-import { AdminToken } from './protocol/admin-token.js';
-import { bindGrpc, buildGrpcServer } from './protocol/grpc/grpc-server.js';
-import { buildRestServer } from './protocol/rest/rest-server.js';
+import { frontDoor } from './front-door.js';
+import type { AdminToken } from './protocol/admin-token.js';
+import { buildLoadReport } from './protocol/load-report.js';
 import { BatchDispatcher } from './serving/batch-dispatcher.js';
+import { localExecutors } from './serving/executors.js';
 import { InferenceService } from './serving/inference-service.js';
 import { ModelHost, type ModelStatus } from './serving/model-host.js';
 import { readTenantsFile } from './tenancy/tenants-config.js';
-import { LOG_LEVELS, Telemetry } from './telemetry/telemetry.js';
+import { LOG_LEVELS, type Telemetry } from './telemetry/telemetry.js';
 import { Tenants } from './tenancy/tenants.js';
 
 export const ServerOptionsSchema = z.strictObject({
@@ -38,6 +38,8 @@ export const ServerOptionsSchema = z.strictObject({
   telemetry: z.boolean().default(true),
   /** tenants.yaml; absent: an open server with no keys or quotas. Reloaded on change and SIGHUP. */
   tenants: z.string().min(1).optional(),
+  /** This server's name in load reports (and in cluster membership when it runs as a worker). */
+  workerId: z.string().min(1).default(() => `${hostname()}-${process.pid}`),
 });
 
 export type ServerOptions = z.input<typeof ServerOptionsSchema>;
@@ -49,6 +51,7 @@ export interface RunningServer {
   admin: AdminToken;
   models: ModelStatus[];
   service: InferenceService;
+  /** Stops intake, finishes queued and running requests, then frees the executors. */
   close(): Promise<void>;
 }
 
@@ -81,59 +84,29 @@ export async function startServer(input: ServerOptions = {}): Promise<RunningSer
 
   const pool = new ExecutorPool({ executors: opts.executors, pipelineDepth: opts.pipelineDepth });
   const host = new ModelHost(new ModelRepository(opts.repository), pool);
-  const dispatcher = new BatchDispatcher(pool, (m) => host.notifyDrained(m));
+  const dispatcher = new BatchDispatcher(localExecutors(pool), (m) => host.notifyDrained(m));
   host.on('unloading', (m) => dispatcher.cancel(m, new ModelUnloadedError(m.name)));
   const tenants = opts.tenants ? new Tenants(readTenantsFile(opts.tenants), () => performance.now()) : undefined;
   const stopWatching = opts.tenants && tenants ? watchTenants(opts.tenants, tenants) : () => undefined;
   const service = new InferenceService(host, dispatcher, tenants, opts.maxQueuedSamples);
-  const admin = new AdminToken(opts.adminToken);
-
-  let busyAt = { t: performance.now(), busy: 0 };
-  const telemetry = new Telemetry({
-    logLevel: opts.logLevel,
-    enabled: opts.telemetry,
-    tenantSlo: (id) => tenants?.list().find((t) => t.id === id)?.config.slo.default.latency_ms,
-    gauges: {
-      queuedSamples: () => dispatcher.queuedSamplesByModel(),
-      inflightBatches: () => pool.inflightBatches(),
-      utilization: () => {
-        const now = { t: performance.now(), busy: pool.busyMs };
-        const u = (now.busy - busyAt.busy) / Math.max(1e-9, (now.t - busyAt.t) * pool.size);
-        busyAt = now;
-        return Math.min(1, u);
-      },
-      preferredVariants: () => dispatcher.preferredVariants(),
-      models: () => host.index(),
-      modelGauges: () => ({ queued: dispatcher.queuedSamplesByModel(), preferred: dispatcher.preferredVariants() }),
-    },
+  const door = frontDoor(opts, {
+    service, dispatcher, tenants,
+    inflightBatches: () => pool.inflightBatches(),
+    busyMs: () => pool.busyMs,
+    executorCount: () => pool.size,
+    report: () => buildLoadReport({ workerId: opts.workerId, executors: pool.size, pipelineDepth: opts.pipelineDepth, inflightBatches: pool.inflightBatches() }, host, dispatcher),
   });
-  dispatcher.onBatch = (b) => telemetry.batch(b);
-
-  let ready = false;
-  const isReady = () => ready;
-  const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, isReady });
-  const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady });
 
   const models = await host.loadAll();
-  await rest.listen({ host: opts.host, port: opts.httpPort });
-  const httpPort = (rest.server.address() as { port: number }).port;
-  const grpcPort = await bindGrpc(grpcServer, opts.host, opts.grpcPort);
-  ready = true;
+  await door.open();
 
   let closing: Promise<void> | undefined;
   return {
-    httpPort, grpcPort, admin, models, service, telemetry,
+    httpPort: door.httpPort, grpcPort: door.grpcPort, admin: door.admin, models, service, telemetry: door.telemetry,
     close() {
       closing ??= (async () => {
-        ready = false;
         stopWatching();
-        service.stopAccepting();
-        await Promise.all([
-          rest.close(),
-          new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())),
-        ]);
-        dispatcher.close();
-        telemetry.close();
+        await door.close();
         await pool.close();
       })();
       return closing;

@@ -4,14 +4,14 @@
 // is most urgent is planned; the batch's inputs are concatenated along axis 0, run once, and the
 // outputs split back per request.
 import { performance } from 'node:perf_hooks';
-import { AccuracyUnavailableError, DeadlineError, InferenceFailedError, type ParetoError } from '../errors.js';
+import { AccuracyUnavailableError, DeadlineError, InferenceFailedError, isParetoError, type ParetoError } from '../errors.js';
 import type { ServingInfo } from '../protocol/types.js';
-import type { ExecutorPool } from '../runtime/executor-pool.js';
 import { FairQueue, type QueuedRequest } from '../scheduler/fair-queue.js';
 import { Planner, type BatchPlan, type PlannerVariant } from '../scheduler/planner.js';
 import { concatBatch, splitBatch } from '../tensor/batch.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { BatchRecord } from '../telemetry/metrics.js';
+import type { Executors } from './executors.js';
 import type { LoadedModel, LoadedVariant } from './model-host.js';
 
 export interface BatchResult {
@@ -54,8 +54,14 @@ export class BatchDispatcher {
   /** Told of every batch that ran (metrics). */
   onBatch?: (b: BatchRecord) => void;
 
+  /** Batches run per "model/variant" since start: the load report's live measurement. */
+  readonly ran = new Map<string, { batches: number; samples: number; computeMs: number }>();
+
+  /** Requests accepted and not yet settled, over all models. */
+  outstanding = 0;
+
   constructor(
-    private readonly pool: ExecutorPool,
+    private readonly executors: Executors,
     private readonly onDrained: (model: LoadedModel) => void,
     private readonly now: () => number = () => performance.now(),
   ) {}
@@ -64,12 +70,13 @@ export class BatchDispatcher {
    * Queues one request's inputs (signature order). `pinned`: the version the request named; absent,
    * the planner chooses. Resolves with the request's share of its batch.
    */
-  submit(model: LoadedModel, pinned: LoadedVariant | undefined, inputs: Tensor[], samples: number, sched: Scheduling): Promise<BatchResult> {
-    const q = this.queueFor(model, pinned);
+  submit(model: LoadedModel, pinned: LoadedVariant | undefined, inputs: Tensor[], samples: number, sched: Scheduling, immediate = false): Promise<BatchResult> {
+    const q = this.queueFor(model, pinned, immediate);
     if (sched.minAccuracy > q.planner.bestAccuracy) {
       return Promise.reject(new AccuracyUnavailableError(model.name, sched.minAccuracy, q.planner.bestAccuracy));
     }
     model.outstanding++;
+    this.outstanding++;
     const now = this.now();
     q.planner.arrived(samples, now);
     return new Promise((resolve, reject) => {
@@ -120,10 +127,11 @@ export class BatchDispatcher {
     return out;
   }
 
-  private queueFor(model: LoadedModel, pinned: LoadedVariant | undefined): ModelQueue {
+  /** `immediate`: the caller (a gateway) has formed the batch already; run it without max_queue_delay. */
+  private queueFor(model: LoadedModel, pinned: LoadedVariant | undefined, immediate: boolean): ModelQueue {
     let queues = this.queues.get(model);
     if (!queues) this.queues.set(model, (queues = new Map()));
-    const key = pinned?.name ?? '*';
+    const key = `${pinned?.name ?? '*'}${immediate ? '!' : ''}`;
     let q = queues.get(key);
     if (!q) {
       const { enabled, max_batch_size, max_queue_delay_ms } = model.config.batching;
@@ -135,8 +143,8 @@ export class BatchDispatcher {
         planner: new Planner<Pending>(variants.map(plannerVariant), {
           policy: model.config.scheduling.policy,
           maxBatchSize: enabled ? max_batch_size : 1,
-          maxQueueDelayMs: enabled ? max_queue_delay_ms : 0,
-          executors: this.pool.size,
+          maxQueueDelayMs: enabled && !immediate ? max_queue_delay_ms : 0,
+          executors: this.executors.count(model.name),
         }),
       };
       queues.set(key, q);
@@ -146,6 +154,7 @@ export class BatchDispatcher {
 
   private settled(model: LoadedModel, requests: number): void {
     model.outstanding -= requests;
+    this.outstanding -= requests;
     if (requests > 0 && model.outstanding === 0) this.onDrained(model);
   }
 
@@ -186,7 +195,10 @@ export class BatchDispatcher {
     // Most urgent first: the earliest deadline, then the oldest arrival.
     waiting.sort((a, b) => a.queue.earliestDeadline() - b.queue.earliestDeadline() || a.queue.oldestHeadArrival() - b.queue.oldestHeadArrival());
     for (const q of waiting) {
-      for (let executor = this.pool.available(); executor !== undefined && q.queue.length > 0; executor = this.pool.available()) {
+      const name = q.model.name;
+      // Workers come and go on a gateway: the planner's view of capacity follows them.
+      q.planner.opts.executors = Math.max(1, this.executors.count(name));
+      for (let executor = this.executors.available(name); executor !== undefined && q.queue.length > 0; executor = this.executors.available(name)) {
         // A busy executor only gets a batch queued behind its current one when that batch is full:
         // a partial batch is better left to grow until an executor is really free.
         if (!executor.idle && q.queue.samples < q.planner.opts.maxBatchSize) break;
@@ -219,9 +231,17 @@ export class BatchDispatcher {
     const batch = plan.requests;
     try {
       const inputs = model.inputs.map((_, i) => concatBatch(batch.map((p) => p.inputs[i])));
-      const { outputs, computeMs } = await this.pool.run(executor, variant.sessionKey, inputs);
+      let deadline = Infinity;
+      for (const p of batch) deadline = Math.min(deadline, p.deadline);
+      const { outputs, computeMs } = await this.executors.run(executor, { model: model.name, variant, deadline }, inputs);
       q.planner.observe(variant.name, plan.samples, computeMs, idle ? this.now() - dispatchedAt - computeMs : undefined);
       this.onBatch?.({ model: model.name, version: variant.name, samples: plan.samples, computeMs });
+      const key = `${model.name}/${variant.name}`;
+      const ran = this.ran.get(key) ?? { batches: 0, samples: 0, computeMs: 0 };
+      ran.batches++;
+      ran.samples += plan.samples;
+      ran.computeMs += computeMs;
+      this.ran.set(key, ran);
       const rows = batch.map((p) => p.samples);
       const split = outputs.map((o) => {
         if (o.shape[0] !== plan.samples) throw new Error(`output '${o.name}' has ${o.shape[0]} rows for a batch of ${plan.samples}; the model is not batchable along axis 0`);
@@ -233,7 +253,8 @@ export class BatchDispatcher {
         serving: { variant: variant.name, accuracy, batchSize: plan.samples, queueMs: dispatchedAt - p.arrival, computeMs, budgetMs: p.deadline - p.arrival },
       }));
     } catch (e) {
-      const error = new InferenceFailedError(model.name, variant.name, (e as Error).message);
+      // A typed error from a remote worker (504, 503, ...) keeps its meaning; anything else is a fault.
+      const error = isParetoError(e) ? e : new InferenceFailedError(model.name, variant.name, (e as Error).message);
       for (const p of batch) p.reject(error);
     } finally {
       this.settled(model, batch.length);

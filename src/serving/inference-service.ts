@@ -7,7 +7,8 @@ import { performance } from 'node:perf_hooks';
 import type { BatchDispatcher, Scheduling } from './batch-dispatcher.js';
 import { TenantsFileSchema, PRIORITY_RANK } from '../tenancy/tenants-config.js';
 import { resolveSlo } from '../tenancy/tenants.js';
-import type { LoadedModel, LoadedVariant, ModelHost } from './model-host.js';
+import type { LoadedModel, LoadedVariant } from './model-host.js';
+import type { ModelCatalog } from './model-catalog.js';
 import type { Tenant, Tenants } from '../tenancy/tenants.js';
 
 /** Without a tenants file every request is this tenant's: no limits, SLOs only from request parameters. */
@@ -18,7 +19,7 @@ export class InferenceService {
 
   /** `tenants` absent: an open server (no keys, no quotas), as for a single trusted client. */
   constructor(
-    readonly models: ModelHost,
+    readonly models: ModelCatalog,
     private readonly dispatcher: BatchDispatcher,
     readonly tenants?: Tenants,
     /** Samples queued server-wide beyond which new requests get 503: a bound on memory and waiting. */
@@ -79,7 +80,8 @@ export class InferenceService {
       }
     }
     const ordered = model.inputs.map((spec) => req.inputs.find((t) => t.name === spec.name)!);
-    const result = await this.dispatcher.submit(model, pinned, ordered, rows, sched);
+    // `immediate`: a gateway formed this batch already, so it skips the queue delay here.
+    const result = await this.dispatcher.submit(model, pinned, ordered, rows, sched, req.parameters.immediate === true);
     const outputs = req.outputs
       ? req.outputs.map((o) => result.outputs.find((t) => t.name === o.name)!)
       : result.outputs.filter((t) => model.outputs.some((s) => s.name === t.name));

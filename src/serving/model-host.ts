@@ -8,6 +8,7 @@ import type { ModelRepository } from '../repository/model-repository.js';
 import type { Profile } from '../repository/profile.js';
 import { availableProviders } from '../runtime/execution-providers.js';
 import type { ExecutorPool } from '../runtime/executor-pool.js';
+import type { ModelCatalog } from './model-catalog.js';
 import type { SessionSignature, WireTensor } from '../runtime/messages.js';
 import { DTYPE } from '../tensor/dtype.js';
 import type { TensorSignature } from '../tensor/validate.js';
@@ -46,7 +47,7 @@ interface Entry {
   model?: LoadedModel;
 }
 
-export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; drained: [model: LoadedModel] }> {
+export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; drained: [model: LoadedModel] }> implements ModelCatalog {
   // 'unloading': queued requests of the model must be failed now; 'drained': none are left.
   private readonly entries = new Map<string, Entry>();
   private generation = 0;

@@ -3,7 +3,8 @@ import * as grpc from '@grpc/grpc-js';
 import { isParetoError, RateLimitedError } from '../../errors.js';
 import type { InferenceService } from '../../serving/inference-service.js';
 import { modelMetadata, serverMetadata } from '../metadata.js';
-import { inferenceService } from './proto.js';
+import { inferenceService, loadReporterService } from './proto.js';
+import type { LoadReport } from '../load-report.js';
 import { performance } from 'node:perf_hooks';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import { requestRecord } from '../request-record.js';
@@ -14,6 +15,7 @@ export interface GrpcServerOptions {
   telemetry: Telemetry;
   maxMessageBytes: number;
   isReady: () => boolean;
+  report: () => LoadReport;
 }
 
 type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
@@ -91,6 +93,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       }
     }),
   });
+  server.addService(loadReporterService().service, { Report: unary(() => opts.report()) });
   return server;
 }
 

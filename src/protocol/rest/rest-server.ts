@@ -13,6 +13,7 @@ import { requestRecord } from '../request-record.js';
 import { registerDashboard } from './dashboard-routes.js';
 import { refuseEarly, type Admitted } from './early-refusal.js';
 import { createServer } from 'node:http';
+import type { LoadReport } from '../load-report.js';
 
 export interface RestServerOptions {
   service: InferenceService;
@@ -20,6 +21,7 @@ export interface RestServerOptions {
   admin: AdminToken;
   maxBodyBytes: number;
   isReady: () => boolean;
+  report: () => LoadReport;
 }
 
 type ModelParams = { model: string; version?: string };
@@ -76,6 +78,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url}`, code: 'PARETO_ERR_NO_ROUTE' }));
 
   app.get('/v2/health/live', async () => ({ live: true }));
+  app.get('/v2/pareto/load', async () => opts.report());
   app.get('/v2/health/ready', async (_req, reply) => {
     const ready = opts.isReady();
     return reply.code(ready ? 200 : 503).send({ ready });

@@ -1,0 +1,29 @@
+// What the dispatcher runs batches on: the executor threads of this process, or (on a gateway) the
+// workers of a cluster. Both offer slots per model and run one batch on one slot.
+import type { ExecutorPool, RunResult } from '../runtime/executor-pool.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { LoadedVariant } from './model-host.js';
+
+export interface RunTarget {
+  model: string;
+  variant: LoadedVariant;
+  /** The earliest deadline in the batch (performance.now() ms): a retry after it is pointless. */
+  deadline: number;
+}
+
+export interface Executors {
+  /** Executors that run this model's batches in parallel (the planner's utilisation divisor). */
+  count(model: string): number;
+  /** A slot that can take one of this model's batches now (`idle`: nothing in flight on it). */
+  available(model: string): { index: number; idle: boolean } | undefined;
+  run(index: number, target: RunTarget, inputs: Tensor[]): Promise<RunResult>;
+}
+
+/** The executor threads of this process: every thread holds every variant. */
+export function localExecutors(pool: ExecutorPool): Executors {
+  return {
+    count: () => pool.size,
+    available: () => pool.available(),
+    run: (index, target, inputs) => pool.run(index, target.variant.sessionKey, inputs),
+  };
+}
