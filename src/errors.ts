@@ -130,3 +130,24 @@ export class AccuracyUnavailableError extends ParetoError {
     super('PARETO_ERR_ACCURACY_UNAVAILABLE', `model '${model}' cannot meet min_accuracy ${floor}: its most accurate variant measured ${best}`, 422, GrpcStatus.FAILED_PRECONDITION);
   }
 }
+
+/** An error a worker answered with, passed on to the client with its code and status. */
+export class UpstreamError extends ParetoError {
+  constructor(code: string, message: string, httpStatus: number, grpcStatus: GrpcStatus) {
+    super(code, message, httpStatus, grpcStatus);
+  }
+}
+
+/** A gateway has no reachable worker that serves the model (503). */
+export class NoWorkerError extends ParetoError {
+  constructor(model: string, why: string) {
+    super('PARETO_ERR_NO_WORKER', `no worker can run model '${model}' now: ${why}`, 503, GrpcStatus.UNAVAILABLE);
+  }
+}
+
+/** A request the role does not support (a gateway asked to load a model, say). */
+export class UnsupportedError extends ParetoError {
+  constructor(message: string) {
+    super('PARETO_ERR_UNSUPPORTED', message, 400, GrpcStatus.UNIMPLEMENTED);
+  }
+}

@@ -59,7 +59,7 @@ export interface RunningServer {
  * Reloads the tenants file when it changes or on SIGHUP, without dropping requests. A bad file is
  * reported and the tenants in force stay.
  */
-function watchTenants(file: string, tenants: Tenants): () => void {
+export function watchTenants(file: string, tenants: Tenants): () => void {
   const reload = () => {
     try {
       tenants.load(readTenantsFile(file));

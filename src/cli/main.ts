@@ -4,7 +4,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { benchCommand } from './bench.js';
 import { hashKeyCommand } from './hash-key.js';
 import { optimizeCommand, profileCommand } from './optimize.js';
-import { serveCommand } from './serve.js';
+import { gatewayCommand } from './gateway.js';
+import { serveCommand, workerCommand } from './serve.js';
 import { simulateCommand } from './simulate.js';
 
 const program = new Command()
@@ -13,6 +14,8 @@ const program = new Command()
   .version('0.1.0');
 
 program.addCommand(serveCommand());
+program.addCommand(workerCommand());
+program.addCommand(gatewayCommand());
 program.addCommand(optimizeCommand());
 program.addCommand(profileCommand());
 program.addCommand(hashKeyCommand());

@@ -57,6 +57,9 @@ export class BatchDispatcher {
   /** Batches run per "model/variant" since start: the load report's live measurement. */
   readonly ran = new Map<string, { batches: number; samples: number; computeMs: number }>();
 
+  /** Samples submitted per model since start (arrival rates for the autoscaler). */
+  readonly arrived = new Map<string, number>();
+
   /** Requests accepted and not yet settled, over all models. */
   outstanding = 0;
 
@@ -77,6 +80,7 @@ export class BatchDispatcher {
     }
     model.outstanding++;
     this.outstanding++;
+    this.arrived.set(model.name, (this.arrived.get(model.name) ?? 0) + samples);
     const now = this.now();
     q.planner.arrived(samples, now);
     return new Promise((resolve, reject) => {
@@ -233,7 +237,7 @@ export class BatchDispatcher {
       const inputs = model.inputs.map((_, i) => concatBatch(batch.map((p) => p.inputs[i])));
       let deadline = Infinity;
       for (const p of batch) deadline = Math.min(deadline, p.deadline);
-      const { outputs, computeMs } = await this.executors.run(executor, { model: model.name, variant, deadline }, inputs);
+      const { outputs, computeMs } = await this.executors.run(executor, { model: model.name, variant, deadline, predictedMs: plan.predictedMs }, inputs);
       q.planner.observe(variant.name, plan.samples, computeMs, idle ? this.now() - dispatchedAt - computeMs : undefined);
       this.onBatch?.({ model: model.name, version: variant.name, samples: plan.samples, computeMs });
       const key = `${model.name}/${variant.name}`;

@@ -9,6 +9,8 @@ export interface RunTarget {
   variant: LoadedVariant;
   /** The earliest deadline in the batch (performance.now() ms): a retry after it is pointless. */
   deadline: number;
+  /** The planner's predicted time for the batch (routing weighs workers by it). */
+  predictedMs: number;
 }
 
 export interface Executors {

@@ -55,6 +55,8 @@ export class InferenceService {
     if (this.dispatcher.queuedSamples() + rows > this.maxQueuedSamples) {
       throw new OverloadedError(`the server has ${this.dispatcher.queuedSamples()} samples queued, its limit (--max-queued-samples); retry later`);
     }
+    const tokens = tenant && this.tenants!.prepare(tenant, rows);
+    if (tokens) await tokens;
     const admission = tenant && this.tenants!.admit(tenant, req.model, rows, req.parameters);
     try {
       const slo = admission?.slo ?? resolveSlo(OPEN_TENANT, req.model, req.parameters);

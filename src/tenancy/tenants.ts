@@ -14,13 +14,27 @@ export interface Slo {
   priority: Priority;
 }
 
+/** A rate limit in samples: this process's token bucket, or a share of a cluster-wide one. */
+export interface RateBucket {
+  readonly rate: number;
+  readonly burst: number;
+  tryTake(n: number, now: number): boolean;
+  secondsUntil(n: number, now: number): number;
+  /** Where tokens live elsewhere (Redis): fetch enough for `n` if that is worth waiting for. */
+  prepare?(n: number, now: number): Promise<void> | undefined;
+}
+
+export type BucketFactory = (tenant: string, rate: number, burst: number, now: number) => RateBucket;
+
+const localBucket: BucketFactory = (_tenant, rate, burst, now) => new TokenBucket(rate, burst, now);
+
 /** A tenant and its live admission state (kept across reloads while the tenant stays). */
 export class Tenant {
-  bucket?: TokenBucket;
+  bucket?: RateBucket;
   inflight = 0;
   queued = 0;
 
-  constructor(public config: TenantConfig, now: number) {
+  constructor(public config: TenantConfig, now: number, private readonly buckets: BucketFactory = localBucket) {
     this.configure(config, now);
   }
 
@@ -33,7 +47,7 @@ export class Tenant {
     this.config = config;
     const r = config.rate_limit;
     if (!r) this.bucket = undefined;
-    else if (!this.bucket || old?.samples_per_second !== r.samples_per_second || old?.burst !== r.burst) this.bucket = new TokenBucket(r.samples_per_second, r.burst, now);
+    else if (!this.bucket || old?.samples_per_second !== r.samples_per_second || old?.burst !== r.burst) this.bucket = this.buckets(config.id, r.samples_per_second, r.burst, now);
   }
 
   mayUse(model: string): boolean {
@@ -57,7 +71,8 @@ export class Tenants {
   private tenants = new Map<string, Tenant>();
   private keys: Array<{ digest: Buffer; tenant: Tenant }> = [];
 
-  constructor(file: TenantsFile, private readonly now: () => number) {
+  /** `buckets`: where rate limits live (this process by default; Redis on a gateway). */
+  constructor(file: TenantsFile, private readonly now: () => number, private readonly buckets?: BucketFactory) {
     this.load(file);
   }
 
@@ -66,7 +81,7 @@ export class Tenants {
     const next = new Map<string, Tenant>();
     const keys: Array<{ digest: Buffer; tenant: Tenant }> = [];
     for (const cfg of file.tenants) {
-      const tenant = this.tenants.get(cfg.id) ?? new Tenant(cfg, this.now());
+      const tenant = this.tenants.get(cfg.id) ?? new Tenant(cfg, this.now(), this.buckets);
       tenant.configure(cfg, this.now());
       next.set(cfg.id, tenant);
       for (const k of cfg.keys) keys.push({ digest: Buffer.from(k.slice(7), 'hex'), tenant });
@@ -107,6 +122,11 @@ export class Tenants {
     if (tenant.bucket && tenant.bucket.secondsUntil(1, now) > 0) {
       throw new RateLimitedError(`tenant '${tenant.id}' is over its rate of ${tenant.bucket.rate} samples/s`, Math.max(1, Math.ceil(tenant.bucket.secondsUntil(1, now))));
     }
+  }
+
+  /** Where the tenant's rate limit is shared across gateways: fetches tokens for `samples` if that is worth a wait. */
+  prepare(tenant: Tenant, samples: number): Promise<void> | undefined {
+    return tenant.bucket?.prepare?.(samples, this.now());
   }
 
   /** Checks the model is allowed, resolves the SLO, and admits `samples` or throws 429 / 503. */

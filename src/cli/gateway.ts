@@ -1,0 +1,25 @@
+// `pareto gateway`: the tenant front door for a cluster of workers.
+import { Command, Option } from 'commander';
+import { startGateway } from '../cluster/gateway.js';
+import { addFrontDoorOptions, announceAndWait } from './serve.js';
+
+export function gatewayCommand(): Command {
+  return addFrontDoorOptions(new Command('gateway')
+    .description('Front door for a cluster: keys, quotas, fair share and the planner, with remote workers as executors'))
+    .addOption(new Option('--redis <url>', 'Redis for worker membership and cluster-wide tenant rate limits').env('PARETO_REDIS'))
+    .addOption(new Option('--workers <list>', 'static worker gRPC addresses, comma-separated host:port (beside or instead of Redis)').env('PARETO_WORKERS'))
+    .addOption(new Option('--gateway-id <id>', 'name in membership and logs (default: hostname-pid)').env('PARETO_GATEWAY_ID'))
+    .addHelpText('after', `
+Examples:
+  $ pareto gateway --redis redis://127.0.0.1:6379 --tenants tenants.yaml
+  $ pareto gateway --workers 10.0.0.5:8001,10.0.0.6:8001   # no Redis: static workers, per-gateway limits`)
+    .action(async (opts) => {
+      const gateway = await startGateway({
+        host: opts.host, httpPort: opts.httpPort, grpcPort: opts.grpcPort, tenants: opts.tenants, redis: opts.redis,
+        workers: opts.workers ? String(opts.workers).split(',').map((s) => s.trim()).filter(Boolean) : [],
+        gatewayId: opts.gatewayId, maxBodyBytes: opts.maxBodyBytes, maxQueuedSamples: opts.maxQueuedSamples,
+        adminToken: opts.adminToken, logLevel: opts.logLevel, telemetry: opts.telemetry,
+      });
+      announceAndWait('gateway', gateway, opts);
+    });
+}

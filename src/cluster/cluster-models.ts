@@ -1,0 +1,90 @@
+// The gateway's model catalog: the models its workers report, with signatures from the protocol's
+// ModelMetadata and variant profiles from the load report. A model is READY while some worker up
+// serves it. Loading and unloading happen on the workers, not here.
+import { ModelNotFoundError, ModelNotReadyError, UnsupportedError, VersionNotFoundError } from '../errors.js';
+import type { LoadReport } from '../protocol/load-report.js';
+import { ModelConfigSchema } from '../repository/model-config.js';
+import type { Profile } from '../repository/profile.js';
+import type { ModelCatalog } from '../serving/model-catalog.js';
+import type { LoadedModel, LoadedVariant, ModelStatus } from '../serving/model-host.js';
+import type { ModelSignature } from './worker-client.js';
+
+type ModelLoad = LoadReport['models'][number];
+
+export class ClusterModels implements ModelCatalog {
+  private readonly models = new Map<string, LoadedModel>();
+
+  constructor(private readonly servingWorkers: (model: string) => number) {}
+
+  /** First sight of a model (from one worker): later workers are assumed to hold the same variants. */
+  add(signature: ModelSignature, load: ModelLoad): void {
+    if (this.models.has(load.name)) return;
+    const config = ModelConfigSchema.parse({
+      name: load.name,
+      inputs: signature.inputs,
+      outputs: signature.outputs,
+      batching: { enabled: load.batching, max_batch_size: load.max_batch_size, max_queue_delay_ms: load.max_queue_delay_ms },
+      scheduling: { policy: load.policy },
+      variants: load.variants.map((v) => ({ name: v.name })),
+      default_variant: load.default_variant || undefined,
+    });
+    const variants = new Map<string, LoadedVariant>(load.variants.map((v) => [v.name, {
+      name: v.name,
+      sessionKey: `${load.name}/${v.name}`,
+      spec: config.variants.find((s) => s.name === v.name)!,
+      profile: v.has_profile ? profileOf(v) : undefined,
+    }]));
+    this.models.set(load.name, {
+      name: load.name, config, inputs: signature.inputs, outputs: signature.outputs, variants,
+      defaultVariant: variants.get(config.default_variant ?? config.variants[0].name)!,
+      outstanding: 0,
+    });
+  }
+
+  get(name: string): LoadedModel {
+    const model = this.models.get(name);
+    if (!model) throw new ModelNotFoundError(name);
+    if (this.servingWorkers(name) === 0) throw new ModelNotReadyError(name, 'no live worker serves it now');
+    return model;
+  }
+
+  variant(model: LoadedModel, version: string | undefined): LoadedVariant {
+    if (version === undefined || version === '') return model.defaultVariant;
+    const v = model.variants.get(version);
+    if (!v) throw new VersionNotFoundError(model.name, version, [...model.variants.keys()]);
+    return v;
+  }
+
+  isKnown(name: string): boolean {
+    return this.models.has(name);
+  }
+
+  has(name: string): boolean {
+    return this.models.has(name);
+  }
+
+  index(): ModelStatus[] {
+    return [...this.models.values()].sort((a, b) => a.name.localeCompare(b.name)).map((m) => {
+      const workers = this.servingWorkers(m.name);
+      return workers > 0
+        ? { name: m.name, state: 'READY' as const, reason: `served by ${workers} worker${workers === 1 ? '' : 's'}`, versions: [...m.variants.keys()] }
+        : { name: m.name, state: 'UNAVAILABLE' as const, reason: 'no live worker serves it now', versions: [...m.variants.keys()] };
+    });
+  }
+
+  load(): Promise<ModelStatus> {
+    return Promise.reject(new UnsupportedError('a gateway serves the models its workers load: load it on the workers (POST /v2/repository/models/{name}/load there)'));
+  }
+
+  unload(): Promise<ModelStatus> {
+    return Promise.reject(new UnsupportedError('a gateway serves the models its workers load: unload it on the workers'));
+  }
+}
+
+function profileOf(v: ModelLoad['variants'][number]): Profile {
+  return {
+    accuracy: { metric: 'accuracy', value: v.accuracy, samples: 1, reference: 'worker load report' },
+    latency: v.latency.map((l) => ({ batch_size: l.batch_size, p50_ms: l.p50_ms, p99_ms: l.p50_ms, runs: 1 })),
+    measured: {},
+  };
+}

@@ -1,0 +1,152 @@
+// `pareto gateway`: the tenant front door of the serving core (keys, quotas, fair share, the
+// planner) with remote workers as its executors. Workers come from Redis membership or a static
+// list; tenant rate limits are shared through Redis when it is given.
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import client from 'prom-client';
+import { z } from 'zod';
+import { InvalidRequestError } from '../errors.js';
+import { frontDoor } from '../front-door.js';
+import type { AdminToken } from '../protocol/admin-token.js';
+import { formatZodError } from '../repository/model-config.js';
+import { watchTenants } from '../server.js';
+import { BatchDispatcher } from '../serving/batch-dispatcher.js';
+import { InferenceService } from '../serving/inference-service.js';
+import { LOG_LEVELS, type Telemetry } from '../telemetry/telemetry.js';
+import { readTenantsFile } from '../tenancy/tenants-config.js';
+import { resolveSlo, Tenants } from '../tenancy/tenants.js';
+import { Autoscaler } from './autoscaler.js';
+import { ClusterModels } from './cluster-models.js';
+import { GlobalRateLimit } from './global-rate-limit.js';
+import { announce, liveMembers, redisMembership, staticMembership } from './membership.js';
+import { connectRedis } from './redis.js';
+import { WorkerSet } from './worker-set.js';
+
+export const GatewayOptionsSchema = z.strictObject({
+  host: z.string().min(1).default('0.0.0.0'),
+  httpPort: z.number().int().min(0).max(65535).default(8000),
+  grpcPort: z.number().int().min(0).max(65535).default(8001),
+  tenants: z.string().min(1).optional(),
+  /** redis://host:port: worker membership and cluster-wide rate limits. */
+  redis: z.string().url().optional(),
+  /** Static worker gRPC addresses (host:port), instead of or beside Redis membership. */
+  workers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'a worker address is host:port')).default([]),
+  gatewayId: z.string().min(1).default(() => `${hostname()}-${process.pid}`),
+  maxBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+  maxQueuedSamples: z.number().int().min(1).default(65_536),
+  adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
+  logLevel: z.enum(LOG_LEVELS).default('info'),
+  telemetry: z.boolean().default(true),
+  /** Target executor utilisation the autoscaler sizes workers for. */
+  targetUtilization: z.number().gt(0).max(1).default(0.6),
+}).refine((o) => o.redis !== undefined || o.workers.length > 0, 'give --redis (membership) or --workers (a static list), or both');
+
+export type GatewayOptions = z.input<typeof GatewayOptionsSchema>;
+
+export interface RunningGateway {
+  httpPort: number;
+  grpcPort: number;
+  admin: AdminToken;
+  telemetry: Telemetry;
+  service: InferenceService;
+  workers: WorkerSet;
+  autoscaler: Autoscaler;
+  rateLimit?: GlobalRateLimit;
+  close(): Promise<void>;
+}
+
+export async function startGateway(input: GatewayOptions): Promise<RunningGateway> {
+  const parsed = GatewayOptionsSchema.safeParse(input);
+  if (!parsed.success) throw new InvalidRequestError(`invalid gateway options: ${formatZodError(parsed.error)}`, 'PARETO_ERR_OPTIONS');
+  const opts = parsed.data;
+  const now = () => performance.now();
+
+  let log: (msg: string, fields: Record<string, unknown>) => void = () => undefined;
+  const models = new ClusterModels((m) => workers.servingCount(m));
+  const workers: WorkerSet = new WorkerSet({ onModel: (sig, load) => models.add(sig, load), log: (m, f) => log(m, f) });
+  const dispatcher = new BatchDispatcher(workers, () => undefined);
+  const redis = opts.redis ? connectRedis(opts.redis) : undefined;
+  const rateLimit = redis ? new GlobalRateLimit(redis, now, (global) => log(global ? 'rate limits shared through Redis again' : 'Redis unreachable: rate limits fall back to rate ÷ gateways on each gateway', { gateways: rateLimit?.gateways })) : undefined;
+  const tenants = opts.tenants ? new Tenants(readTenantsFile(opts.tenants), now, rateLimit?.buckets()) : undefined;
+  const stopWatching = opts.tenants && tenants ? watchTenants(opts.tenants, tenants) : () => undefined;
+  const service = new InferenceService(models, dispatcher, tenants, opts.maxQueuedSamples);
+  const autoscaler = new Autoscaler(dispatcher, models, workers, opts.targetUtilization, (model) => {
+    let ms = Infinity;
+    for (const t of tenants?.list() ?? []) if (t.mayUse(model)) ms = Math.min(ms, resolveSlo(t.config, model, {}).latencyMs);
+    return ms;
+  });
+  const door = frontDoor(opts, {
+    service, dispatcher, tenants,
+    inflightBatches: () => workers.inflightBatches(),
+    busyMs: () => workers.busyMs,
+    executorCount: () => workers.executors(),
+    report: () => ({
+      worker_id: opts.gatewayId,
+      executors: workers.executors(),
+      pipeline_depth: 1,
+      queued_samples: dispatcher.queuedSamples(),
+      inflight_batches: workers.inflightBatches(),
+      inflight_requests: dispatcher.outstanding,
+      models: [],
+    }),
+  });
+  const logger = door.telemetry.log.child({ role: 'gateway', gateway: opts.gatewayId });
+  log = (msg, fields) => (msg.includes('down') || msg.includes('unreachable') ? logger.warn(fields, msg) : logger.info(fields, msg));
+  registerClusterMetrics(door.telemetry, workers, autoscaler, rateLimit);
+
+  const sources = [
+    ...(opts.workers.length ? [staticMembership(opts.workers)] : []),
+    ...(redis ? [redisMembership(redis, 'worker')] : []),
+  ];
+  // Several sources: the union of their latest lists.
+  const latest = sources.map(() => [] as Parameters<WorkerSet['setMembers']>[0]);
+  sources.forEach((s, i) => s.watch((members) => {
+    latest[i] = members;
+    workers.setMembers(latest.flat());
+  }));
+
+  await door.open();
+  const announced = redis ? announce(redis, 'gateway', { id: opts.gatewayId, grpc: `${opts.host}:${door.grpcPort}`, http: `http://${opts.host}:${door.httpPort}` }) : undefined;
+  const countGateways = setInterval(() => {
+    if (redis && rateLimit) void liveMembers(redis, 'gateway').then((g) => { rateLimit.gateways = Math.max(1, g.length); }, () => undefined);
+  }, 1000);
+  countGateways.unref();
+
+  let closing: Promise<void> | undefined;
+  return {
+    httpPort: door.httpPort, grpcPort: door.grpcPort, admin: door.admin, telemetry: door.telemetry, service, workers, autoscaler, rateLimit,
+    close() {
+      closing ??= (async () => {
+        clearInterval(countGateways);
+        stopWatching();
+        await announced?.stop();
+        await door.close();
+        for (const s of sources) s.stop();
+        autoscaler.close();
+        workers.close();
+        redis?.disconnect();
+      })();
+      return closing;
+    },
+  };
+}
+
+function registerClusterMetrics(telemetry: Telemetry, workers: WorkerSet, autoscaler: Autoscaler, rateLimit: GlobalRateLimit | undefined): void {
+  const registers = [telemetry.metrics.registry];
+  new client.Gauge({ name: 'pareto_cluster_workers', help: 'Workers known to this gateway, by whether batches are routed to them', labelNames: ['state'], registers, collect() {
+    const list = workers.list();
+    this.set({ state: 'up' }, list.filter((w) => w.up).length);
+    this.set({ state: 'down' }, list.filter((w) => !w.up).length);
+  } });
+  new client.Gauge({ name: 'pareto_cluster_retries', help: 'Batches retried on another worker after their worker failed, since start', registers, collect() { this.set(workers.retries); } });
+  new client.Gauge({ name: 'pareto_rate_limit_global', help: '1 while tenant rate limits are shared through Redis; 0 while each gateway enforces rate ÷ gateways locally', registers, collect() {
+    this.set(rateLimit ? (rateLimit.global ? 1 : 0) : 0);
+  } });
+  new client.Gauge({ name: 'pareto_autoscaler_desired_workers', help: 'Workers the autoscaler computes are needed for the current arrival rates and SLOs (the HPA target)', registers, collect() {
+    this.set(autoscaler.desiredWorkers());
+  } });
+  new client.Gauge({ name: 'pareto_autoscaler_desired_replicas', help: 'Replicas each variant needs at the current arrival rate (the planner\'s preferred variant per model)', labelNames: ['model', 'version'], registers, collect() {
+    this.reset();
+    for (const r of autoscaler.plan()) this.set({ model: r.model, version: r.variant }, r.replicas);
+  } });
+}

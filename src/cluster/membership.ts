@@ -1,0 +1,77 @@
+// Who is in the cluster. Workers announce themselves in Redis (a key with a TTL, refreshed by a
+// heartbeat, indexed in a set) and disappear when the heartbeat stops; gateways announce
+// themselves the same way so each knows how many share a rate limit. A static list stands in for
+// Redis (Kubernetes headless services, tests).
+import type { Redis } from 'ioredis';
+import { KEY_PREFIX } from './redis.js';
+
+export type Role = 'worker' | 'gateway';
+
+export interface Member {
+  id: string;
+  /** gRPC address, host:port. */
+  grpc: string;
+  /** REST base URL, when it has one. */
+  http?: string;
+}
+
+const indexKey = (role: Role) => `${KEY_PREFIX}${role}s`;
+const memberKey = (role: Role, id: string) => `${KEY_PREFIX}${role}:${id}`;
+
+/**
+ * Keeps `member` registered while running: SET with a TTL every `intervalMs` (the TTL is three
+ * intervals, so one lost beat is harmless). Redis being away only delays the next beat.
+ */
+export function announce(redis: Redis, role: Role, member: Member, intervalMs = 500): { stop(): Promise<void> } {
+  const beat = () => redis.multi()
+    .set(memberKey(role, member.id), JSON.stringify(member), 'PX', intervalMs * 3)
+    .sadd(indexKey(role), member.id)
+    .exec()
+    .catch(() => undefined);
+  void beat();
+  const timer = setInterval(beat, intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await redis.multi().del(memberKey(role, member.id)).srem(indexKey(role), member.id).exec().catch(() => undefined);
+    },
+  };
+}
+
+/** The live members of a role; members whose key expired are dropped from the index too. */
+export async function liveMembers(redis: Redis, role: Role): Promise<Member[]> {
+  const ids = await redis.smembers(indexKey(role));
+  if (ids.length === 0) return [];
+  const values = await redis.mget(ids.map((id) => memberKey(role, id)));
+  const gone = ids.filter((_, i) => values[i] === null);
+  if (gone.length) await redis.srem(indexKey(role), ...gone);
+  return values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as Member);
+}
+
+export interface MembershipSource {
+  /** Calls `onChange` with the full member list whenever it may have changed. */
+  watch(onChange: (members: Member[]) => void): void;
+  stop(): void;
+}
+
+export function staticMembership(addresses: string[]): MembershipSource {
+  return {
+    watch: (onChange) => onChange(addresses.map((grpc) => ({ id: grpc, grpc }))),
+    stop: () => undefined,
+  };
+}
+
+/** Polls Redis; while Redis is unreachable the last known list stands (workers keep serving). */
+export function redisMembership(redis: Redis, role: Role, intervalMs = 500): MembershipSource {
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    watch(onChange) {
+      const poll = () => liveMembers(redis, role).then(onChange, () => undefined);
+      void poll();
+      timer = setInterval(poll, intervalMs);
+      timer.unref();
+    },
+    stop: () => clearInterval(timer),
+  };
+}

@@ -1,0 +1,240 @@
+// A gateway's executors: the workers of the cluster. Each worker is a slot per executor it reports
+// (times its pipeline depth); a batch goes to the worker with the earliest predicted finish (its
+// backlog over its executors plus this batch, scaled by how slow it has measured), not round
+// robin. A worker that fails a call is taken out of routing at once and the batch is retried once
+// on another worker that serves the model, if its deadline still allows; reports bring it back.
+import { performance } from 'node:perf_hooks';
+import { DeadlineError, NoWorkerError } from '../errors.js';
+import type { LoadReport } from '../protocol/load-report.js';
+import type { RunResult } from '../runtime/executor-pool.js';
+import type { Executors, RunTarget } from '../serving/executors.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Member } from './membership.js';
+import { WorkerClient, WorkerUnreachableError, type ModelSignature } from './worker-client.js';
+
+/** Weight of a new observation in a worker's slowness estimate. */
+const SLOWNESS_ALPHA = 0.2;
+/** A worker measured this many times slower than the best one gets no batches while others can take them. */
+const SLOW_FACTOR = 3;
+/** Calls with no deadline still end: a worker that stops answering must not hold requests forever. */
+const MAX_CALL_MS = 30_000;
+
+export interface WorkerState {
+  index: number;
+  member: Member;
+  client: WorkerClient;
+  report?: LoadReport;
+  /** Routable: its last report succeeded and no call has failed since. */
+  up: boolean;
+  models: Set<string>;
+  inflight: number;
+  /** Predicted ms of the batches in flight on it. */
+  backlogMs: number;
+  /** Measured round trip ÷ predicted compute, smoothed; relative between workers. */
+  slowness: number;
+  batchesSinceReport: number;
+  failures: number;
+}
+
+export interface WorkerSetEvents {
+  /** A worker serves a model the gateway has not seen yet: its signature, from that worker. */
+  onModel(signature: ModelSignature, model: LoadReport['models'][number]): void;
+  /** Routing changed (a worker came up or went down). */
+  onChange?(): void;
+  log?(msg: string, fields: Record<string, unknown>): void;
+}
+
+export class WorkerSet implements Executors {
+  private readonly workers = new Map<number, WorkerState>();
+  private readonly byId = new Map<string, WorkerState>();
+  private nextIndex = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly knownModels = new Set<string>();
+  /** Batches retried on another worker after one failed (metrics). */
+  retries = 0;
+  /** Worker compute time of the batches run, ms (for utilisation). */
+  busyMs = 0;
+
+  constructor(private readonly events: WorkerSetEvents, private readonly reportEveryMs = 500) {
+    this.timer = setInterval(() => { for (const w of this.workers.values()) void this.refresh(w); }, reportEveryMs);
+    this.timer.unref();
+  }
+
+  /** Replaces the member list: new workers connect and report before they get batches; gone ones are dropped. */
+  setMembers(members: Member[]): void {
+    const ids = new Set(members.map((m) => m.id));
+    for (const [id, w] of this.byId) {
+      if (ids.has(id) && w.member.grpc === members.find((m) => m.id === id)!.grpc) continue;
+      this.byId.delete(id);
+      this.workers.delete(w.index);
+      w.client.close();
+      this.events.log?.('worker left', { worker: id, address: w.member.grpc });
+      this.events.onChange?.();
+    }
+    for (const m of members) {
+      if (this.byId.has(m.id)) continue;
+      const w: WorkerState = {
+        index: this.nextIndex++, member: m, client: new WorkerClient(m.grpc), up: false, models: new Set(),
+        inflight: 0, backlogMs: 0, slowness: 1, batchesSinceReport: 0, failures: 0,
+      };
+      this.byId.set(m.id, w);
+      this.workers.set(w.index, w);
+      void this.refresh(w);
+    }
+  }
+
+  list(): WorkerState[] {
+    return [...this.workers.values()];
+  }
+
+  inflightBatches(): number {
+    let n = 0;
+    for (const w of this.workers.values()) n += w.inflight;
+    return n;
+  }
+
+  /** Executors over all workers up. */
+  executors(): number {
+    let n = 0;
+    for (const w of this.workers.values()) if (w.up) n += w.report?.executors ?? 1;
+    return n;
+  }
+
+  private async refresh(w: WorkerState): Promise<void> {
+    let report: LoadReport;
+    try {
+      report = await w.client.report(Math.max(250, this.reportEveryMs * 2));
+    } catch (e) {
+      this.markDown(w, (e as Error).message);
+      return;
+    }
+    if (!this.workers.has(w.index)) return;
+    for (const m of report.models) {
+      if (this.knownModels.has(m.name)) continue;
+      try {
+        const signature = await w.client.metadata(m.name);
+        this.knownModels.add(m.name);
+        this.events.onModel(signature, m);
+      } catch {
+        return; // try again at the next report
+      }
+    }
+    w.report = report;
+    w.models = new Set(report.models.map((m) => m.name));
+    // An idle worker's slowness drifts back toward the best worker's, so it gets tried again.
+    if (w.batchesSinceReport === 0) w.slowness += 0.3 * (this.bestSlowness() - w.slowness);
+    w.batchesSinceReport = 0;
+    if (!w.up) {
+      w.up = true;
+      w.failures = 0;
+      this.events.log?.('worker up', { worker: w.member.id, address: w.member.grpc, models: [...w.models] });
+      this.events.onChange?.();
+    }
+  }
+
+  private markDown(w: WorkerState, why: string): void {
+    if (!w.up) return;
+    w.up = false;
+    this.events.log?.('worker down', { worker: w.member.id, address: w.member.grpc, why });
+    this.events.onChange?.();
+  }
+
+  private bestSlowness(): number {
+    let best = Infinity;
+    for (const w of this.workers.values()) if (w.up) best = Math.min(best, w.slowness);
+    return best === Infinity ? 1 : best;
+  }
+
+  private serving(model: string): WorkerState[] {
+    const out: WorkerState[] = [];
+    for (const w of this.workers.values()) if (w.up && w.models.has(model)) out.push(w);
+    return out;
+  }
+
+  /** Workers up that serve the model. */
+  servingCount(model: string): number {
+    return this.serving(model).length;
+  }
+
+  count(model: string): number {
+    let n = 0;
+    for (const w of this.serving(model)) n += w.report?.executors ?? 1;
+    return n;
+  }
+
+  available(model: string): { index: number; idle: boolean } | undefined {
+    const pick = this.pick(model, undefined, false);
+    return pick && { index: pick.index, idle: pick.inflight < (pick.report?.executors ?? 1) };
+  }
+
+  /** The worker with the earliest predicted finish; `anyCapacity`: ignore slot limits (a retry must go somewhere). */
+  private pick(model: string, exclude: WorkerState | undefined, anyCapacity: boolean): WorkerState | undefined {
+    const candidates = this.serving(model).filter((w) => w !== exclude);
+    let best = Infinity;
+    for (const w of candidates) best = Math.min(best, w.slowness);
+    let chosen: WorkerState | undefined;
+    let chosenScore = Infinity;
+    for (const w of candidates) {
+      const executors = w.report?.executors ?? 1;
+      if (!anyCapacity && w.inflight >= executors * (w.report?.pipeline_depth ?? 1)) continue;
+      if (w.slowness > SLOW_FACTOR * best && candidates.length > 1) continue;
+      const score = w.slowness * (w.backlogMs / executors + 1) + w.inflight / executors;
+      if (score < chosenScore) { chosen = w; chosenScore = score; }
+    }
+    return chosen;
+  }
+
+  async run(index: number, target: RunTarget, inputs: Tensor[]): Promise<RunResult> {
+    const first = this.workers.get(index);
+    if (first) {
+      try {
+        return await this.runOn(first, target, inputs);
+      } catch (e) {
+        if (!(e instanceof WorkerUnreachableError)) throw e;
+        this.markDown(first, e.message);
+      }
+    }
+    // Once, on another worker that serves the model, if the deadline still allows a run.
+    this.retries++;
+    const now = performance.now();
+    if (now >= target.deadline) throw new DeadlineError(`model '${target.model}': its worker failed and the deadline passed before a retry`);
+    const other = this.pick(target.model, first, true);
+    if (!other) throw new NoWorkerError(target.model, 'its worker failed and no other worker serving it is up');
+    try {
+      return await this.runOn(other, target, inputs);
+    } catch (e) {
+      if (!(e instanceof WorkerUnreachableError)) throw e;
+      this.markDown(other, e.message);
+      throw new NoWorkerError(target.model, `two workers failed the batch: ${e.message}`);
+    }
+  }
+
+  private async runOn(w: WorkerState, target: RunTarget, inputs: Tensor[]): Promise<RunResult> {
+    const predicted = Math.max(0.05, target.predictedMs);
+    w.inflight++;
+    w.backlogMs += predicted;
+    w.batchesSinceReport++;
+    const start = performance.now();
+    try {
+      const remaining = target.deadline - start;
+      const params: Record<string, number | boolean> = { immediate: true };
+      if (Number.isFinite(remaining)) params.latency_ms = Math.max(0.001, remaining);
+      const { outputs, parameters } = await w.client.run(target.model, target.variant.name, inputs, params, Math.min(MAX_CALL_MS, Math.max(1, remaining + 50)));
+      const elapsed = performance.now() - start;
+      w.slowness += SLOWNESS_ALPHA * (elapsed / predicted - w.slowness);
+      const computeMs = typeof parameters.compute_ms === 'number' ? parameters.compute_ms : elapsed;
+      this.busyMs += computeMs;
+      return { outputs, computeMs };
+    } finally {
+      w.inflight--;
+      w.backlogMs = Math.max(0, w.backlogMs - predicted);
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    for (const w of this.workers.values()) w.client.close();
+    this.workers.clear();
+    this.byId.clear();
+  }
+}
