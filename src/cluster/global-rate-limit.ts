@@ -137,9 +137,12 @@ export class SharedBucket implements RateBucket {
       const need = Math.max(1, this.demand - this.allowance);
       this.demand = 0;
       try {
-        const { granted, left } = await this.limit.take(this.tenant, this.rate, this.burst, Math.max(need, this.chunk), 1);
+        const want = Math.max(need, this.chunk);
+        const { granted, left } = await this.limit.take(this.tenant, this.rate, this.burst, want, 1);
         this.allowance += granted;
-        if (granted < need) this.emptyUntil = now + ((need - granted - left) / this.rate) * 1000;
+        // Short of a full chunk: the shared bucket is drained (others take from it too). Ask again
+        // when a chunk will have refilled, not at every request: one call per chunk, not per token.
+        if (granted < want) this.emptyUntil = now + ((want - granted - left) / this.rate) * 1000;
       } catch {
         // Redis is away: the limit falls back to local buckets (see GlobalRateLimit.global).
       } finally {

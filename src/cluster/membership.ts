@@ -62,12 +62,27 @@ export function staticMembership(addresses: string[]): MembershipSource {
   };
 }
 
-/** Polls Redis; while Redis is unreachable the last known list stands (workers keep serving). */
-export function redisMembership(redis: Redis, role: Role, intervalMs = 500): MembershipSource {
+/**
+ * Polls Redis. While Redis is unreachable the last known list stands (workers keep serving); for a
+ * heartbeat TTL after it answers again, members are only added, since a restarted Redis has lost
+ * every key and each live member needs one beat to reappear.
+ */
+export function redisMembership(redis: Redis, role: Role, intervalMs = 500, ttlMs = 1500): MembershipSource {
   let timer: NodeJS.Timeout | undefined;
+  let last: Member[] = [];
+  let failed = false;
+  let graceUntil = 0;
   return {
     watch(onChange) {
-      const poll = () => liveMembers(redis, role).then(onChange, () => undefined);
+      // A (re)connection may be to a Redis that restarted between two polls.
+      redis.on('ready', () => { failed = true; });
+      const poll = () => liveMembers(redis, role).then((members) => {
+        if (failed) graceUntil = Date.now() + ttlMs;
+        failed = false;
+        if (Date.now() < graceUntil) members = [...members, ...last.filter((m) => !members.some((n) => n.id === m.id))];
+        last = members;
+        onChange(members);
+      }, () => { failed = true; });
       void poll();
       timer = setInterval(poll, intervalMs);
       timer.unref();

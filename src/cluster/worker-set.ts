@@ -33,7 +33,8 @@ export interface WorkerState {
   /** Measured round trip ÷ predicted compute, smoothed; relative between workers. */
   slowness: number;
   batchesSinceReport: number;
-  failures: number;
+  /** Batches sent to it since it joined. */
+  batches: number;
 }
 
 export interface WorkerSetEvents {
@@ -75,7 +76,7 @@ export class WorkerSet implements Executors {
       if (this.byId.has(m.id)) continue;
       const w: WorkerState = {
         index: this.nextIndex++, member: m, client: new WorkerClient(m.grpc), up: false, models: new Set(),
-        inflight: 0, backlogMs: 0, slowness: 1, batchesSinceReport: 0, failures: 0,
+        inflight: 0, backlogMs: 0, slowness: 1, batchesSinceReport: 0, batches: 0,
       };
       this.byId.set(m.id, w);
       this.workers.set(w.index, w);
@@ -126,7 +127,6 @@ export class WorkerSet implements Executors {
     w.batchesSinceReport = 0;
     if (!w.up) {
       w.up = true;
-      w.failures = 0;
       this.events.log?.('worker up', { worker: w.member.id, address: w.member.grpc, models: [...w.models] });
       this.events.onChange?.();
     }
@@ -214,6 +214,7 @@ export class WorkerSet implements Executors {
     w.inflight++;
     w.backlogMs += predicted;
     w.batchesSinceReport++;
+    w.batches++;
     const start = performance.now();
     try {
       const remaining = target.deadline - start;

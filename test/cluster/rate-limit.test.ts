@@ -1,0 +1,106 @@
+// Cluster-wide tenant rate limits through two real gateways sharing one real Redis: a tenant
+// limited to R samples/s sending 3R is held to R ± 10% overall; with Redis killed the gateways
+// fall back to R ÷ 2 each and keep serving, and go back to the shared bucket when it returns.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startGateway, type RunningGateway } from '../../src/cluster/gateway.js';
+import { hashKey } from '../../src/tenancy/tenants.js';
+import { clusterRepository, redisMissing, startRedis, startWorkerProcess, until, type RedisProcess, type WorkerProcess } from '../helpers/cluster.js';
+import { binaryInfer, digits } from '../helpers/server.js';
+
+const skip = redisMissing();
+const R = 200;
+
+describe('cluster-wide rate limits', { skip, timeout: 120_000 }, () => {
+  let redis: RedisProcess;
+  let repo: ReturnType<typeof clusterRepository>;
+  let worker: WorkerProcess;
+  const gateways: RunningGateway[] = [];
+
+  before(async () => {
+    redis = await startRedis();
+    repo = clusterRepository();
+    const tenants = join(repo.dir, 'tenants.yaml');
+    writeFileSync(tenants, `tenants:
+  - id: metered
+    keys: ["${hashKey('metered-key')}"]
+    models: ["*"]
+    rate_limit: { samples_per_second: ${R}, burst: 20 }
+`);
+    worker = await startWorkerProcess(repo.dir, redis.url);
+    for (let i = 0; i < 2; i++) gateways.push(await startGateway({ host: '127.0.0.1', httpPort: 0, grpcPort: 0, redis: redis.url, tenants, gatewayId: `gw${i}`, logLevel: 'silent' }));
+    await until(() => gateways.every((g) => g.workers.list().some((w) => w.up) && g.rateLimit!.gateways === 2), 10_000, 'both gateways see the worker and each other');
+  });
+
+  after(async () => {
+    await Promise.all(gateways.map((g) => g.close()));
+    await worker.kill();
+    await redis.stop();
+    repo.remove();
+  });
+
+  const { body, headers } = binaryInfer(digits(0, 1).pixels, 1);
+  const send = async (g: RunningGateway, statuses: Map<number, number>) => {
+    const res = await fetch(`http://127.0.0.1:${g.httpPort}/v2/models/mnist-mlp/infer`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, authorization: 'Bearer metered-key' } });
+    await res.arrayBuffer();
+    statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+  };
+
+  /** Open loop: `rate` requests/s of one sample, alternating gateways, for `ms`. */
+  async function offer(rate: number, ms: number, during?: (elapsed: number) => Promise<void> | void) {
+    const statuses = new Map<number, number>();
+    const pending: Promise<void>[] = [];
+    const start = performance.now();
+    let sent = 0;
+    while (performance.now() - start < ms) {
+      const due = Math.floor(((performance.now() - start) / 1000) * rate);
+      for (; sent < due; sent++) pending.push(send(gateways[sent % 2], statuses));
+      await during?.(performance.now() - start);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all(pending);
+    return { statuses, seconds: (performance.now() - start) / 1000, sent };
+  }
+
+  it('refuses nothing to a tenant within its rate, and asks Redis once per chunk of tokens, not per request', async () => {
+    await new Promise((r) => setTimeout(r, 300)); // let the bucket refill after set-up
+    const callsBefore = gateways.reduce((a, g) => a + g.rateLimit!.calls, 0);
+    const { statuses } = await offer(R / 2, 2000);
+    const calls = gateways.reduce((a, g) => a + g.rateLimit!.calls, 0) - callsBefore;
+    assert.deepEqual([...statuses.keys()], [200], JSON.stringify([...statuses]));
+    assert.ok(calls <= (statuses.get(200)! / 10) + 4, `${calls} Redis calls for ${statuses.get(200)} requests (chunks of 10)`);
+  });
+
+  it(`holds a tenant sending 3R through both gateways to R ± 10% (R = ${R} samples/s)`, async () => {
+    const callsBefore = gateways.reduce((a, g) => a + g.rateLimit!.calls, 0);
+    const { statuses, seconds, sent } = await offer(3 * R, 4000);
+    const ok = statuses.get(200) ?? 0;
+    const admittedRate = (ok - 20) / seconds; // less the burst the bucket started with
+    const calls = gateways.reduce((a, g) => a + g.rateLimit!.calls, 0) - callsBefore;
+    console.log(`# offered ${sent} in ${seconds.toFixed(2)} s (${(sent / seconds).toFixed(0)}/s); admitted ${ok} → ${admittedRate.toFixed(1)}/s vs R = ${R}; refused ${statuses.get(429) ?? 0}; Redis calls ${calls}`);
+    assert.deepEqual([...statuses.keys()].sort(), [200, 429]);
+    assert.ok(Math.abs(admittedRate - R) <= 0.1 * R, `admitted ${admittedRate.toFixed(1)}/s, not within 10% of ${R}`);
+    assert.ok(calls < ok / 2, `the local allowance spares Redis most calls: ${calls} calls for ${ok} admitted`);
+  });
+
+  it('Redis killed under load: serving goes on at R ÷ gateways each, and the shared limit returns with Redis', async () => {
+    let killedAt = 0, restartedAt = 0, localSeen = false, globalAgain = -1;
+    const { statuses } = await offer(3 * R, 5000, async (t) => {
+      if (!killedAt && t > 1000) { killedAt = t; await redis.stop(); }
+      if (killedAt && !restartedAt) localSeen ||= gateways.every((g) => !g.rateLimit!.global);
+      if (!restartedAt && t > 3000) { restartedAt = t; await redis.start(); }
+      if (restartedAt && globalAgain < 0 && gateways.every((g) => g.rateLimit!.global)) globalAgain = t - restartedAt;
+    });
+    console.log(`# statuses ${JSON.stringify([...statuses])}; local limits seen: ${localSeen}; shared again ${globalAgain.toFixed(0)} ms after Redis restarted`);
+    assert.deepEqual([...statuses.keys()].filter((s) => s !== 200 && s !== 429), [], 'only answers and rate refusals while Redis comes and goes');
+    assert.ok(localSeen, 'both gateways fell back to local limits');
+    await until(() => gateways.every((g) => g.rateLimit!.global), 5000, 'both gateways share limits through Redis again');
+    const ok = statuses.get(200) ?? 0;
+    // About R overall whichever way the limit was enforced (2 s shared, 2 s local, 1 s shared).
+    assert.ok(ok > 0.8 * R * 5 && ok < 1.2 * R * 5 + 60, `admitted ${ok} in 5 s at R = ${R}`);
+    // The worker re-announced itself to the new Redis and was never dropped.
+    assert.ok(gateways.every((g) => g.workers.list().some((w) => w.up)));
+  });
+});
