@@ -30,7 +30,7 @@ export async function startChild(args: string[], until: RegExp, niceness = 0, cp
     process: child,
     ports,
     stop: () => new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
     }),

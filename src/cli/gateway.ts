@@ -7,7 +7,8 @@ export function gatewayCommand(): Command {
   return addFrontDoorOptions(new Command('gateway')
     .description('Front door for a cluster: keys, quotas, fair share and the planner, with remote workers as executors'))
     .addOption(new Option('--redis <url>', 'Redis for worker membership and cluster-wide tenant rate limits').env('PARETO_REDIS'))
-    .addOption(new Option('--workers <list>', 'static worker gRPC addresses, comma-separated host:port (beside or instead of Redis)').env('PARETO_WORKERS'))
+    .addOption(new Option('--workers <list>', 'static workers, comma-separated: host:port (gRPC) or http://host:port (REST), beside or instead of Redis').env('PARETO_WORKERS'))
+    .addOption(new Option('--worker-protocol <p>', 'how batches travel to workers that offer both (REST binary is cheaper on loopback)').choices(['rest', 'grpc']).env('PARETO_WORKER_PROTOCOL').default('rest'))
     .addOption(new Option('--gateway-id <id>', 'name in membership and logs (default: hostname-pid)').env('PARETO_GATEWAY_ID'))
     .addHelpText('after', `
 Examples:
@@ -17,7 +18,7 @@ Examples:
       const gateway = await startGateway({
         host: opts.host, httpPort: opts.httpPort, grpcPort: opts.grpcPort, tenants: opts.tenants, redis: opts.redis,
         workers: opts.workers ? String(opts.workers).split(',').map((s) => s.trim()).filter(Boolean) : [],
-        gatewayId: opts.gatewayId, maxBodyBytes: opts.maxBodyBytes, maxQueuedSamples: opts.maxQueuedSamples,
+        gatewayId: opts.gatewayId, workerProtocol: opts.workerProtocol, maxBodyBytes: opts.maxBodyBytes, maxQueuedSamples: opts.maxQueuedSamples,
         adminToken: opts.adminToken, logLevel: opts.logLevel, telemetry: opts.telemetry,
       });
       announceAndWait('gateway', gateway, opts);

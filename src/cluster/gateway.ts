@@ -29,8 +29,10 @@ export const GatewayOptionsSchema = z.strictObject({
   tenants: z.string().min(1).optional(),
   /** redis://host:port: worker membership and cluster-wide rate limits. */
   redis: z.string().url().optional(),
-  /** Static worker gRPC addresses (host:port), instead of or beside Redis membership. */
-  workers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'a worker address is host:port')).default([]),
+  /** Static workers, instead of or beside Redis membership: host:port (gRPC) or http://host:port (REST). */
+  workers: z.array(z.string().regex(/^(https?:\/\/)?[^\s:/]+:\d+\/?$/, 'a worker address is host:port (gRPC) or http://host:port (REST)')).default([]),
+  /** How batches travel to workers that offer both protocols. */
+  workerProtocol: z.enum(['rest', 'grpc']).default('rest'),
   gatewayId: z.string().min(1).default(() => `${hostname()}-${process.pid}`),
   maxBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
   maxQueuedSamples: z.number().int().min(1).default(65_536),
@@ -63,7 +65,7 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
 
   let log: (msg: string, fields: Record<string, unknown>) => void = () => undefined;
   const models = new ClusterModels((m) => workers.servingCount(m));
-  const workers: WorkerSet = new WorkerSet({ onModel: (sig, load) => models.add(sig, load), log: (m, f) => log(m, f) });
+  const workers: WorkerSet = new WorkerSet({ onModel: (sig, load) => models.add(sig, load), log: (m, f) => log(m, f) }, opts.workerProtocol);
   const dispatcher = new BatchDispatcher(workers, () => undefined);
   const redis = opts.redis ? connectRedis(opts.redis) : undefined;
   const rateLimit = redis ? new GlobalRateLimit(redis, now, (global) => log(global ? 'rate limits shared through Redis again' : 'Redis unreachable: rate limits fall back to rate ÷ gateways on each gateway', { gateways: rateLimit?.gateways })) : undefined;

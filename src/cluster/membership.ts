@@ -10,8 +10,8 @@ export type Role = 'worker' | 'gateway';
 export interface Member {
   id: string;
   /** gRPC address, host:port. */
-  grpc: string;
-  /** REST base URL, when it has one. */
+  grpc?: string;
+  /** REST origin (http://host:port). */
   http?: string;
 }
 
@@ -55,9 +55,10 @@ export interface MembershipSource {
   stop(): void;
 }
 
+/** `http://host:port` entries are reached over REST, `host:port` ones over gRPC. */
 export function staticMembership(addresses: string[]): MembershipSource {
   return {
-    watch: (onChange) => onChange(addresses.map((grpc) => ({ id: grpc, grpc }))),
+    watch: (onChange) => onChange(addresses.map((a) => (/^https?:\/\//.test(a) ? { id: a, http: a } : { id: a, grpc: a }))),
     stop: () => undefined,
   };
 }

@@ -24,8 +24,17 @@ export class WorkerUnreachableError extends Error {
   }
 }
 
+/** What a gateway needs of a worker, over gRPC or REST. */
+export interface WorkerTransport {
+  readonly address: string;
+  report(timeoutMs?: number): Promise<LoadReport>;
+  metadata(model: string, timeoutMs?: number): Promise<ModelSignature>;
+  run(model: string, version: string, inputs: Tensor[], params: Parameters, timeoutMs: number): Promise<{ outputs: Tensor[]; parameters: Parameters }>;
+  close(): void;
+}
+
 /** Refusals after which another worker may well succeed. */
-const RETRYABLE_CODES = new Set(['PARETO_ERR_SHUTTING_DOWN', 'PARETO_ERR_MODEL_NOT_READY', 'PARETO_ERR_MODEL_UNLOADED', 'PARETO_ERR_OVERLOADED', 'PARETO_ERR_MODEL_NOT_FOUND', 'PARETO_ERR_VERSION_NOT_FOUND']);
+export const RETRYABLE_CODES = new Set(['PARETO_ERR_SHUTTING_DOWN', 'PARETO_ERR_MODEL_NOT_READY', 'PARETO_ERR_MODEL_UNLOADED', 'PARETO_ERR_OVERLOADED', 'PARETO_ERR_MODEL_NOT_FOUND', 'PARETO_ERR_VERSION_NOT_FOUND']);
 
 const HTTP_STATUS: Partial<Record<grpc.status, number>> = {
   [grpc.status.INVALID_ARGUMENT]: 400, [grpc.status.UNAUTHENTICATED]: 401, [grpc.status.PERMISSION_DENIED]: 403,
@@ -36,7 +45,7 @@ const HTTP_STATUS: Partial<Record<grpc.status, number>> = {
 type Callback = (err: grpc.ServiceError | null, res: any) => void;
 type Method = (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: Callback) => void;
 
-export class WorkerClient {
+export class WorkerClient implements WorkerTransport {
   private readonly infer: grpc.Client & Record<string, Method>;
   private readonly reporter: grpc.Client & Record<string, Method>;
 

@@ -10,7 +10,8 @@ import type { RunResult } from '../runtime/executor-pool.js';
 import type { Executors, RunTarget } from '../serving/executors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Member } from './membership.js';
-import { WorkerClient, WorkerUnreachableError, type ModelSignature } from './worker-client.js';
+import { RestWorkerClient } from './rest-worker-client.js';
+import { WorkerClient, WorkerUnreachableError, type ModelSignature, type WorkerTransport } from './worker-client.js';
 
 /** Weight of a new observation in a worker's slowness estimate. */
 const SLOWNESS_ALPHA = 0.2;
@@ -22,7 +23,7 @@ const MAX_CALL_MS = 30_000;
 export interface WorkerState {
   index: number;
   member: Member;
-  client: WorkerClient;
+  client: WorkerTransport;
   report?: LoadReport;
   /** Routable: its last report succeeded and no call has failed since. */
   up: boolean;
@@ -56,26 +57,29 @@ export class WorkerSet implements Executors {
   /** Worker compute time of the batches run, ms (for utilisation). */
   busyMs = 0;
 
-  constructor(private readonly events: WorkerSetEvents, private readonly reportEveryMs = 500) {
+  /** `protocol`: how batches travel to workers that offer both (REST binary is the cheaper here). */
+  constructor(private readonly events: WorkerSetEvents, private readonly protocol: 'rest' | 'grpc' = 'rest', private readonly reportEveryMs = 500) {
     this.timer = setInterval(() => { for (const w of this.workers.values()) void this.refresh(w); }, reportEveryMs);
     this.timer.unref();
   }
 
   /** Replaces the member list: new workers connect and report before they get batches; gone ones are dropped. */
   setMembers(members: Member[]): void {
-    const ids = new Set(members.map((m) => m.id));
     for (const [id, w] of this.byId) {
-      if (ids.has(id) && w.member.grpc === members.find((m) => m.id === id)!.grpc) continue;
+      const now = members.find((m) => m.id === id);
+      if (now && now.grpc === w.member.grpc && now.http === w.member.http) continue;
       this.byId.delete(id);
       this.workers.delete(w.index);
       w.client.close();
-      this.events.log?.('worker left', { worker: id, address: w.member.grpc });
+      this.events.log?.('worker left', { worker: id, address: w.client.address });
       this.events.onChange?.();
     }
     for (const m of members) {
       if (this.byId.has(m.id)) continue;
+      const client = (this.protocol === 'rest' || !m.grpc) && m.http ? new RestWorkerClient(m.http, m.http) : m.grpc ? new WorkerClient(m.grpc) : undefined;
+      if (!client) continue;
       const w: WorkerState = {
-        index: this.nextIndex++, member: m, client: new WorkerClient(m.grpc), up: false, models: new Set(),
+        index: this.nextIndex++, member: m, client, up: false, models: new Set(),
         inflight: 0, backlogMs: 0, slowness: 1, batchesSinceReport: 0, batches: 0,
       };
       this.byId.set(m.id, w);
@@ -127,7 +131,7 @@ export class WorkerSet implements Executors {
     w.batchesSinceReport = 0;
     if (!w.up) {
       w.up = true;
-      this.events.log?.('worker up', { worker: w.member.id, address: w.member.grpc, models: [...w.models] });
+      this.events.log?.('worker up', { worker: w.member.id, address: w.client.address, models: [...w.models] });
       this.events.onChange?.();
     }
   }
@@ -135,7 +139,7 @@ export class WorkerSet implements Executors {
   private markDown(w: WorkerState, why: string): void {
     if (!w.up) return;
     w.up = false;
-    this.events.log?.('worker down', { worker: w.member.id, address: w.member.grpc, why });
+    this.events.log?.('worker down', { worker: w.member.id, address: w.client.address, why });
     this.events.onChange?.();
   }
 

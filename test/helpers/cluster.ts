@@ -1,59 +1,20 @@
-// Real cluster parts for tests: a redis-server process on a free loopback port, worker processes
+// Real cluster parts for tests: redis-server processes (src/cluster/redis-server.ts), worker processes
 // (`pareto worker`, so kill -9 kills a real process), and a small model repository for them.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { redisServerInstalled } from '../../src/cluster/redis-server.js';
 import { BUNDLED_MODELS } from './server.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 
 /** Why cluster tests cannot run here, or false. CI installs Redis (scripts/install-redis.sh). */
 export function redisMissing(): string | false {
-  const found = (process.env.PATH ?? '').split(':').some((d) => existsSync(join(d, 'redis-server')));
-  return !found && !process.env.CI ? 'redis-server is not installed (run scripts/install-redis.sh)' : false;
+  return !redisServerInstalled() && !process.env.CI ? 'redis-server is not installed (run scripts/install-redis.sh)' : false;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-export interface RedisProcess {
-  url: string;
-  port: number;
-  stop(): Promise<void>;
-  /** Starts it again on the same port (after stop). */
-  start(): Promise<void>;
-}
-
-export async function startRedis(): Promise<RedisProcess> {
-  const port = await freePort();
-  let child: ChildProcess | undefined;
-  const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await waitForLine(child, /Ready to accept connections/);
-  };
-  await start();
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    start,
-    async stop() {
-      if (!child || child.exitCode !== null) return;
-      const exited = new Promise((r) => child!.once('exit', r));
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
+export { startRedisServer as startRedis, type RedisServer as RedisProcess } from '../../src/cluster/redis-server.js';
 
 function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
   return new Promise((resolve, reject) => {
