@@ -34,6 +34,8 @@ export interface FrontDoorParts {
   executorCount(): number;
   /** What a gateway reads to route here (every role serves one). */
   report(): LoadReport;
+  /** Beyond listening, what readiness needs (a gateway: a worker to send batches to). */
+  ready?(): boolean;
 }
 
 export interface FrontDoor {
@@ -71,7 +73,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
   dispatcher.onBatch = (b) => telemetry.batch(b);
 
   let ready = false;
-  const isReady = () => ready;
+  const isReady = () => ready && (parts.ready?.() ?? true);
   const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, isReady, report: parts.report });
   const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report: parts.report });
 

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { benchCommand } from './bench.js';
 import { hashKeyCommand } from './hash-key.js';
 import { optimizeCommand, profileCommand } from './optimize.js';
+import { clusterCommand } from './cluster.js';
 import { gatewayCommand } from './gateway.js';
 import { serveCommand, workerCommand } from './serve.js';
 import { simulateCommand } from './simulate.js';
@@ -16,6 +17,7 @@ const program = new Command()
 program.addCommand(serveCommand());
 program.addCommand(workerCommand());
 program.addCommand(gatewayCommand());
+program.addCommand(clusterCommand());
 program.addCommand(optimizeCommand());
 program.addCommand(profileCommand());
 program.addCommand(hashKeyCommand());

@@ -1,13 +1,12 @@
 // How many workers the cluster needs: per model, the arrival rate (smoothed over ~10 s) times the
 // per-sample cost of each variant at the largest batch that still fits half the model's tightest
 // latency SLO, over the executors a worker has and the target utilisation. The sum for each
-// model's most accurate variant is the HPA's target; `pareto cluster up` acts on it locally.
+// model's most accurate variant, summed over gateways and rounded up, is the HPA's target;
+// `pareto cluster up` acts on it locally.
 import type { BatchDispatcher } from '../serving/batch-dispatcher.js';
 import type { ModelCatalog } from '../serving/model-catalog.js';
 import { LatencyModel } from '../scheduler/latency-model.js';
 
-/** Time constant of the arrival-rate estimate: long enough not to chase every burst. */
-const RATE_TAU_S = 10;
 
 export interface VariantReplicas {
   model: string;
@@ -35,6 +34,8 @@ export class Autoscaler {
     private readonly targetUtilization = 0.6,
     /** The tightest latency budget any tenant has on the model, ms (Infinity: none). */
     private readonly sloMs: (model: string) => number = () => Infinity,
+    /** Time constant of the arrival-rate estimate, s: long enough not to chase every burst. */
+    private readonly windowS = 10,
   ) {
     this.timer = setInterval(() => this.tick(performance.now()), 1000);
     this.timer.unref();
@@ -44,7 +45,7 @@ export class Autoscaler {
   tick(now: number): void {
     const dt = (now - this.lastAt) / 1000;
     if (dt <= 0) return;
-    const decay = Math.exp(-dt / RATE_TAU_S);
+    const decay = Math.exp(-dt / this.windowS);
     for (const [model, total] of this.dispatcher.arrived) {
       const instant = (total - (this.last.get(model) ?? 0)) / dt;
       this.rates.set(model, (this.rates.get(model) ?? 0) * decay + instant * (1 - decay));
@@ -81,17 +82,20 @@ export class Autoscaler {
     return out;
   }
 
-  /** Workers to run: for each model, what its most accurate variant needs; at least one. */
-  desiredWorkers(): number {
+  /**
+   * Workers this gateway's traffic needs, unrounded: for each model what its most accurate variant
+   * needs, added up (every worker serves every model). Gateways each see their share of the
+   * traffic, so the cluster needs the sum over gateways, rounded up.
+   */
+  workerLoad(): number {
     const best = new Map<string, VariantReplicas>();
     for (const r of this.plan()) {
       const b = best.get(r.model);
       if (!b || r.accuracy > b.accuracy) best.set(r.model, r);
     }
-    // Every worker serves every model: add the load up before rounding.
     let busy = 0;
     for (const r of best.values()) busy += r.busy;
-    return Math.max(1, Math.ceil(busy / (this.executorsPerWorker() * this.targetUtilization)));
+    return busy / (this.executorsPerWorker() * this.targetUtilization);
   }
 
   close(): void {

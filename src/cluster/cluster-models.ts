@@ -14,7 +14,7 @@ type ModelLoad = LoadReport['models'][number];
 export class ClusterModels implements ModelCatalog {
   private readonly models = new Map<string, LoadedModel>();
 
-  constructor(private readonly servingWorkers: (model: string) => number) {}
+  constructor(private readonly servingWorkers: (model: string) => number, private readonly anyWorkerUp: () => boolean = () => true) {}
 
   /** First sight of a model (from one worker): later workers are assumed to hold the same variants. */
   add(signature: ModelSignature, load: ModelLoad): void {
@@ -43,6 +43,8 @@ export class ClusterModels implements ModelCatalog {
 
   get(name: string): LoadedModel {
     const model = this.models.get(name);
+    // Before any worker has reported, "unknown" would be a guess: say why instead.
+    if (!model && !this.anyWorkerUp()) throw new ModelNotReadyError(name, 'the gateway has no live worker yet, so no model is known; retry shortly');
     if (!model) throw new ModelNotFoundError(name);
     if (this.servingWorkers(name) === 0) throw new ModelNotReadyError(name, 'no live worker serves it now');
     return model;

@@ -41,6 +41,8 @@ export const GatewayOptionsSchema = z.strictObject({
   telemetry: z.boolean().default(true),
   /** Target executor utilisation the autoscaler sizes workers for. */
   targetUtilization: z.number().gt(0).max(1).default(0.6),
+  /** Seconds over which the autoscaler smooths arrival rates. */
+  autoscaleWindowS: z.number().positive().default(10),
 }).refine((o) => o.redis !== undefined || o.workers.length > 0, 'give --redis (membership) or --workers (a static list), or both');
 
 export type GatewayOptions = z.input<typeof GatewayOptionsSchema>;
@@ -64,7 +66,7 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
   const now = () => performance.now();
 
   let log: (msg: string, fields: Record<string, unknown>) => void = () => undefined;
-  const models = new ClusterModels((m) => workers.servingCount(m));
+  const models = new ClusterModels((m) => workers.servingCount(m), () => workers.executors() > 0);
   const workers: WorkerSet = new WorkerSet({ onModel: (sig, load) => models.add(sig, load), log: (m, f) => log(m, f) }, opts.workerProtocol);
   const dispatcher = new BatchDispatcher(workers, () => undefined);
   const redis = opts.redis ? connectRedis(opts.redis) : undefined;
@@ -76,7 +78,7 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
     let ms = Infinity;
     for (const t of tenants?.list() ?? []) if (t.mayUse(model)) ms = Math.min(ms, resolveSlo(t.config, model, {}).latencyMs);
     return ms;
-  });
+  }, opts.autoscaleWindowS);
   const door = frontDoor(opts, {
     service, dispatcher, tenants,
     inflightBatches: () => workers.inflightBatches(),
@@ -91,6 +93,7 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
       inflight_requests: dispatcher.outstanding,
       models: [],
     }),
+    ready: () => workers.executors() > 0,
   });
   const logger = door.telemetry.log.child({ role: 'gateway', gateway: opts.gatewayId });
   log = (msg, fields) => (msg.includes('down') || msg.includes('unreachable') ? logger.warn(fields, msg) : logger.info(fields, msg));
@@ -144,8 +147,8 @@ function registerClusterMetrics(telemetry: Telemetry, workers: WorkerSet, autosc
   new client.Gauge({ name: 'pareto_rate_limit_global', help: '1 while tenant rate limits are shared through Redis; 0 while each gateway enforces rate ÷ gateways locally', registers, collect() {
     this.set(rateLimit ? (rateLimit.global ? 1 : 0) : 0);
   } });
-  new client.Gauge({ name: 'pareto_autoscaler_desired_workers', help: 'Workers the autoscaler computes are needed for the current arrival rates and SLOs (the HPA target)', registers, collect() {
-    this.set(autoscaler.desiredWorkers());
+  new client.Gauge({ name: 'pareto_autoscaler_desired_workers', help: 'Workers this gateway\'s traffic needs at its current arrival rates and SLOs, unrounded; the cluster needs the sum over gateways, rounded up (the HPA\'s metric)', registers, collect() {
+    this.set(autoscaler.workerLoad());
   } });
   new client.Gauge({ name: 'pareto_autoscaler_desired_replicas', help: 'Replicas each variant needs at the current arrival rate (the planner\'s preferred variant per model)', labelNames: ['model', 'version'], registers, collect() {
     this.reset();
