@@ -8,7 +8,7 @@ import type { LoadReport } from '../protocol/load-report.js';
 import type { Parameters } from '../protocol/types.js';
 import type { Datatype } from '../tensor/dtype.js';
 import { byteView, fromBytes, type Tensor } from '../tensor/tensor.js';
-import { RETRYABLE_CODES, WorkerUnreachableError, type ModelSignature, type WorkerTransport } from './worker-client.js';
+import { NoLoadReportError, RETRYABLE_CODES, WorkerUnreachableError, type ModelSignature, type WorkerTransport } from './worker-client.js';
 
 const GRPC_STATUS: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 422: 9, 429: 8, 503: 14, 504: 4 };
 
@@ -19,20 +19,50 @@ export class RestWorkerClient implements WorkerTransport {
     this.pool = new Pool(origin, { connections: 64, pipelining: 1, keepAliveTimeout: 60_000 });
   }
 
-  private async get<T>(path: string, timeoutMs: number): Promise<T> {
+  private async json<T>(method: 'GET' | 'POST', path: string, timeoutMs: number): Promise<T> {
     let res;
     try {
-      res = await this.pool.request({ path, method: 'GET', signal: AbortSignal.timeout(timeoutMs) });
+      res = await this.pool.request({ path, method, signal: AbortSignal.timeout(timeoutMs), ...(method === 'POST' ? { body: '{}', headers: { 'content-type': 'application/json' } } : {}) });
     } catch (e) {
-      throw new WorkerUnreachableError(this.address, `GET ${path}: ${(e as Error).message}`);
+      throw new WorkerUnreachableError(this.address, `${method} ${path}: ${(e as Error).message}`);
     }
-    const body = await res.body.json() as T & { error?: string };
-    if (res.statusCode !== 200) throw new WorkerUnreachableError(this.address, `GET ${path}: ${res.statusCode} ${body.error ?? ''}`);
-    return body;
+    const text = await res.body.text();
+    if (res.statusCode === 404 && path === '/v2/pareto/load') throw new NoLoadReportError(`${this.address} has no Pareto load report`);
+    if (res.statusCode !== 200) throw new WorkerUnreachableError(this.address, `${method} ${path}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
+    return JSON.parse(text) as T;
+  }
+
+  private get<T>(path: string, timeoutMs: number): Promise<T> {
+    return this.json<T>('GET', path, timeoutMs);
   }
 
   report(timeoutMs = 1000): Promise<LoadReport> {
     return this.get<LoadReport>('/v2/pareto/load', timeoutMs);
+  }
+
+  /**
+   * For an Open Inference Protocol server without Pareto's load report (Triton, say): the models
+   * from the repository index, their versions and signatures from model metadata, the batch limit
+   * from Triton's model configuration where it offers one (else no batching). Unprofiled, so the
+   * planner treats every version as exact and free until it has measured them.
+   */
+  async discover(timeoutMs = 1000): Promise<LoadReport> {
+    const index = await this.json<Array<{ name: string; state?: string }>>('POST', '/v2/repository/index', timeoutMs);
+    const names = [...new Set(index.filter((e) => !e.state || e.state === 'READY').map((e) => e.name))];
+    const models: LoadReport['models'] = [];
+    for (const name of names) {
+      const md = await this.metadata(name, timeoutMs);
+      let maxBatch = 1;
+      if (md.inputs.every((t) => t.shape[0] === -1)) {
+        maxBatch = await this.get<{ max_batch_size?: number }>(`/v2/models/${encodeURIComponent(name)}/config`, timeoutMs).then((c) => c.max_batch_size ?? 1, () => 1);
+      }
+      const versions = md.versions.length ? md.versions : ['1'];
+      models.push({
+        name, batching: maxBatch > 1, max_batch_size: Math.max(1, maxBatch), max_queue_delay_ms: 0, policy: 'adaptive', default_variant: versions[0], queued_samples: 0,
+        variants: versions.map((v) => ({ name: v, has_profile: false, accuracy: 0, latency: [], batches: 0, mean_compute_ms: 0, mean_batch_size: 0 })),
+      });
+    }
+    return { worker_id: this.address, executors: 1, pipeline_depth: 2, queued_samples: 0, inflight_batches: 0, inflight_requests: 0, models };
   }
 
   async metadata(model: string, timeoutMs = 1000): Promise<ModelSignature> {

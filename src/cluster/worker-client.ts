@@ -24,10 +24,15 @@ export class WorkerUnreachableError extends Error {
   }
 }
 
+/** The server answers the protocol but has no Pareto load report (Triton, say). */
+export class NoLoadReportError extends Error {}
+
 /** What a gateway needs of a worker, over gRPC or REST. */
 export interface WorkerTransport {
   readonly address: string;
   report(timeoutMs?: number): Promise<LoadReport>;
+  /** A load report built from the protocol's own endpoints, for servers without Pareto's. */
+  discover?(timeoutMs?: number): Promise<LoadReport>;
   metadata(model: string, timeoutMs?: number): Promise<ModelSignature>;
   run(model: string, version: string, inputs: Tensor[], params: Parameters, timeoutMs: number): Promise<{ outputs: Tensor[]; parameters: Parameters }>;
   close(): void;
@@ -66,6 +71,7 @@ export class WorkerClient implements WorkerTransport {
 
   report(timeoutMs = 1000): Promise<LoadReport> {
     return this.call<LoadReport>(this.reporter, 'Report', {}, timeoutMs).catch((e: grpc.ServiceError) => {
+      if (e.code === grpc.status.UNIMPLEMENTED) throw new NoLoadReportError(`worker ${this.address} has no Pareto load report; a plain Open Inference Protocol server joins over REST: list it as http://host:port`);
       throw new WorkerUnreachableError(this.address, `load report failed: ${e.details || e.message}`);
     });
   }

@@ -11,12 +11,15 @@ import type { Executors, RunTarget } from '../serving/executors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Member } from './membership.js';
 import { RestWorkerClient } from './rest-worker-client.js';
-import { WorkerClient, WorkerUnreachableError, type ModelSignature, type WorkerTransport } from './worker-client.js';
+import { NoLoadReportError, WorkerClient, WorkerUnreachableError, type ModelSignature, type WorkerTransport } from './worker-client.js';
 
-/** Weight of a new observation in a worker's slowness estimate. */
-const SLOWNESS_ALPHA = 0.2;
-/** A worker measured this many times slower than the best one gets no batches while others can take them. */
-const SLOW_FACTOR = 3;
+/** Weight of a new observation in a worker's estimates. */
+const ALPHA = 0.2;
+/**
+ * A worker whose batches take this many typical batch times longer than the best worker's (and at
+ * least 1 ms longer) gets none while others can take them.
+ */
+const SLOW_BATCHES = 2;
 /** Calls with no deadline still end: a worker that stops answering must not hold requests forever. */
 const MAX_CALL_MS = 30_000;
 
@@ -31,8 +34,8 @@ export interface WorkerState {
   inflight: number;
   /** Predicted ms of the batches in flight on it. */
   backlogMs: number;
-  /** Measured round trip ÷ predicted compute, smoothed; relative between workers. */
-  slowness: number;
+  /** How much longer than predicted its batches take, ms, smoothed (network, queueing, a slow host). */
+  extraMs: number;
   batchesSinceReport: number;
   /** Batches sent to it since it joined. */
   batches: number;
@@ -80,7 +83,7 @@ export class WorkerSet implements Executors {
       if (!client) continue;
       const w: WorkerState = {
         index: this.nextIndex++, member: m, client, up: false, models: new Set(),
-        inflight: 0, backlogMs: 0, slowness: 1, batchesSinceReport: 0, batches: 0,
+        inflight: 0, backlogMs: 0, extraMs: 0, batchesSinceReport: 0, batches: 0,
       };
       this.byId.set(m.id, w);
       this.workers.set(w.index, w);
@@ -107,8 +110,12 @@ export class WorkerSet implements Executors {
 
   private async refresh(w: WorkerState): Promise<void> {
     let report: LoadReport;
+    const timeoutMs = Math.max(250, this.reportEveryMs * 2);
     try {
-      report = await w.client.report(Math.max(250, this.reportEveryMs * 2));
+      report = await w.client.report(timeoutMs).catch((e: Error) => {
+        if (e instanceof NoLoadReportError && w.client.discover) return w.client.discover(timeoutMs);
+        throw e;
+      });
     } catch (e) {
       this.markDown(w, (e as Error).message);
       return;
@@ -126,8 +133,8 @@ export class WorkerSet implements Executors {
     }
     w.report = report;
     w.models = new Set(report.models.map((m) => m.name));
-    // An idle worker's slowness drifts back toward the best worker's, so it gets tried again.
-    if (w.batchesSinceReport === 0) w.slowness += 0.3 * (this.bestSlowness() - w.slowness);
+    // An idle worker's estimate drifts back toward the best worker's, so it gets tried again.
+    if (w.batchesSinceReport === 0) w.extraMs += 0.3 * (this.bestExtra(this.list()) - w.extraMs);
     w.batchesSinceReport = 0;
     if (!w.up) {
       w.up = true;
@@ -143,11 +150,14 @@ export class WorkerSet implements Executors {
     this.events.onChange?.();
   }
 
-  private bestSlowness(): number {
+  private bestExtra(workers: WorkerState[]): number {
     let best = Infinity;
-    for (const w of this.workers.values()) if (w.up) best = Math.min(best, w.slowness);
-    return best === Infinity ? 1 : best;
+    for (const w of workers) if (w.up) best = Math.min(best, w.extraMs);
+    return best === Infinity ? 0 : best;
   }
+
+  /** Predicted batch time, smoothed over recent batches (the scale "slow" is measured on). */
+  private typicalMs = 0;
 
   private serving(model: string): WorkerState[] {
     const out: WorkerState[] = [];
@@ -174,15 +184,16 @@ export class WorkerSet implements Executors {
   /** The worker with the earliest predicted finish; `anyCapacity`: ignore slot limits (a retry must go somewhere). */
   private pick(model: string, exclude: WorkerState | undefined, anyCapacity: boolean): WorkerState | undefined {
     const candidates = this.serving(model).filter((w) => w !== exclude);
-    let best = Infinity;
-    for (const w of candidates) best = Math.min(best, w.slowness);
+    const slow = this.bestExtra(candidates) + Math.max(1, SLOW_BATCHES * this.typicalMs);
     let chosen: WorkerState | undefined;
     let chosenScore = Infinity;
     for (const w of candidates) {
       const executors = w.report?.executors ?? 1;
       if (!anyCapacity && w.inflight >= executors * (w.report?.pipeline_depth ?? 1)) continue;
-      if (w.slowness > SLOW_FACTOR * best && candidates.length > 1) continue;
-      const score = w.slowness * (w.backlogMs / executors + 1) + w.inflight / executors;
+      if (w.extraMs > slow && candidates.length > 1) continue;
+      // Predicted finish, less the batch's own time (the same everywhere): the wait behind what it
+      // holds, plus what this worker adds beyond prediction.
+      const score = w.backlogMs / executors + w.extraMs + 1e-3 * w.inflight;
       if (score < chosenScore) { chosen = w; chosenScore = score; }
     }
     return chosen;
@@ -226,7 +237,8 @@ export class WorkerSet implements Executors {
       if (Number.isFinite(remaining)) params.latency_ms = Math.max(0.001, remaining);
       const { outputs, parameters } = await w.client.run(target.model, target.variant.name, inputs, params, Math.min(MAX_CALL_MS, Math.max(1, remaining + 50)));
       const elapsed = performance.now() - start;
-      w.slowness += SLOWNESS_ALPHA * (elapsed / predicted - w.slowness);
+      w.extraMs += ALPHA * (elapsed - predicted - w.extraMs);
+      this.typicalMs += ALPHA * (predicted - this.typicalMs);
       const computeMs = typeof parameters.compute_ms === 'number' ? parameters.compute_ms : elapsed;
       this.busyMs += computeMs;
       return { outputs, computeMs };

@@ -1,0 +1,168 @@
+// A gateway as clients and workers see it: the protocol through it (REST and gRPC, errors passed
+// on with their status), a worker that is only a plain Open Inference Protocol server (no Pareto
+// extension at all), and a worker that stalls being routed around.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import Fastify, { type FastifyInstance } from 'fastify';
+import * as ort from 'onnxruntime-node';
+import { startGateway, type RunningGateway } from '../../src/cluster/gateway.js';
+import { decodeInferBody, encodeInferResponse } from '../../src/protocol/rest/infer-codec.js';
+import { hashKey } from '../../src/tenancy/tenants.js';
+import { clusterRepository, startWorkerProcess, until, type WorkerProcess } from '../helpers/cluster.js';
+import { grpcClient } from '../helpers/grpc-client.js';
+import { argmax, binaryInfer, digits, jsonInfer, parseBinaryResponse } from '../helpers/server.js';
+
+/**
+ * A stand-in for Triton: the protocol's standard endpoints only (health, repository index, model
+ * metadata and config, infer with the binary extension), answering from one ONNX Runtime session.
+ */
+async function plainOipServer(modelFile: string): Promise<{ app: FastifyInstance; origin: string; calls: () => number }> {
+  const session = await ort.InferenceSession.create(modelFile);
+  let calls = 0;
+  const app = Fastify();
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.get('/v2/health/ready', async () => ({ ready: true }));
+  app.post('/v2/repository/index', async () => [{ name: 'digits', version: '1', state: 'READY' }]);
+  app.get('/v2/models/digits', async () => ({
+    name: 'digits', versions: ['1'], platform: 'onnxruntime_onnx',
+    inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 784] }], outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
+  }));
+  app.get('/v2/models/digits/config', async () => ({ name: 'digits', max_batch_size: 16 }));
+  app.post('/v2/models/digits/versions/1/infer', async (req, reply) => {
+    calls++;
+    const header = req.headers['inference-header-content-length'];
+    const request = decodeInferBody('digits', '1', req.body as Buffer, header === undefined ? undefined : Number(header));
+    const x = request.inputs[0];
+    if (x.shape[0] > 16) return reply.code(400).send({ error: 'batch too large' });
+    const out = (await session.run({ input: new ort.Tensor('float32', x.data as Float32Array, x.shape) })).logits;
+    const encoded = encodeInferResponse(request, { model: 'digits', version: '1', outputs: [{ name: 'logits', datatype: 'FP32', shape: [...out.dims], data: out.data as Float32Array }], serving: { variant: '1', batchSize: x.shape[0], queueMs: 0, computeMs: 0 } });
+    if (encoded.headerLength !== undefined) reply.header('inference-header-content-length', encoded.headerLength);
+    return reply.send(encoded.body);
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return { app, origin: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, calls: () => calls };
+}
+
+describe('gateway', { timeout: 90_000 }, () => {
+  let repo: ReturnType<typeof clusterRepository>;
+  let workers: WorkerProcess[];
+  let plain: Awaited<ReturnType<typeof plainOipServer>>;
+  let gateway: RunningGateway;
+  let url: string;
+
+  before(async () => {
+    repo = clusterRepository();
+    const tenants = join(repo.dir, 'tenants.yaml');
+    writeFileSync(tenants, `tenants:\n  - id: t\n    keys: ["${hashKey('t-key')}"]\n    models: [mnist-mlp, digits]\n`);
+    workers = await Promise.all([0, 1].map(() => startWorkerProcess(repo.dir)));
+    plain = await plainOipServer(join(repo.dir, 'mnist-mlp/fp32/model.onnx'));
+    gateway = await startGateway({
+      host: '127.0.0.1', httpPort: 0, grpcPort: 0, tenants, logLevel: 'silent',
+      // Static membership, no Redis: two Pareto workers over gRPC and REST, and the plain server over REST.
+      workers: [workers[0].address, `http://127.0.0.1:${workers[1].httpPort}`, plain.origin],
+    });
+    url = `http://127.0.0.1:${gateway.httpPort}`;
+    await until(() => gateway.workers.list().filter((w) => w.up).length === 3, 10_000, 'gateway sees all three workers');
+  });
+
+  after(async () => {
+    await gateway.close();
+    await Promise.all(workers.map((w) => w.kill()));
+    await plain.app.close();
+    repo.remove();
+  });
+
+  const auth = { authorization: 'Bearer t-key' };
+
+  it('serves REST (JSON and binary) and gRPC, with the planner choosing variants, and a pinned version honoured', async () => {
+    const { pixels, labels } = digits(0, 4);
+    const json = await fetch(`${url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: jsonInfer(pixels, 4), headers: { ...auth, 'content-type': 'application/json' } });
+    assert.equal(json.status, 200);
+    const body = await json.json() as { outputs: Array<{ data: number[] }>; parameters: { variant: string } };
+    for (let i = 0; i < 4; i++) assert.equal(argmax(body.outputs[0].data, i * 10, 10), labels[i]);
+    const pinned = binaryInfer(pixels, 4);
+    const res = await fetch(`${url}/v2/models/mnist-mlp/versions/int8/infer`, { method: 'POST', body: new Uint8Array(pinned.body), headers: { ...pinned.headers, ...auth } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('pareto-variant'), 'int8');
+    const client = grpcClient(`127.0.0.1:${gateway.grpcPort}`);
+    try {
+      const md = new grpc.Metadata();
+      md.set('authorization', 'Bearer t-key');
+      const reply = await client.call('ModelInfer', { model_name: 'mnist-mlp', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784] }], raw_input_contents: [Buffer.from(digits(0, 1).pixels.buffer)] }, md);
+      assert.equal(argmax(new Float32Array(new Uint8Array(reply.raw_output_contents[0]).buffer)), labels[0]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('refuses at the gateway what it can judge (401, 400, 404) and explains what it does not do', async () => {
+    const { body, headers } = binaryInfer(digits(0, 1).pixels, 1);
+    assert.equal((await fetch(`${url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: new Uint8Array(body), headers })).status, 401);
+    const wrongShape = await fetch(`${url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 783], datatype: 'FP32', data: new Array(783).fill(0) }] }), headers: auth });
+    assert.equal(wrongShape.status, 400);
+    assert.match(((await wrongShape.json()) as { error: string }).error, /784/);
+    const unknown = await fetch(`${url}/v2/models/mnist-mlp/versions/fp64/infer`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, ...auth } });
+    assert.equal(unknown.status, 404);
+    const load = await fetch(`${url}/v2/repository/models/mnist-mlp/load`, { method: 'POST', headers: { authorization: `Bearer ${gateway.admin.token}` } });
+    assert.equal(load.status, 400);
+    assert.equal(((await load.json()) as { code: string }).code, 'PARETO_ERR_UNSUPPORTED');
+  });
+
+  it('fronts a plain Open Inference Protocol server: models from its index, batches within its max_batch_size', async () => {
+    const { pixels, labels } = digits(10, 40);
+    const before = plain.calls();
+    const replies = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+      const { body, headers } = binaryInfer(pixels.subarray(i * 784, (i + 1) * 784), 1);
+      const res = await fetch(`${url}/v2/models/digits/infer`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, ...auth } });
+      const buf = Buffer.from(await res.arrayBuffer());
+      assert.equal(res.status, 200);
+      assert.ok(Number(res.headers.get('pareto-batch-size')) <= 16);
+      const { binary } = parseBinaryResponse(buf, Number(res.headers.get('inference-header-content-length')));
+      return argmax(new Float32Array(binary.buffer.slice(binary.byteOffset, binary.byteOffset + binary.byteLength)));
+    }));
+    assert.ok(replies.filter((p, i) => p === labels[i]).length >= 38);
+    assert.ok(plain.calls() - before < 40, `batched: ${plain.calls() - before} calls for 40 requests`);
+  });
+
+  it('routes around a worker that stalls (stopped and resumed), without failing requests', async () => {
+    const stalling = workers[0];
+    const stalled = gateway.workers.list().find((w) => w.member.grpc === stalling.address)!;
+    const healthy = gateway.workers.list().find((w) => w.member.http === `http://127.0.0.1:${workers[1].httpPort}`)!;
+    // Requests of 32 samples on the costliest variant (~1.4 ms a batch): enough work for both workers.
+    const { body, headers } = binaryInfer(digits(0, 32).pixels, 32);
+    const statuses = new Map<number, number>();
+    const drive = async (ms: number) => {
+      let running = true;
+      const clients = Array.from({ length: 4 }, async () => {
+        while (running) {
+          const res = await fetch(`${url}/v2/models/mnist-mlp/versions/tta9/infer`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, ...auth } });
+          await res.arrayBuffer();
+          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        }
+      });
+      await new Promise((r) => setTimeout(r, ms));
+      running = false;
+      await Promise.all(clients);
+    };
+    // Both share the load while healthy (the test would prove nothing otherwise).
+    const a0 = { stalled: stalled.batches, healthy: healthy.batches };
+    await drive(1500);
+    const shared = { stalled: stalled.batches - a0.stalled, healthy: healthy.batches - a0.healthy };
+    assert.ok(shared.stalled > 0.2 * shared.healthy, `while healthy: ${JSON.stringify(shared)}`);
+    // Stop it for 300 ms in every 400: a worker in long GC pauses, or on a starved node.
+    const stutter = setInterval(() => { stalling.child.kill('SIGSTOP'); setTimeout(() => stalling.child.kill('SIGCONT'), 300); }, 400);
+    const b0 = { stalled: stalled.batches, healthy: healthy.batches };
+    await drive(3000);
+    clearInterval(stutter);
+    await new Promise((r) => setTimeout(r, 300));
+    stalling.child.kill('SIGCONT');
+    const toStalled = stalled.batches - b0.stalled, toHealthy = healthy.batches - b0.healthy;
+    console.log(`# batches while healthy: ${JSON.stringify(shared)}; in 3 s stalling: to it ${toStalled}, to the healthy worker ${toHealthy}; extra ms ${stalled.extraMs.toFixed(2)} vs ${healthy.extraMs.toFixed(2)}`);
+    assert.deepEqual([...statuses.keys()], [200]);
+    assert.ok(toStalled < 0.15 * toHealthy, `the stalling worker got ${toStalled} batches, the healthy one ${toHealthy}`);
+  });
+});
