@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startGateway, type RunningGateway } from '../../src/cluster/gateway.js';
-import { clusterRepository, redisMissing, startRedis, startWorkerProcess, until, type RedisProcess, type WorkerProcess } from '../helpers/cluster.js';
+import { clusterRepository, redisMissing, startGatewayProcess, startRedis, startWorkerProcess, until, type RedisProcess, type WorkerProcess } from '../helpers/cluster.js';
 import { argmax, binaryInfer, digits, parseBinaryResponse } from '../helpers/server.js';
 
 const skip = redisMissing();
@@ -78,6 +78,24 @@ describe('cluster failover', { skip, timeout: 120_000 }, () => {
     assert.ok(traffic.correct / traffic.answered > 0.95, `answers are real: ${traffic.correct}/${traffic.answered} correct`);
     assert.equal(upCount(gateways[0]), 3);
     console.log(`# killed at +0 ms; routed around after ${routedAround} ms; replacement routed to ${joined} ms after start, served within ${served} ms more; ${traffic.answered} requests, retries ${gateways.map((g) => g.workers.retries).join('+')}, ${Date.now() - killedAt} ms in all`);
+  });
+
+  it('a gateway killed with -9 loses only its own connections: the others serve on, and stop counting it', async () => {
+    const doomed = await startGatewayProcess(redis.url);
+    try {
+      await until(async () => (await fetch(`http://127.0.0.1:${doomed.httpPort}/v2/health/ready`)).ok, 10_000, 'the third gateway is ready');
+      await until(() => gateways.every((g) => g.rateLimit!.gateways === 3), 5000, 'gateways count three');
+      const traffic = load(8);
+      await until(() => traffic.answered > 200, 10_000, 'traffic flowing');
+      await doomed.kill('SIGKILL');
+      const before = traffic.answered;
+      await until(() => traffic.answered > before + 300, 10_000, 'traffic goes on through the others');
+      await traffic.stop();
+      assert.deepEqual([...traffic.statuses.keys()], [200]);
+      await until(() => gateways.every((g) => g.rateLimit!.gateways === 2), 5000, 'the dead gateway leaves the count that local limits divide by');
+    } finally {
+      await doomed.kill();
+    }
   });
 
   it('SIGTERM on a worker under load: it leaves membership, finishes what it holds and exits 0; nothing fails', async () => {

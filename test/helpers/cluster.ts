@@ -14,6 +14,7 @@ export function redisMissing(): string | false {
   return !redisServerInstalled() && !process.env.CI ? 'redis-server is not installed (run scripts/install-redis.sh)' : false;
 }
 
+export type WorkerProcess = RoleProcess;
 export { startRedisServer as startRedis, type RedisServer as RedisProcess } from '../../src/cluster/redis-server.js';
 
 function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
@@ -42,7 +43,7 @@ export function clusterRepository(): { dir: string; remove: () => void } {
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export interface WorkerProcess {
+export interface RoleProcess {
   child: ChildProcess;
   address: string;
   httpPort: number;
@@ -50,10 +51,17 @@ export interface WorkerProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startWorkerProcess(repository: string, redisUrl?: string, extra: string[] = []): Promise<WorkerProcess> {
-  const args = [CLI, 'worker', '-r', repository, '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--executors', '1', '--log-level', 'warn', ...extra];
-  if (redisUrl) args.push('--redis', redisUrl);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+export function startWorkerProcess(repository: string, redisUrl?: string, extra: string[] = []): Promise<RoleProcess> {
+  return startRole(['worker', '-r', repository, '--executors', '1', ...(redisUrl ? ['--redis', redisUrl] : []), ...extra]);
+}
+
+export function startGatewayProcess(redisUrl: string, extra: string[] = []): Promise<RoleProcess> {
+  return startRole(['gateway', '--redis', redisUrl, ...extra]);
+}
+
+/** `pareto <role>` as a child process on free loopback ports. */
+async function startRole(args: string[]): Promise<RoleProcess> {
+  const child = spawn(process.execPath, [CLI, ...args, '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const [, http, grpcPort] = await waitForLine(child, /http_port=(\d+)\ngrpc_port=(\d+)/);
   return {
