@@ -5,12 +5,11 @@
 import { Pool } from 'undici';
 import { DeadlineError, UpstreamError } from '../errors.js';
 import type { LoadReport } from '../protocol/load-report.js';
+import { GRPC_OF_HTTP } from '../protocol/status-codes.js';
 import type { Parameters } from '../protocol/types.js';
 import type { Datatype } from '../tensor/dtype.js';
 import { byteView, fromBytes, type Tensor } from '../tensor/tensor.js';
 import { NoLoadReportError, RETRYABLE_CODES, WorkerUnreachableError, type ModelSignature, type WorkerTransport } from './worker-client.js';
-
-const GRPC_STATUS: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 422: 9, 429: 8, 503: 14, 504: 4 };
 
 export class RestWorkerClient implements WorkerTransport {
   private readonly pool: Pool;
@@ -101,7 +100,7 @@ export class RestWorkerClient implements WorkerTransport {
       try { error = JSON.parse(bytes.toString()); } catch { /* not JSON: a plain server's error page */ }
       if (error.code && RETRYABLE_CODES.has(error.code)) throw new WorkerUnreachableError(this.address, `${error.code}: ${error.error}`);
       if (!error.code && (res.statusCode === 502 || res.statusCode === 503)) throw new WorkerUnreachableError(this.address, `HTTP ${res.statusCode}`);
-      throw new UpstreamError(error.code ?? 'PARETO_ERR_UPSTREAM', error.error ?? `worker ${this.address} answered HTTP ${res.statusCode}`, res.statusCode, GRPC_STATUS[res.statusCode] ?? 13);
+      throw new UpstreamError(error.code ?? 'PARETO_ERR_UPSTREAM', error.error ?? `worker ${this.address} answered HTTP ${res.statusCode}`, res.statusCode, GRPC_OF_HTTP[res.statusCode] ?? 13);
     }
     const headerLength = Number(res.headers['inference-header-content-length'] ?? bytes.length);
     const reply = JSON.parse(bytes.subarray(0, headerLength).toString()) as { outputs: Array<{ name: string; datatype: Datatype; shape: number[]; parameters?: { binary_data_size?: number } }>; parameters?: Parameters };

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { DeadlineError, UpstreamError } from '../errors.js';
 import { decodeParameters, encodeParameters } from '../protocol/grpc/infer-codec.js';
 import { inferenceService, loadReporterService } from '../protocol/grpc/proto.js';
+import { HTTP_OF_GRPC } from '../protocol/status-codes.js';
 import type { LoadReport } from '../protocol/load-report.js';
 import type { Parameters } from '../protocol/types.js';
 import type { Datatype } from '../tensor/dtype.js';
@@ -41,11 +42,6 @@ export interface WorkerTransport {
 /** Refusals after which another worker may well succeed. */
 export const RETRYABLE_CODES = new Set(['PARETO_ERR_SHUTTING_DOWN', 'PARETO_ERR_MODEL_NOT_READY', 'PARETO_ERR_MODEL_UNLOADED', 'PARETO_ERR_OVERLOADED', 'PARETO_ERR_MODEL_NOT_FOUND', 'PARETO_ERR_VERSION_NOT_FOUND']);
 
-const HTTP_STATUS: Partial<Record<grpc.status, number>> = {
-  [grpc.status.INVALID_ARGUMENT]: 400, [grpc.status.UNAUTHENTICATED]: 401, [grpc.status.PERMISSION_DENIED]: 403,
-  [grpc.status.NOT_FOUND]: 404, [grpc.status.RESOURCE_EXHAUSTED]: 429, [grpc.status.FAILED_PRECONDITION]: 422,
-  [grpc.status.UNAVAILABLE]: 503, [grpc.status.DEADLINE_EXCEEDED]: 504,
-};
 
 type Callback = (err: grpc.ServiceError | null, res: any) => void;
 type Method = (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: Callback) => void;
@@ -111,14 +107,14 @@ export class WorkerClient implements WorkerTransport {
     const code = e.metadata?.get('pareto-error-code')[0];
     if (typeof code === 'string') {
       if (RETRYABLE_CODES.has(code)) return new WorkerUnreachableError(this.address, `${code}: ${e.details}`);
-      return new UpstreamError(code, e.details, HTTP_STATUS[e.code] ?? 500, e.code);
+      return new UpstreamError(code, e.details, HTTP_OF_GRPC[e.code] ?? 500, e.code);
     }
     // No Pareto code: a transport failure, or a plain Open Inference Protocol server's answer.
     if (e.code === grpc.status.DEADLINE_EXCEEDED) return new DeadlineError(`worker ${this.address} did not answer before the deadline`);
     if (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.CANCELLED || e.code === grpc.status.UNKNOWN || e.code === grpc.status.INTERNAL) {
       return new WorkerUnreachableError(this.address, e.details || e.message);
     }
-    return new UpstreamError('PARETO_ERR_UPSTREAM', `worker ${this.address}: ${e.details}`, HTTP_STATUS[e.code] ?? 500, e.code);
+    return new UpstreamError('PARETO_ERR_UPSTREAM', `worker ${this.address}: ${e.details}`, HTTP_OF_GRPC[e.code] ?? 500, e.code);
   }
 
   close(): void {

@@ -3,6 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Pool } from 'undici';
 import { inferenceService } from '../protocol/grpc/proto.js';
+import { HTTP_OF_GRPC } from '../protocol/status-codes.js';
 
 export const PROTOCOLS = ['rest-binary', 'rest-json', 'grpc'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
@@ -26,11 +27,6 @@ export interface RequestSpec {
   outputName?: string;
 }
 
-const GRPC_TO_HTTP: Record<number, number> = {
-  [grpc.status.INVALID_ARGUMENT]: 400, [grpc.status.UNAUTHENTICATED]: 401, [grpc.status.PERMISSION_DENIED]: 403,
-  [grpc.status.NOT_FOUND]: 404, [grpc.status.FAILED_PRECONDITION]: 422, [grpc.status.RESOURCE_EXHAUSTED]: 429,
-  [grpc.status.UNAVAILABLE]: 503, [grpc.status.DEADLINE_EXCEEDED]: 504,
-};
 
 export class Senders {
   private readonly pools = new Map<string, Pool>();
@@ -84,7 +80,7 @@ export class Senders {
     const c = client as grpc.Client & { ModelInfer: Function };
     return () => new Promise((resolve) => {
       c.ModelInfer(request, metadata, (err: grpc.ServiceError | null, res: { parameters?: Record<string, { string_param?: string; double_param?: number }> }) => {
-        if (err) resolve({ status: GRPC_TO_HTTP[err.code] ?? 500 });
+        if (err) resolve({ status: HTTP_OF_GRPC[err.code] ?? 500 });
         else resolve({ status: 200, variant: res.parameters?.variant?.string_param, accuracy: res.parameters?.accuracy?.double_param });
       });
     });
