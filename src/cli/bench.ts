@@ -1,5 +1,6 @@
 // `pareto bench`: drives a server with open- or closed-loop load from one or many tenants and
 // reports what users care about. Inputs are real MNIST test digits.
+import { NODE_FLAGS } from './node-flags.js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -15,19 +16,12 @@ import { progressBar } from '../zoo/progress.js';
 /** Open-loop results are only worth printing if requests left on time. */
 export const MAX_ARRIVAL_ERROR_MS = 1;
 
-/**
- * Young-generation GC pauses (scavenges of up to 6 ms every ~15 ms at 1,000 requests/s) made
- * requests leave late: arrival-time error p99 2.5 ms against an echo server, 0.6 ms with a 64 MiB
- * semi-space. V8 sizes it at start-up, so the command runs itself again with the flag.
- */
-export const GENERATOR_NODE_FLAGS = ['--max-semi-space-size=64'];
-
 function hasLargeYoungGeneration(): boolean {
   return [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(' ')].some((a) => a.startsWith('--max-semi-space-size'));
 }
 
 async function reexecWithLargeYoungGeneration(): Promise<void> {
-  const child = spawn(process.execPath, [...GENERATOR_NODE_FLAGS, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
   const [code] = await once(child, 'exit');
   process.exitCode = code ?? 1;
 }

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../cli/node-flags.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -40,7 +41,7 @@ interface Proc {
 
 function startProcess(args: string[]): Promise<Proc> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     const ports: Record<string, number> = {};
     const lines = createInterface({ input: child.stdout! });

@@ -40,6 +40,17 @@ export interface SimOptions {
    * encoding, answering), added to its latency. bench:serve measured ~0.45 ms at concurrency 1.
    */
   requestOverheadMs?: number;
+  /**
+   * Service times ÷ profile: how much slower (> 1) or faster than at profiling time the machine
+   * being simulated runs; the planner learns it online, as the server's does.
+   */
+  slowdown?: number;
+  /**
+   * CPU ms the front door spends per request on the core the (one) worker runs on, as when a
+   * server's event loop and its single executor share a core: requests that arrive while the worker
+   * is busy push its next batch back by that much. 0 where the front door has cores of its own.
+   */
+  sharedCoreFrontMs?: number;
   /** Batches a worker may hold; the second only when full, as the server's executors do. */
   pipelineDepth?: number;
   seed?: number;
@@ -74,9 +85,9 @@ class ServiceTimes {
     this.p50 = new LatencyModel(v.latency);
     this.p99 = new LatencyModel(v.latencyP99.length ? v.latencyP99 : v.latency);
   }
-  draw(batch: number): number {
-    const median = this.p50.profiled(batch);
-    const tail = Math.max(median, this.p99.profiled(batch));
+  draw(batch: number, slowdown: number): number {
+    const median = this.p50.profiled(batch) * slowdown;
+    const tail = Math.max(median, this.p99.profiled(batch) * slowdown);
     const sigma = median > 0 ? Math.log(tail / median) / 2.326 : 0;
     return median * Math.exp(sigma * this.normal());
   }
@@ -98,6 +109,10 @@ export function simulate(opts: SimOptions): SimResult {
   const emit = opts.onOutcome;
   const workerSeconds: Record<string, number> = {};
   const overhead = opts.overheadMs ?? 0;
+  const slowdown = opts.slowdown ?? 1;
+  const shared = opts.sharedCoreFrontMs ?? 0;
+  /** Front-door CPU owed on the shared core: taken before the next batch starts. */
+  let debt = 0;
   let processed = 0;
   let now = 0;
 
@@ -112,10 +127,11 @@ export function simulate(opts: SimOptions): SimResult {
     for (const r of rs) emit({ tenant: r.tenant, at: r.arrival, sendLag: 0, latency: now - r.arrival, status: 504, samples: r.samples, sloMs: r.sloMs });
   };
   const start = (worker: number, plan: NonNullable<SimEvent['plan']>) => {
-    const ms = service.get(plan.variant)!.draw(plan.samples);
+    const ms = service.get(plan.variant)!.draw(plan.samples, slowdown);
     workerSeconds[plan.variant] = (workerSeconds[plan.variant] ?? 0) + ms / 1000;
     planner.observe(plan.variant, plan.samples, ms, overhead);
-    const begin = Math.max(now, freeAt[worker]) + overhead;
+    const begin = Math.max(now, freeAt[worker]) + overhead + debt;
+    debt = 0;
     freeAt[worker] = begin + ms;
     held[worker]++;
     events.push({ t: begin + ms, kind: 1, worker, plan });
@@ -143,6 +159,7 @@ export function simulate(opts: SimOptions): SimResult {
     if (e.kind === 0) {
       const t = e.tenant!;
       planner.arrived(t.rows, now);
+      if (idle.length === 0) debt += shared;
       queue.push({ tenant: t.id, weight: t.weight, priority: t.priority, samples: t.rows, arrival: now, deadline: t.sloMs === undefined ? Infinity : now + t.sloMs, minAccuracy: 0, sloMs: t.sloMs });
       nextArrival(t);
     } else {
