@@ -22,7 +22,6 @@ import { simulate } from '../src/simulate/simulator.js';
 import { hashKey } from '../src/tenancy/tenants.js';
 import { ortBaseline } from './lib/ort-baseline.js';
 import { cpuSeconds, startChild } from './lib/processes.js';
-import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { median } from './lib/stats.js';
 
 const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, runs: { type: 'string', default: '3' } } });
@@ -73,7 +72,7 @@ const digits = loadMnist('test').pixels;
 
 /** One side-by-side run: the real server, then the simulator on the same arrivals and this run's measured speeds. */
 async function run(): Promise<{ real: Report; sim: Report; slowdown: number; frontCpuMs: number }> {
-  const server = await startChild([...(process.env.PARETO_SERVER_NODE_FLAGS ?? NODE_FLAGS.join(' ')).split(' ').filter(Boolean), join(ROOT, 'dist/src/cli/main.js'), 'serve', '--repository', dir, '--tenants', join(dir, 'tenants.yaml'), '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--admin-token', 'bench-admin-token', '--executors', '1'], /^pareto serving/, 0, process.env.PARETO_SERVER_CPUS);
+  const server = await startChild([join(ROOT, 'dist/src/cli/main.js'), 'serve', '--repository', dir, '--tenants', join(dir, 'tenants.yaml'), '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--admin-token', 'bench-admin-token', '--executors', '1'], /^pareto serving/, 0, process.env.PARETO_SERVER_CPUS);
   let real: ReturnType<typeof report>;
   let slowdown = 1;
   let frontCpuMs = 0;

@@ -1,6 +1,6 @@
 // V8 flags Pareto's processes run with. V8 sizes the young generation at start-up, so they go on
 // the node command line: the `pareto` bin's shebang, npm start, the Dockerfile, the children of
-// `pareto cluster up` and of the benches. Keep those in step with this list.
+// `pareto cluster up` and of the benches (bench/lib/processes.ts). Keep those in step with this list.
 
 /**
  * A 64 MiB semi-space. Servers: a 100 KB request body per request at ~750 requests/s promoted
