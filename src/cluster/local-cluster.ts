@@ -39,16 +39,22 @@ interface Proc {
   exited: Promise<void>;
 }
 
-function startProcess(args: string[]): Promise<Proc> {
+/** Starts `pareto <args>`; once it serves, its output goes on to `log`, prefixed with its role. */
+function startProcess(args: string[], log: (line: string) => void): Promise<Proc> {
   return new Promise((resolve, reject) => {
+    let serving = false;
     const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     const ports: Record<string, number> = {};
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
+      if (serving) return log(`${args[0]} ${child.pid}: ${line}`);
       const m = /^(http|grpc)_port=(\d+)$/.exec(line);
       if (m) ports[m[1]] = Number(m[2]);
-      if (/^pareto (worker|gateway) on /.test(line)) resolve({ child, httpPort: ports.http, grpcPort: ports.grpc, exited });
+      if (/^pareto (worker|gateway) on /.test(line)) {
+        serving = true;
+        resolve({ child, httpPort: ports.http, grpcPort: ports.grpc, exited });
+      }
     });
     child.once('exit', (code) => reject(new Error(`pareto ${args[0]} exited with ${code} before it was serving`)));
   });
@@ -82,7 +88,7 @@ export class LocalCluster {
         '--http-port', String(i === 0 ? o.httpPort : 0), '--grpc-port', String(i === 0 ? o.grpcPort : 0),
         '--target-utilization', String(o.targetUtilization), '--autoscale-window', String(o.autoscaleWindowS), '--log-level', 'warn',
         ...(o.tenants ? ['--tenants', o.tenants] : []), ...(o.adminToken ? ['--admin-token', o.adminToken] : []),
-      ]);
+      ], o.log);
       this.gateways.push(g);
       await this.untilReady(g);
       o.log(`gateway ${i + 1} on http://${o.host}:${g.httpPort} (REST) and ${o.host}:${g.grpcPort} (gRPC)`);
@@ -106,7 +112,7 @@ export class LocalCluster {
       'worker', '-r', o.repository, '--host', o.host, '--http-port', '0', '--grpc-port', '0',
       '--executors', String(o.executorsPerWorker), '--redis', this.redisUrl, '--log-level', 'warn',
       ...(o.adminToken ? ['--admin-token', o.adminToken] : []),
-    ]);
+    ], o.log);
     this.workers.push(w);
     // A worker that dies is replaced at the next scaling step (the count falls below the need).
     void w.exited.then(() => { const i = this.workers.indexOf(w); if (i >= 0) this.workers.splice(i, 1); });

@@ -21,7 +21,7 @@ export class RestWorkerClient implements WorkerTransport {
   private async json<T>(method: 'GET' | 'POST', path: string, timeoutMs: number): Promise<T> {
     let res;
     try {
-      res = await this.pool.request({ path, method, signal: AbortSignal.timeout(timeoutMs), ...(method === 'POST' ? { body: '{}', headers: { 'content-type': 'application/json' } } : {}) });
+      res = await this.pool.request({ path, method, signal: AbortSignal.timeout(Math.ceil(timeoutMs)), ...(method === 'POST' ? { body: '{}', headers: { 'content-type': 'application/json' } } : {}) });
     } catch (e) {
       throw new WorkerUnreachableError(this.address, `${method} ${path}: ${(e as Error).message}`);
     }
@@ -82,7 +82,7 @@ export class RestWorkerClient implements WorkerTransport {
         method: 'POST',
         body: Buffer.concat(body),
         headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.timeout(Math.ceil(timeoutMs)),
       });
     } catch (e) {
       const err = e as Error;

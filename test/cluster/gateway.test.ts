@@ -84,6 +84,14 @@ describe('gateway', { timeout: 90_000 }, () => {
     assert.equal(json.status, 200);
     const body = await json.json() as { outputs: Array<{ data: number[] }>; parameters: { variant: string } };
     for (let i = 0; i < 4; i++) assert.equal(argmax(body.outputs[0].data, i * 10, 10), labels[i]);
+    // A deadline travels to the worker as the remaining budget, on either transport, with no retries.
+    const retries = gateway.workers.retries;
+    for (let i = 0; i < 6; i++) {
+      const withSlo = await fetch(`${url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: jsonInfer(pixels, 4, { parameters: { latency_ms: 150.5 } }), headers: { ...auth, 'content-type': 'application/json' } });
+      assert.equal(withSlo.status, 200, await withSlo.text());
+    }
+    assert.equal(gateway.workers.retries, retries);
+    assert.ok(gateway.workers.list().every((w) => w.up));
     const pinned = binaryInfer(pixels, 4);
     const res = await fetch(`${url}/v2/models/mnist-mlp/versions/int8/infer`, { method: 'POST', body: new Uint8Array(pinned.body), headers: { ...pinned.headers, ...auth } });
     assert.equal(res.status, 200);
