@@ -41,6 +41,11 @@ export class ClusterModels implements ModelCatalog {
     });
   }
 
+  /** Every model seen, served now or not. */
+  all(): LoadedModel[] {
+    return [...this.models.values()];
+  }
+
   get(name: string): LoadedModel {
     const model = this.models.get(name);
     // Before any worker has reported, "unknown" would be a guess: say why instead.

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
 import { z } from 'zod';
-import { InvalidRequestError } from '../errors.js';
+import { InvalidRequestError, NoWorkerError } from '../errors.js';
 import { frontDoor } from '../front-door.js';
 import type { AdminToken } from '../protocol/admin-token.js';
 import { formatZodError } from '../repository/model-config.js';
@@ -67,7 +67,14 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
 
   let log: (msg: string, fields: Record<string, unknown>) => void = () => undefined;
   const models = new ClusterModels((m) => workers.servingCount(m), () => workers.executors() > 0);
-  const workers: WorkerSet = new WorkerSet({ onModel: (sig, load) => models.add(sig, load), log: (m, f) => log(m, f) }, opts.workerProtocol);
+  const workers: WorkerSet = new WorkerSet({
+    onModel: (sig, load) => models.add(sig, load),
+    log: (m, f) => log(m, f),
+    // Requests queued for a model no live worker serves would wait for ever: answer them now.
+    onChange: () => {
+      for (const m of models.all()) if (workers.servingCount(m.name) === 0) dispatcher.cancel(m, new NoWorkerError(m.name, 'no live worker serves it'));
+    },
+  }, opts.workerProtocol);
   const dispatcher = new BatchDispatcher(workers, () => undefined);
   const redis = opts.redis ? connectRedis(opts.redis) : undefined;
   const rateLimit = redis ? new GlobalRateLimit(redis, now, (global) => log(global ? 'rate limits shared through Redis again' : 'Redis unreachable: rate limits fall back to rate ÷ gateways on each gateway', { gateways: rateLimit?.gateways })) : undefined;

@@ -136,6 +136,27 @@ describe('gateway', { timeout: 90_000 }, () => {
     assert.ok(plain.calls() - before < 40, `batched: ${plain.calls() - before} calls for 40 requests`);
   });
 
+  it('answers every request when the last worker serving a model dies: in flight and queued get 503, none hang', async () => {
+    const lone = await startWorkerProcess(repo.dir);
+    const g = await startGateway({ host: '127.0.0.1', httpPort: 0, grpcPort: 0, workers: [`http://127.0.0.1:${lone.httpPort}`], logLevel: 'silent' });
+    try {
+      await until(() => g.workers.list().some((w) => w.up), 10_000, 'the gateway sees its worker');
+      lone.child.kill('SIGSTOP');
+      const { body, headers } = binaryInfer(digits(0, 64).pixels, 64);
+      // Full batches (no deadline): two go to the stopped worker, the rest queue in the gateway.
+      const pending = Array.from({ length: 8 }, () => fetch(`http://127.0.0.1:${g.httpPort}/v2/models/mnist-mlp/infer`, { method: 'POST', body: new Uint8Array(body), headers }).then(async (r) => { await r.arrayBuffer(); return r.status; }));
+      await new Promise((r) => setTimeout(r, 300));
+      await lone.kill('SIGKILL');
+      const started = Date.now();
+      const statuses = await Promise.all(pending);
+      assert.deepEqual([...new Set(statuses)], [503], JSON.stringify(statuses));
+      assert.ok(Date.now() - started < 3000, `answered ${Date.now() - started} ms after the worker died`);
+    } finally {
+      await g.close();
+      await lone.kill();
+    }
+  });
+
   it('routes around a worker that stalls (stopped and resumed), without failing requests', async () => {
     const stalling = workers[0];
     const stalled = gateway.workers.list().find((w) => w.member.grpc === stalling.address)!;
