@@ -39,6 +39,8 @@ export interface WorkerState {
   batchesSinceReport: number;
   /** Batches sent to it since it joined. */
   batches: number;
+  /** A load report is being fetched (a stalled worker must not collect a pile of them). */
+  refreshing: boolean;
 }
 
 export interface WorkerSetEvents {
@@ -83,7 +85,7 @@ export class WorkerSet implements Executors {
       if (!client) continue;
       const w: WorkerState = {
         index: this.nextIndex++, member: m, client, up: false, models: new Set(),
-        inflight: 0, backlogMs: 0, extraMs: 0, batchesSinceReport: 0, batches: 0,
+        inflight: 0, backlogMs: 0, extraMs: 0, batchesSinceReport: 0, batches: 0, refreshing: false,
       };
       this.byId.set(m.id, w);
       this.workers.set(w.index, w);
@@ -109,6 +111,16 @@ export class WorkerSet implements Executors {
   }
 
   private async refresh(w: WorkerState): Promise<void> {
+    if (w.refreshing) return;
+    w.refreshing = true;
+    try {
+      await this.fetchReport(w);
+    } finally {
+      w.refreshing = false;
+    }
+  }
+
+  private async fetchReport(w: WorkerState): Promise<void> {
     let report: LoadReport;
     const timeoutMs = Math.max(250, this.reportEveryMs * 2);
     try {
