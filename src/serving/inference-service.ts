@@ -90,6 +90,11 @@ export class InferenceService {
     return { model: model.name, version: result.serving.variant, id: req.id, outputs, serving: result.serving };
   }
 
+  /** A front end's report of a request that failed as malformed (400, 413): it counts against the tenant's rate. */
+  malformed(tenant: Tenant | undefined, status: number): void {
+    if (tenant && (status === 400 || status === 413)) this.tenants?.chargeMalformed(tenant);
+  }
+
   /** Stop taking new requests (graceful shutdown); queued ones still finish. */
   stopAccepting(): void {
     this.accepting = false;

@@ -124,6 +124,14 @@ export class Tenants {
     }
   }
 
+  /**
+   * A malformed request (400, 413) still costs its tenant one sample of its rate, so a flood of
+   * them soon meets the cheap 429 before the body is read, like any other excess.
+   */
+  chargeMalformed(tenant: Tenant): void {
+    tenant.bucket?.tryTake(1, this.now());
+  }
+
   /** Where the tenant's rate limit is shared across gateways: fetches tokens for `samples` if that is worth a wait. */
   prepare(tenant: Tenant, samples: number): Promise<void> | undefined {
     return tenant.bucket?.prepare?.(samples, this.now());

@@ -19,6 +19,10 @@ const yaml = (keyB: string) => `tenants:
     keys: ["${hashKey(keyB)}"]
     models: [mnist-mlp]
     rate_limit: { samples_per_second: 1, burst: 3 }
+  - id: gamma
+    keys: ["${hashKey('gamma-key')}"]
+    models: [mnist-mlp]
+    rate_limit: { samples_per_second: 0.1, burst: 2 }
 `;
 
 before(async () => {
@@ -66,6 +70,15 @@ describe('tenant requests', () => {
     const junk = await fetch(`${server.url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: '{not json', headers: { authorization: 'Bearer beta-key' } });
     assert.equal(junk.status, 429);
     assert.equal((await infer('mnist-mlp', 'alpha-key')).status, 200);
+  });
+
+  it('malformed requests count against the rate: a flood of them meets 429 before its bodies are read', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await fetch(`${server.url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: '{"inputs": "not a list"}', headers: { authorization: 'Bearer gamma-key', 'content-type': 'application/json' } });
+      statuses.push(r.status);
+    }
+    assert.deepEqual(statuses, [400, 400, 429, 429]);
   });
 
   it('gRPC takes the key from authorization metadata', async () => {

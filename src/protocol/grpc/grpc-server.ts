@@ -7,6 +7,7 @@ import { inferenceService, loadReporterService } from './proto.js';
 import type { LoadReport } from '../load-report.js';
 import { performance } from 'node:perf_hooks';
 import type { Telemetry } from '../../telemetry/telemetry.js';
+import type { Tenant } from '../../tenancy/tenants.js';
 import { requestRecord } from '../request-record.js';
 import { decodeGrpcInfer, encodeGrpcInfer, type GrpcInferRequest } from './infer-codec.js';
 
@@ -75,10 +76,12 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
     ModelInfer: unary(async (req: GrpcInferRequest, auth) => {
       const start = performance.now();
       let tenant: string | undefined;
+      let caller: Tenant | undefined;
       let samples = 0;
       try {
         // The key is hashed and checked once: identify, then access and quota, as REST does.
         const t = service.identify(auth);
+        caller = t;
         tenant = t?.id;
         service.precheck(t, req.model_name);
         const decoded = decodeGrpcInfer(req);
@@ -88,6 +91,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
         return encodeGrpcInfer(res);
       } catch (e) {
         const status = isParetoError(e) ? e.httpStatus : 500;
+        service.malformed(caller, status);
         opts.telemetry.request(requestRecord(service, req.model_name, tenant, undefined, status, samples, performance.now() - start, undefined, (e as Error).message));
         throw e;
       }

@@ -61,6 +61,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   app.decorateRequest('pareto', null);
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (req.pareto) req.pareto.error = error.message;
+    service.malformed((req.raw as Admitted).paretoTenant, isParetoError(error) ? error.httpStatus : error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 413 : error.statusCode ?? 500);
     if (isParetoError(error)) {
       if (error instanceof RateLimitedError) reply.header('retry-after', error.retryAfterSeconds);
       return reply.code(error.httpStatus).send({ error: error.message, code: error.code });
