@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { InvalidRequestError, NoWorkerError } from '../errors.js';
 import { frontDoor } from '../front-door.js';
 import type { AdminToken } from '../protocol/admin-token.js';
+import { buildLoadReport } from '../protocol/load-report.js';
 import { formatZodError } from '../repository/model-config.js';
 import { watchTenants } from '../server.js';
 import { BatchDispatcher } from '../serving/batch-dispatcher.js';
@@ -65,11 +66,11 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
   const opts = parsed.data;
   const now = () => performance.now();
 
-  let log: (msg: string, fields: Record<string, unknown>) => void = () => undefined;
+  let log: (level: 'info' | 'warn', msg: string, fields: Record<string, unknown>) => void = () => undefined;
   const models = new ClusterModels((m) => workers.servingCount(m), () => workers.executors() > 0);
   const workers: WorkerSet = new WorkerSet({
     onModel: (sig, load) => models.add(sig, load),
-    log: (m, f) => log(m, f),
+    log: (level, m, f) => log(level, m, f),
     // Requests queued for a model no live worker serves would wait for ever: answer them now.
     onChange: () => {
       for (const m of models.all()) if (workers.servingCount(m.name) === 0) dispatcher.cancel(m, new NoWorkerError(m.name, 'no live worker serves it'));
@@ -77,7 +78,10 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
   }, opts.workerProtocol);
   const dispatcher = new BatchDispatcher(workers, () => undefined);
   const redis = opts.redis ? connectRedis(opts.redis) : undefined;
-  const rateLimit = redis ? new GlobalRateLimit(redis, now, (global) => log(global ? 'rate limits shared through Redis again' : 'Redis unreachable: rate limits fall back to rate ÷ gateways on each gateway', { gateways: rateLimit?.gateways })) : undefined;
+  const rateLimit = redis ? new GlobalRateLimit(redis, now, (global) => {
+    if (global) log('info', 'rate limits shared through Redis again', {});
+    else log('warn', 'Redis unreachable: rate limits fall back to rate ÷ gateways on each gateway', { gateways: rateLimit?.gateways });
+  }) : undefined;
   const tenants = opts.tenants ? new Tenants(readTenantsFile(opts.tenants), now, rateLimit?.buckets()) : undefined;
   const stopWatching = opts.tenants && tenants ? watchTenants(opts.tenants, tenants) : () => undefined;
   const service = new InferenceService(models, dispatcher, tenants, opts.maxQueuedSamples);
@@ -91,19 +95,12 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
     inflightBatches: () => workers.inflightBatches(),
     busyMs: () => workers.busyMs,
     executorCount: () => workers.executors(),
-    report: () => ({
-      worker_id: opts.gatewayId,
-      executors: workers.executors(),
-      pipeline_depth: 1,
-      queued_samples: dispatcher.queuedSamples(),
-      inflight_batches: workers.inflightBatches(),
-      inflight_requests: dispatcher.outstanding,
-      models: [],
-    }),
+    // The models its workers serve, so a gateway can itself stand as a worker for another gateway.
+    report: () => buildLoadReport({ workerId: opts.gatewayId, executors: workers.executors(), pipelineDepth: 1, inflightBatches: workers.inflightBatches() }, models, dispatcher),
     ready: () => workers.executors() > 0,
   });
   const logger = door.telemetry.log.child({ role: 'gateway', gateway: opts.gatewayId });
-  log = (msg, fields) => (msg.includes('down') || msg.includes('unreachable') ? logger.warn(fields, msg) : logger.info(fields, msg));
+  log = (level, msg, fields) => logger[level](fields, msg);
   registerClusterMetrics(door.telemetry, workers, autoscaler, rateLimit);
 
   const sources = [

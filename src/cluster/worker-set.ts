@@ -1,7 +1,7 @@
 // A gateway's executors: the workers of the cluster. Each worker is a slot per executor it reports
 // (times its pipeline depth); a batch goes to the worker with the earliest predicted finish (its
-// backlog over its executors plus this batch, scaled by how slow it has measured), not round
-// robin. A worker that fails a call is taken out of routing at once and the batch is retried once
+// backlog over its executors, plus how much longer than predicted its batches have been taking),
+// not round robin; a worker far slower than the best gets none while others can take them. A worker that fails a call is taken out of routing at once and the batch is retried once
 // on another worker that serves the model, if its deadline still allows; reports bring it back.
 import { performance } from 'node:perf_hooks';
 import { DeadlineError, NoWorkerError } from '../errors.js';
@@ -48,7 +48,7 @@ export interface WorkerSetEvents {
   onModel(signature: ModelSignature, model: LoadReport['models'][number]): void;
   /** Routing changed (a worker came up or went down). */
   onChange?(): void;
-  log?(msg: string, fields: Record<string, unknown>): void;
+  log?(level: 'info' | 'warn', msg: string, fields: Record<string, unknown>): void;
 }
 
 export class WorkerSet implements Executors {
@@ -70,13 +70,14 @@ export class WorkerSet implements Executors {
 
   /** Replaces the member list: new workers connect and report before they get batches; gone ones are dropped. */
   setMembers(members: Member[]): void {
+    const byId = new Map(members.map((m) => [m.id, m]));
     for (const [id, w] of this.byId) {
-      const now = members.find((m) => m.id === id);
+      const now = byId.get(id);
       if (now && now.grpc === w.member.grpc && now.http === w.member.http) continue;
       this.byId.delete(id);
       this.workers.delete(w.index);
       w.client.close();
-      this.events.log?.('worker left', { worker: id, address: w.client.address });
+      this.events.log?.('info', 'worker left', { worker: id, address: w.client.address });
       this.events.onChange?.();
     }
     for (const m of members) {
@@ -150,7 +151,7 @@ export class WorkerSet implements Executors {
     w.batchesSinceReport = 0;
     if (!w.up) {
       w.up = true;
-      this.events.log?.('worker up', { worker: w.member.id, address: w.client.address, models: [...w.models] });
+      this.events.log?.('info', 'worker up', { worker: w.member.id, address: w.client.address, models: [...w.models] });
       this.events.onChange?.();
     }
   }
@@ -158,7 +159,7 @@ export class WorkerSet implements Executors {
   private markDown(w: WorkerState, why: string): void {
     if (!w.up) return;
     w.up = false;
-    this.events.log?.('worker down', { worker: w.member.id, address: w.client.address, why });
+    this.events.log?.('warn', 'worker down', { worker: w.member.id, address: w.client.address, why });
     this.events.onChange?.();
   }
 

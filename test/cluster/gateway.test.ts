@@ -107,7 +107,7 @@ describe('gateway', { timeout: 90_000 }, () => {
     }
   });
 
-  it('refuses at the gateway what it can judge (401, 400, 404) and explains what it does not do', async () => {
+  it('refuses at the gateway what it can judge (401, 400, 404), reports its load, and explains what it does not do', async () => {
     const { body, headers } = binaryInfer(digits(0, 1).pixels, 1);
     assert.equal((await fetch(`${url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: new Uint8Array(body), headers })).status, 401);
     const wrongShape = await fetch(`${url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'input', shape: [1, 783], datatype: 'FP32', data: new Array(783).fill(0) }] }), headers: auth });
@@ -115,6 +115,10 @@ describe('gateway', { timeout: 90_000 }, () => {
     assert.match(((await wrongShape.json()) as { error: string }).error, /784/);
     const unknown = await fetch(`${url}/v2/models/mnist-mlp/versions/fp64/infer`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, ...auth } });
     assert.equal(unknown.status, 404);
+    // Its own load report lists what its workers serve, so another gateway could front it.
+    const report = await (await fetch(`${url}/v2/pareto/load`)).json() as { models: Array<{ name: string; variants: Array<{ name: string }> }> };
+    assert.deepEqual(report.models.map((m) => m.name).sort(), ['digits', 'mnist-mlp']);
+    assert.ok(report.models.find((m) => m.name === 'mnist-mlp')!.variants.some((v) => v.name === 'int8'));
     const load = await fetch(`${url}/v2/repository/models/mnist-mlp/load`, { method: 'POST', headers: { authorization: `Bearer ${gateway.admin.token}` } });
     assert.equal(load.status, 400);
     assert.equal(((await load.json()) as { code: string }).code, 'PARETO_ERR_UNSUPPORTED');
