@@ -36,6 +36,8 @@ export interface FrontDoorParts {
   report(): LoadReport;
   /** Beyond listening, what readiness needs (a gateway: a worker to send batches to). */
   ready?(): boolean;
+  /** A gateway's view of its cluster (GET /v2/pareto/cluster). */
+  cluster?(): unknown;
 }
 
 export interface FrontDoor {
@@ -74,7 +76,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
 
   let ready = false;
   const isReady = () => ready && (parts.ready?.() ?? true);
-  const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, isReady, report: parts.report });
+  const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, isReady, report: parts.report, cluster: parts.cluster });
   const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report: parts.report });
 
   let closing: Promise<void> | undefined;

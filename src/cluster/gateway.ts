@@ -98,6 +98,17 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
     // The models its workers serve, so a gateway can itself stand as a worker for another gateway.
     report: () => buildLoadReport({ workerId: opts.gatewayId, executors: workers.executors(), pipelineDepth: 1, inflightBatches: workers.inflightBatches() }, models, dispatcher),
     ready: () => workers.executors() > 0,
+    cluster: () => ({
+      gateway: opts.gatewayId,
+      rate_limits: rateLimit ? (rateLimit.global ? 'shared' : 'local') : 'local',
+      gateways: rateLimit?.gateways ?? 1,
+      retried_batches: workers.retries,
+      workers: workers.list().map((w) => ({
+        id: w.member.id, address: w.client.address, up: w.up, models: [...w.models],
+        executors: w.report?.executors, inflight_batches: w.inflight, batches: w.batches,
+        extra_ms: +w.extraMs.toFixed(3), queued_samples: w.report?.queued_samples,
+      })),
+    }),
   });
   const logger = door.telemetry.log.child({ role: 'gateway', gateway: opts.gatewayId });
   log = (level, msg, fields) => logger[level](fields, msg);

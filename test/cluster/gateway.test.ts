@@ -119,6 +119,10 @@ describe('gateway', { timeout: 90_000 }, () => {
     const report = await (await fetch(`${url}/v2/pareto/load`)).json() as { models: Array<{ name: string; variants: Array<{ name: string }> }> };
     assert.deepEqual(report.models.map((m) => m.name).sort(), ['digits', 'mnist-mlp']);
     assert.ok(report.models.find((m) => m.name === 'mnist-mlp')!.variants.some((v) => v.name === 'int8'));
+    assert.equal((await fetch(`${url}/v2/pareto/cluster`)).status, 401);
+    const cluster = await (await fetch(`${url}/v2/pareto/cluster`, { headers: { authorization: `Bearer ${gateway.admin.token}` } })).json() as { workers: Array<{ up: boolean; address: string; models: string[] }> };
+    assert.equal(cluster.workers.filter((w) => w.up).length, 3);
+    assert.ok(cluster.workers.some((w) => w.address === plain.origin && w.models.includes('digits')));
     const load = await fetch(`${url}/v2/repository/models/mnist-mlp/load`, { method: 'POST', headers: { authorization: `Bearer ${gateway.admin.token}` } });
     assert.equal(load.status, 400);
     assert.equal(((await load.json()) as { code: string }).code, 'PARETO_ERR_UNSUPPORTED');

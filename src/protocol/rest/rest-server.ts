@@ -22,6 +22,8 @@ export interface RestServerOptions {
   maxBodyBytes: number;
   isReady: () => boolean;
   report: () => LoadReport;
+  /** A gateway's view of its cluster, served at GET /v2/pareto/cluster. */
+  cluster?: () => unknown;
 }
 
 type ModelParams = { model: string; version?: string };
@@ -80,6 +82,9 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
 
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/pareto/load', async () => opts.report());
+  const cluster = opts.cluster;
+  // Worker addresses are for operators: behind the admin token, like the repository API.
+  if (cluster) app.get('/v2/pareto/cluster', async (req) => { admin.check(req.headers.authorization); return cluster(); });
   app.get('/v2/health/ready', async (_req, reply) => {
     const ready = opts.isReady();
     return reply.code(ready ? 200 : 503).send({ ready });
