@@ -31,6 +31,8 @@ interface TenantQueue<T extends QueuedRequest> {
 
 export class FairQueue<T extends QueuedRequest> {
   private readonly queues = new Map<string, TenantQueue<T>>();
+  /** The same queues as an array: scanned on every pop, and arrays iterate faster than Maps. */
+  private readonly list: TenantQueue<T>[] = [];
   private totalSamples = 0;
   private totalRequests = 0;
   /** Virtual time of the last request served: a tenant that goes idle and returns starts here. */
@@ -54,6 +56,7 @@ export class FairQueue<T extends QueuedRequest> {
     if (!q) {
       q = { tenant: r.tenant, heap: new MinHeap<T>((x) => x.deadline), samples: 0, vtime: this.vclock, weight: r.weight, priority: r.priority, lastDeadline: -Infinity };
       this.queues.set(r.tenant, q);
+      this.list.push(q);
     }
     if (q.heap.size === 0) {
       q.vtime = Math.max(q.vtime, this.vclock);
@@ -71,7 +74,9 @@ export class FairQueue<T extends QueuedRequest> {
   /** The tenant queue to serve next: highest priority class, then least virtual time. */
   private nextQueue(): TenantQueue<T> | undefined {
     let best: TenantQueue<T> | undefined;
-    for (const q of this.queues.values()) {
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) {
+      const q = list[i];
       if (q.heap.size === 0) continue;
       if (!best || q.priority > best.priority || (q.priority === best.priority && q.vtime < best.vtime)) best = q;
     }
@@ -83,10 +88,13 @@ export class FairQueue<T extends QueuedRequest> {
     return this.nextQueue()?.heap.peek();
   }
 
-  /** Removes and returns the request served next in fair order, charging its tenant. */
-  popNext(): T | undefined {
+  /**
+   * Removes and returns the request served next in fair order, charging its tenant; with `room`,
+   * only if it has at most that many samples (one scan of the tenants either way).
+   */
+  popNext(room = Infinity): T | undefined {
     const q = this.nextQueue();
-    if (!q) return undefined;
+    if (!q || q.heap.peek()!.samples > room) return undefined;
     const r = q.heap.pop()!;
     this.vclock = q.vtime;
     q.vtime += r.samples / q.weight;
@@ -109,7 +117,7 @@ export class FairQueue<T extends QueuedRequest> {
   /** Removes every request whose deadline is before `cutoff(request)`; only heads are looked at (EDF). */
   expire(isLate: (r: T) => boolean): T[] {
     const out: T[] = [];
-    for (const q of this.queues.values()) {
+    for (const q of this.list) {
       while (q.heap.size > 0 && isLate(q.heap.peek()!)) {
         const r = q.heap.pop()!;
         this.taken(q, r);
@@ -122,21 +130,21 @@ export class FairQueue<T extends QueuedRequest> {
   /** The earliest deadline among all queued requests (the tenants' heads). */
   earliestDeadline(): number {
     let d = Infinity;
-    for (const q of this.queues.values()) if (q.heap.size > 0) d = Math.min(d, q.heap.peek()!.deadline);
+    for (const q of this.list) if (q.heap.size > 0) d = Math.min(d, q.heap.peek()!.deadline);
     return d;
   }
 
   /** The latest finite deadline of anything queued (the backlog must drain by then). */
   latestDeadline(): number {
     let d = -Infinity;
-    for (const q of this.queues.values()) if (q.heap.size > 0 && q.lastDeadline > d) d = q.lastDeadline;
+    for (const q of this.list) if (q.heap.size > 0 && q.lastDeadline > d) d = q.lastDeadline;
     return d === -Infinity ? Infinity : d;
   }
 
   /** The oldest arrival among the tenants' heads (for max_queue_delay). */
   oldestHeadArrival(): number {
     let a = Infinity;
-    for (const q of this.queues.values()) if (q.heap.size > 0) a = Math.min(a, q.heap.peek()!.arrival);
+    for (const q of this.list) if (q.heap.size > 0) a = Math.min(a, q.heap.peek()!.arrival);
     return a;
   }
 

@@ -130,10 +130,11 @@ export class Planner<T extends QueuedRequest> {
       if (now < readyAt && now < mustGoBy) return { expired, wakeAt: Math.min(readyAt, mustGoBy) };
     }
 
-    const candidates: T[] = [];
-    let samples = 0;
-    for (let next = queue.peekNext(); next && (candidates.length === 0 || samples + next.samples <= maxBatchSize); next = queue.peekNext()) {
-      candidates.push(queue.popNext()!);
+    // The first request always goes (one larger than a batch runs alone); then while they fit.
+    const candidates: T[] = [queue.popNext()!];
+    let samples = candidates[0].samples;
+    for (let next = queue.popNext(maxBatchSize - samples); next; next = queue.popNext(maxBatchSize - samples)) {
+      candidates.push(next);
       samples += next.samples;
     }
     const level = this.choose(candidates, samples, queue, now);
