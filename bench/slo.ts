@@ -3,8 +3,9 @@
 //      back; `adaptive` against `most-accurate` on the same trace
 //   2. isolation: tenant B within its quota, alone and then beside tenant A sending 10× its quota
 //   3. fairness: two backlogged tenants with weights 2:1
-//   4. planner cost: one decision with 10 variants and 10,000 queued requests (in-process)
-// Options: --quick (shorter phases, for a smoke run).
+//   4. planner cost: one decision with 10 variants and 10,000 queued requests (in-process, first)
+// Options: --quick (shorter phases, for a smoke run), --only burst,isolation,fairness. The npm
+// script pins the server to core 0 (PARETO_SERVER_CPUS) and the bench to core 1.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
