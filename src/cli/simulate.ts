@@ -29,7 +29,15 @@ function variantsOf(modelDir: string): { variants: SimVariant[]; maxBatchSize: n
   return { variants: out, maxBatchSize: config.batching.max_batch_size };
 }
 
-export function runSimulation(modelDir: string, load: Load, workers: number, policy: Policy, durationMs: number, seed: number, overheadMs: number, requestOverheadMs = 0) {
+/** How the simulated machine differs from the profiles' and where time goes outside the scheduler. */
+interface Machine {
+  overheadMs: number;
+  requestOverheadMs: number;
+  /** Service times ÷ profiled times (> 1: a slower machine than the one profiled). */
+  slowdown: number;
+}
+
+export function runSimulation(modelDir: string, load: Load, workers: number, policy: Policy, durationMs: number, seed: number, machine: Machine) {
   const { variants, maxBatchSize } = variantsOf(modelDir);
   const builder = new ReportBuilder();
   const started = performance.now();
@@ -38,7 +46,7 @@ export function runSimulation(modelDir: string, load: Load, workers: number, pol
     weight: 1, priority: 1, sloMs: load.sloMs, rows: load.rows,
     arrivals: poissonStream((t) => load.rate(t) / load.tenants, load.rows, durationMs, seed + i),
   }));
-  const result = simulate({ variants, tenants, workers, policy, maxBatchSize, seed, overheadMs, requestOverheadMs, onOutcome: (o) => builder.add(o) });
+  const result = simulate({ variants, tenants, workers, policy, maxBatchSize, seed, ...machine, onOutcome: (o) => builder.add(o) });
   const wallSeconds = (performance.now() - started) / 1000;
   return { report: builder.build(durationMs / 1000), result, wallSeconds, rss: process.memoryUsage().rss };
 }
@@ -59,6 +67,7 @@ export function simulateCommand(): Command {
     .option('--duration <s>', 'simulated seconds', (v) => Number(v), 60)
     .option('--overhead-ms <ms>', 'dispatch time around each batch (measured: ~0.3 ms here)', (v) => Number(v), 0.3)
     .option('--request-overhead-ms <ms>', 'time each request spends in the front door (bench:serve at concurrency 1: ~0.45 ms here)', (v) => Number(v), 0.45)
+    .option('--slowdown <factor>', 'service times ÷ the profiles\' (e.g. 1.5 for a machine 1.5× slower than the one profiled; bench:simulate measures it)', (v) => Number(v), 1)
     .option('--seed <n>', 'seed', (v) => Number(v), 1)
     .option('--plan', 'search the smallest worker count that meets --target SLO attainment')
     .option('--target <fraction>', 'SLO attainment to meet with --plan', (v) => Number(v), 0.99)
@@ -75,26 +84,28 @@ Examples:
       else if (o.steps) rate = steps(String(o.steps).split(',').map((p) => p.split(':').map(Number) as [number, number]));
       else throw new Error('give a load: --rate, --steps, --sine or --bursts');
       const load: Load = { rate, rows: o.rows, tenants: o.tenants, sloMs: o.sloMs };
+      if (!(o.slowdown > 0)) throw new Error('--slowdown must be a positive factor');
+      const machine: Machine = { overheadMs: o.overheadMs, requestOverheadMs: o.requestOverheadMs, slowdown: o.slowdown };
       const print = (workers: number, r: ReturnType<typeof runSimulation>) => {
         console.log(`\n${workers} workers, policy ${o.policy}: ${fmt(r.result.events)} events in ${r.wallSeconds.toFixed(1)} s (${fmt(r.report.overall.requests / r.wallSeconds)} simulated requests per wall second), RSS ${(r.rss / 2 ** 20).toFixed(0)} MiB`);
         console.log(formatTable(r.report).split('\n').slice(0, -1).join('\n'));
         console.log(`worker-seconds by variant: ${Object.entries(r.result.workerSeconds).map(([v, s]) => `${v} ${s.toFixed(1)}`).join(', ')}`);
       };
-      if (!o.plan) { print(o.workers, runSimulation(dir, load, o.workers, o.policy, durationMs, o.seed, o.overheadMs, o.requestOverheadMs)); return; }
+      if (!o.plan) { print(o.workers, runSimulation(dir, load, o.workers, o.policy, durationMs, o.seed, machine)); return; }
       if (!o.sloMs) throw new Error('--plan needs --slo-ms');
       const meets = (r: Report) => (r.overall.sloAttainment ?? 0) >= o.target;
       let hi = 1;
-      let last = runSimulation(dir, load, hi, o.policy, durationMs, o.seed, o.overheadMs, o.requestOverheadMs);
+      let last = runSimulation(dir, load, hi, o.policy, durationMs, o.seed, machine);
       while (!meets(last.report)) {
         if (hi >= 1 << 16) throw new Error('no worker count up to 65,536 meets the target');
         hi *= 2;
-        last = runSimulation(dir, load, hi, o.policy, durationMs, o.seed, o.overheadMs, o.requestOverheadMs);
+        last = runSimulation(dir, load, hi, o.policy, durationMs, o.seed, machine);
       }
       let lo = hi / 2;
       let best = { workers: hi, run: last };
       while (hi - lo > 1) {
         const mid = Math.floor((lo + hi) / 2);
-        const r = runSimulation(dir, load, mid, o.policy, durationMs, o.seed, o.overheadMs, o.requestOverheadMs);
+        const r = runSimulation(dir, load, mid, o.policy, durationMs, o.seed, machine);
         if (meets(r.report)) { hi = mid; best = { workers: mid, run: r }; } else lo = mid;
       }
       print(best.workers, best.run);

@@ -12,10 +12,10 @@ const variants: SimVariant[] = [
   { name: 'fast', accuracy: 0.95, latency: [{ batch: 1, ms: 0.2 }, { batch: 32, ms: 1.6 }], latencyP99: [{ batch: 1, ms: 0.25 }, { batch: 32, ms: 2 }] },
 ];
 
-function run(rate: (t: number) => number, workers: number, policy: scheduler.Policy = 'adaptive') {
+function run(rate: (t: number) => number, workers: number, policy: scheduler.Policy = 'adaptive', extra: { slowdown?: number; sharedCoreFrontMs?: number } = {}) {
   const b = new ReportBuilder();
   const r = simulate({
-    variants, workers, policy, maxBatchSize: 32, seed: 3, onOutcome: (o) => b.add(o),
+    variants, workers, policy, maxBatchSize: 32, seed: 3, onOutcome: (o) => b.add(o), ...extra,
     tenants: [{ id: 't', weight: 1, priority: 1, sloMs: 100, rows: 1, arrivals: poissonStream(rate, 1, 20_000, 5) }],
   });
   return { report: b.build(20), result: r };
@@ -46,6 +46,20 @@ describe('simulator', () => {
     const one = run(constant(3000), 1).report.overall.accuracyServed!;
     const eight = run(constant(3000), 8).report.overall.accuracyServed!;
     assert.ok(eight > one, `${eight} vs ${one}`);
+  });
+
+  it('runs at a measured machine speed: twice as slow, twice the busy time, and the planner steps down sooner', () => {
+    const at = (slowdown: number) => run(constant(400), 1, 'most-accurate', { slowdown }).result.workerSeconds.accurate;
+    const ratio = at(2) / at(1);
+    assert.ok(Math.abs(ratio - 2) < 0.1, `busy time ×${ratio}`);
+    const normal = run(constant(700), 1).report.overall.accuracyServed!;
+    const slow = run(constant(700), 1, 'adaptive', { slowdown: 2 }).report.overall.accuracyServed!;
+    assert.ok(slow < normal, `accuracy served ${slow} at 2× slower vs ${normal}`);
+  });
+
+  it('charges front-door CPU on a shared core to the worker: less capacity, longer waits', () => {
+    const p99 = (sharedCoreFrontMs: number) => run(constant(600), 1, 'most-accurate', { sharedCoreFrontMs }).report.overall.p99;
+    assert.ok(p99(0.5) > p99(0), `${p99(0.5)} vs ${p99(0)}`);
   });
 
   it('is deterministic for a seed', () => {
