@@ -9,6 +9,7 @@ export function gatewayCommand(): Command {
     .addOption(new Option('--redis <url>', 'Redis for worker membership and cluster-wide tenant rate limits').env('PARETO_REDIS'))
     .addOption(new Option('--workers <list>', 'static workers, comma-separated: host:port (gRPC) or http://host:port (REST), beside or instead of Redis').env('PARETO_WORKERS'))
     .addOption(new Option('--worker-protocol <p>', 'how batches travel to workers that offer both (REST binary is cheaper on loopback)').choices(['rest', 'grpc']).env('PARETO_WORKER_PROTOCOL').default('rest'))
+    .addOption(new Option('--worker-key <key>', 'API key to send to workers that run with a tenants file of their own').env('PARETO_WORKER_KEY'))
     .addOption(new Option('--target-utilization <f>', 'executor utilisation the autoscaler sizes workers for (pareto_autoscaler_desired_workers)').env('PARETO_TARGET_UTILIZATION').default(0.6).argParser(Number))
     .addOption(new Option('--autoscale-window <s>', 'seconds over which the autoscaler smooths arrival rates').env('PARETO_AUTOSCALE_WINDOW').default(10).argParser(Number))
     .addOption(new Option('--gateway-id <id>', 'name in membership and logs (default: hostname-pid)').env('PARETO_GATEWAY_ID'))
@@ -20,7 +21,7 @@ Examples:
       const gateway = await startGateway({
         host: opts.host, httpPort: opts.httpPort, grpcPort: opts.grpcPort, tenants: opts.tenants, redis: opts.redis,
         workers: opts.workers ? String(opts.workers).split(',').map((s) => s.trim()).filter(Boolean) : [],
-        gatewayId: opts.gatewayId, targetUtilization: opts.targetUtilization, autoscaleWindowS: opts.autoscaleWindow, workerProtocol: opts.workerProtocol, maxBodyBytes: opts.maxBodyBytes, maxQueuedSamples: opts.maxQueuedSamples,
+        gatewayId: opts.gatewayId, targetUtilization: opts.targetUtilization, autoscaleWindowS: opts.autoscaleWindow, workerProtocol: opts.workerProtocol, workerKey: opts.workerKey, maxBodyBytes: opts.maxBodyBytes, maxQueuedSamples: opts.maxQueuedSamples,
         adminToken: opts.adminToken, logLevel: opts.logLevel, telemetry: opts.telemetry,
       });
       announceAndWait('gateway', gateway, opts);

@@ -34,6 +34,8 @@ export const GatewayOptionsSchema = z.strictObject({
   workers: z.array(z.string().regex(/^(https?:\/\/)?[^\s:/]+:\d+\/?$/, 'a worker address is host:port (gRPC) or http://host:port (REST)')).default([]),
   /** How batches travel to workers that offer both protocols. */
   workerProtocol: z.enum(['rest', 'grpc']).default('rest'),
+  /** API key sent to workers, for workers that run with tenants of their own. */
+  workerKey: z.string().min(1).optional(),
   gatewayId: z.string().min(1).default(() => `${hostname()}-${process.pid}`),
   maxBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
   maxQueuedSamples: z.number().int().min(1).default(65_536),
@@ -75,7 +77,7 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
     onChange: () => {
       for (const m of models.all()) if (workers.servingCount(m.name) === 0) dispatcher.cancel(m, new NoWorkerError(m.name, 'no live worker serves it'));
     },
-  }, opts.workerProtocol);
+  }, opts.workerProtocol, opts.workerKey);
   const dispatcher = new BatchDispatcher(workers, () => undefined);
   const redis = opts.redis ? connectRedis(opts.redis) : undefined;
   const rateLimit = redis ? new GlobalRateLimit(redis, now, (global) => {

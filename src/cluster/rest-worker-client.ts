@@ -14,14 +14,18 @@ import { NoLoadReportError, RETRYABLE_CODES, WorkerUnreachableError, type ModelS
 export class RestWorkerClient implements WorkerTransport {
   private readonly pool: Pool;
 
-  constructor(readonly address: string, private readonly origin: string) {
+  private readonly auth: Record<string, string>;
+
+  /** `key`: the API key workers that have tenants of their own expect from gateways. */
+  constructor(readonly address: string, private readonly origin: string, key?: string) {
     this.pool = new Pool(origin, { connections: 64, pipelining: 1, keepAliveTimeout: 60_000 });
+    this.auth = key ? { authorization: `Bearer ${key}` } : {};
   }
 
   private async json<T>(method: 'GET' | 'POST', path: string, timeoutMs: number): Promise<T> {
     let res;
     try {
-      res = await this.pool.request({ path, method, signal: AbortSignal.timeout(Math.ceil(timeoutMs)), ...(method === 'POST' ? { body: '{}', headers: { 'content-type': 'application/json' } } : {}) });
+      res = await this.pool.request({ path, method, signal: AbortSignal.timeout(Math.ceil(timeoutMs)), headers: { ...this.auth, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) }, ...(method === 'POST' ? { body: '{}' } : {}) });
     } catch (e) {
       throw new WorkerUnreachableError(this.address, `${method} ${path}: ${(e as Error).message}`);
     }
@@ -81,7 +85,7 @@ export class RestWorkerClient implements WorkerTransport {
         path: `/v2/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}/infer`,
         method: 'POST',
         body: Buffer.concat(body),
-        headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+        headers: { ...this.auth, 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
         signal: AbortSignal.timeout(Math.ceil(timeoutMs)),
       });
     } catch (e) {

@@ -50,7 +50,8 @@ export class WorkerClient implements WorkerTransport {
   private readonly infer: grpc.Client & Record<string, Method>;
   private readonly reporter: grpc.Client & Record<string, Method>;
 
-  constructor(readonly address: string, maxMessageBytes = 64 * 1024 * 1024) {
+  /** `key`: the API key workers that have tenants of their own expect from gateways. */
+  constructor(readonly address: string, private readonly key?: string, maxMessageBytes = 64 * 1024 * 1024) {
     const options = { 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes };
     const Infer = inferenceService();
     this.infer = new Infer(address, grpc.credentials.createInsecure(), options) as never;
@@ -61,7 +62,9 @@ export class WorkerClient implements WorkerTransport {
 
   private call<T>(client: Record<string, Method>, method: string, req: object, timeoutMs: number): Promise<T> {
     return new Promise((resolve, reject) => {
-      client[method](req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as T)));
+      const md = new grpc.Metadata();
+      if (this.key) md.set('authorization', `Bearer ${this.key}`);
+      client[method](req, md, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as T)));
     });
   }
 

@@ -62,8 +62,11 @@ export class WorkerSet implements Executors {
   /** Worker compute time of the batches run, ms (for utilisation). */
   busyMs = 0;
 
-  /** `protocol`: how batches travel to workers that offer both (REST binary is the cheaper here). */
-  constructor(private readonly events: WorkerSetEvents, private readonly protocol: 'rest' | 'grpc' = 'rest', private readonly reportEveryMs = 500) {
+  /**
+   * `protocol`: how batches travel to workers that offer both (REST binary is the cheaper here);
+   * `key`: sent to workers that have tenants of their own.
+   */
+  constructor(private readonly events: WorkerSetEvents, private readonly protocol: 'rest' | 'grpc' = 'rest', private readonly key?: string, private readonly reportEveryMs = 500) {
     this.timer = setInterval(() => { for (const w of this.workers.values()) void this.refresh(w); }, reportEveryMs);
     this.timer.unref();
   }
@@ -82,7 +85,7 @@ export class WorkerSet implements Executors {
     }
     for (const m of members) {
       if (this.byId.has(m.id)) continue;
-      const client = (this.protocol === 'rest' || !m.grpc) && m.http ? new RestWorkerClient(m.http, m.http) : m.grpc ? new WorkerClient(m.grpc) : undefined;
+      const client = (this.protocol === 'rest' || !m.grpc) && m.http ? new RestWorkerClient(m.http, m.http, this.key) : m.grpc ? new WorkerClient(m.grpc, this.key) : undefined;
       if (!client) continue;
       const w: WorkerState = {
         index: this.nextIndex++, member: m, client, up: false, models: new Set(),

@@ -165,6 +165,26 @@ describe('gateway', { timeout: 90_000 }, () => {
     }
   });
 
+  it('authenticates to workers that have tenants of their own with --worker-key', async () => {
+    const tenants = join(repo.dir, 'worker-tenants.yaml');
+    writeFileSync(tenants, `tenants:\n  - id: gateways\n    keys: ["${hashKey('gateway-key')}"]\n    models: ["*"]\n`);
+    const guarded = await startWorkerProcess(repo.dir, undefined, ['--tenants', tenants]);
+    const withKey = await startGateway({ host: '127.0.0.1', httpPort: 0, grpcPort: 0, workers: [`http://127.0.0.1:${guarded.httpPort}`], workerKey: 'gateway-key', logLevel: 'silent' });
+    const without = await startGateway({ host: '127.0.0.1', httpPort: 0, grpcPort: 0, workers: [`http://127.0.0.1:${guarded.httpPort}`], logLevel: 'silent' });
+    try {
+      await until(() => withKey.workers.list().some((w) => w.up), 10_000, 'the gateway with the key sees the worker');
+      const { body, headers } = binaryInfer(digits(0, 1).pixels, 1);
+      const res = await fetch(`http://127.0.0.1:${withKey.httpPort}/v2/models/mnist-mlp/infer`, { method: 'POST', body: new Uint8Array(body), headers });
+      assert.equal(res.status, 200);
+      // Without it the worker's model metadata answers 401: the worker never becomes routable.
+      assert.ok(!without.workers.list().some((w) => w.up));
+      assert.equal((await fetch(`http://127.0.0.1:${without.httpPort}/v2/health/ready`)).status, 503);
+    } finally {
+      await Promise.all([withKey.close(), without.close()]);
+      await guarded.kill();
+    }
+  });
+
   it('routes around a worker that stalls (stopped and resumed), without failing requests', async () => {
     const stalling = workers[0];
     const stalled = gateway.workers.list().find((w) => w.member.grpc === stalling.address)!;
