@@ -164,6 +164,9 @@ function registerClusterMetrics(telemetry: Telemetry, workers: WorkerSet, autosc
   new client.Gauge({ name: 'pareto_rate_limit_global', help: '1 while tenant rate limits are shared through Redis; 0 while each gateway enforces rate ÷ gateways locally', registers, collect() {
     this.set(rateLimit ? (rateLimit.global ? 1 : 0) : 0);
   } });
+  new client.Gauge({ name: 'pareto_rate_limit_redis_calls', help: 'Token-bucket calls to Redis since start (each fetches a chunk of ~50 ms of a tenant\'s rate, not one request\'s)', registers, collect() {
+    this.set(rateLimit?.calls ?? 0);
+  } });
   new client.Gauge({ name: 'pareto_autoscaler_desired_workers', help: 'Workers this gateway\'s traffic needs at its current arrival rates and SLOs, unrounded; the cluster needs the sum over gateways, rounded up (the HPA\'s metric)', registers, collect() {
     this.set(autoscaler.workerLoad());
   } });
