@@ -63,7 +63,18 @@ function serverOptions(opts: Record<string, any>): ServerOptions {
   };
 }
 
+/** `--listen host:port`: where a worker's gRPC listens (gateways call it there); REST stays on --http-port. */
+function listenAddress(value: string): { host: string; port: number } {
+  const m = /^(.+):(\d+)$/.exec(value);
+  if (!m || Number(m[2]) > 65535) throw new InvalidArgumentError(`'${value}' is not host:port`);
+  return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
 async function run(role: string, opts: Record<string, any>): Promise<void> {
+  if (opts.listen) {
+    opts.host = opts.listen.host;
+    opts.grpcPort = opts.listen.port;
+  }
   const server = await startWorker({ ...serverOptions(opts), redis: opts.redis, advertiseHost: opts.advertiseHost });
   for (const m of server.models) {
     console.log(`model ${m.name}: ${m.state}${m.state === 'READY' ? ` (versions: ${m.versions.join(', ')})` : ` — ${m.reason}`}`);
@@ -81,8 +92,9 @@ export function serveCommand(): Command {
 
 export function workerCommand(): Command {
   return serverCommand('worker', 'Run models for gateways: a full server that announces itself in Redis and reports its load', `  $ pareto worker --redis redis://127.0.0.1:6379 --http-port 0 --grpc-port 0
-  $ pareto worker --grpc-port 9001              # for a gateway started with --workers host:9001
+  $ pareto worker --listen 0.0.0.0:9001 --http-port 9000   # for a gateway started with --workers host:9001
   $ grpcurl -plaintext localhost:8001 pareto.LoadReporter/Report`)
+    .addOption(new Option('--listen <host:port>', 'gRPC address gateways call (sets --host and --grpc-port; REST stays on --http-port)').env('PARETO_LISTEN').argParser(listenAddress))
     .addOption(new Option('--redis <url>', 'announce this worker in Redis (a heartbeat every 500 ms; gone 1.5 s after it stops)').env('PARETO_REDIS'))
     .addOption(new Option('--advertise-host <host>', 'host gateways reach this worker at (default: --host, or the machine name when listening on 0.0.0.0)').env('PARETO_ADVERTISE_HOST'))
     .addOption(new Option('--worker-id <id>', 'name in membership and load reports (default: hostname-pid)').env('PARETO_WORKER_ID'))

@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
+import { freePort } from '../../src/cluster/redis-server.js';
 import { argmax, BUNDLED_MODELS, digits, jsonInfer } from '../helpers/server.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
@@ -39,3 +40,45 @@ describe('pareto serve', () => {
     assert.match(r.stderr, /not an integer/);
   });
 });
+
+describe('pareto worker and pareto gateway on the command line', () => {
+  it('worker --listen host:port puts gRPC there, and a gateway given that address serves through it', async () => {
+    const grpcPort = await freePort();
+    const worker = spawn(process.execPath, [CLI, 'worker', '--repository', BUNDLED_MODELS, '--listen', `127.0.0.1:${grpcPort}`, '--http-port', '0', '--executors', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const gateway = spawn(process.execPath, [CLI, 'gateway', '--workers', `127.0.0.1:${grpcPort}`, '--worker-protocol', 'grpc', '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const workerPorts = await portsOf(worker, 'pareto worker on');
+      assert.equal(workerPorts.grpc_port, grpcPort);
+      const { http_port } = await portsOf(gateway, 'pareto gateway on');
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && (await fetch(`http://127.0.0.1:${http_port}/v2/health/ready`)).status !== 200) await new Promise((r) => setTimeout(r, 50));
+      const { pixels, labels } = digits(0, 1);
+      const res = await fetch(`http://127.0.0.1:${http_port}/v2/models/mnist-mlp/infer`, { method: 'POST', body: jsonInfer(pixels, 1) });
+      assert.equal(argmax((await res.json()).outputs[0].data), labels[0]);
+    } finally {
+      worker.kill('SIGTERM');
+      gateway.kill('SIGTERM');
+      const codes = await Promise.all([once(worker, 'exit'), once(gateway, 'exit')]);
+      assert.deepEqual(codes.map(([code]) => code), [0, 0]);
+    }
+  });
+
+  it('--help on worker, gateway and cluster up names their options', () => {
+    const help = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args, '--help'], { encoding: 'utf8' }).stdout;
+    const worker = help('worker'), gateway = help('gateway'), cluster = help('cluster', 'up');
+    for (const flag of ['--listen', '--redis', '--advertise-host', 'PARETO_REDIS', 'Examples']) assert.ok(worker.includes(flag), `worker ${flag}`);
+    for (const flag of ['--redis', '--workers', '--worker-protocol', '--worker-key', '--tenants', 'Examples']) assert.ok(gateway.includes(flag), `gateway ${flag}`);
+    for (const flag of ['--min-workers', '--max-workers', '--gateways', '--scale-interval']) assert.ok(cluster.includes(flag), `cluster up ${flag}`);
+  });
+});
+
+async function portsOf(child: ReturnType<typeof spawn>, until: string): Promise<Record<string, number>> {
+  const ports: Record<string, number> = {};
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const m = /^(http_port|grpc_port)=(\d+)$/.exec(line);
+    if (m) ports[m[1]] = Number(m[2]);
+    if (line.startsWith(until)) break;
+  }
+  child.stdout!.resume();
+  return ports;
+}
