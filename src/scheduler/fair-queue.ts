@@ -83,11 +83,6 @@ export class FairQueue<T extends QueuedRequest> {
     return best;
   }
 
-  /** The request that would be served next, without removing it. */
-  peekNext(): T | undefined {
-    return this.nextQueue()?.heap.peek();
-  }
-
   /**
    * Removes and returns the request served next in fair order, charging its tenant; with `room`,
    * only if it has at most that many samples (one scan of the tenants either way).
