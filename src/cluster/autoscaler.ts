@@ -64,10 +64,7 @@ export class Autoscaler {
   plan(): VariantReplicas[] {
     const perWorker = this.executorsPerWorker() * this.targetUtilization;
     const out: VariantReplicas[] = [];
-    for (const status of this.models.index()) {
-      if (!this.models.has(status.name)) continue;
-      let model;
-      try { model = this.models.get(status.name); } catch { continue; }
+    for (const model of this.models.ready()) {
       const rate = this.rates.get(model.name) ?? 0;
       const maxBatch = model.config.batching.enabled ? model.config.batching.max_batch_size : 1;
       const budget = this.sloMs(model.name) / 2;

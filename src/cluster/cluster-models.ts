@@ -46,6 +46,10 @@ export class ClusterModels implements ModelCatalog {
     return [...this.models.values()];
   }
 
+  ready(): LoadedModel[] {
+    return this.all().filter((m) => this.servingWorkers(m.name) > 0);
+  }
+
   get(name: string): LoadedModel {
     const model = this.models.get(name);
     // Before any worker has reported, "unknown" would be a guess: say why instead.

@@ -42,9 +42,7 @@ export function buildLoadReport(
 ): LoadReport {
   const queued = dispatcher.queuedSamplesByModel();
   const models: ModelLoad[] = [];
-  for (const status of catalog.index()) {
-    if (status.state !== 'READY') continue;
-    const model = catalog.get(status.name);
+  for (const model of catalog.ready()) {
     const { batching, scheduling } = model.config;
     models.push({
       name: model.name,

@@ -10,6 +10,8 @@ export interface ModelCatalog {
   isKnown(name: string): boolean;
   has(name: string): boolean;
   index(): ModelStatus[];
+  /** The models ready to serve now, without touching the disk (load reports ask twice a second). */
+  ready(): LoadedModel[];
   load(name: string): Promise<ModelStatus>;
   unload(name: string): Promise<ModelStatus>;
 }

@@ -75,6 +75,12 @@ export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; d
     });
   }
 
+  ready(): LoadedModel[] {
+    const out: LoadedModel[] = [];
+    for (const e of this.entries.values()) if (e.state === 'READY' && e.model) out.push(e.model);
+    return out;
+  }
+
   /** The model, ready to serve; 404 if unknown, 503 if not ready. */
   get(name: string): LoadedModel {
     const e = this.entries.get(name);
