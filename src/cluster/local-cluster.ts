@@ -32,26 +32,30 @@ export interface LocalClusterOptions {
   log: (line: string) => void;
 }
 
-interface Proc {
+export interface RoleProcess {
   child: ChildProcess;
   httpPort: number;
   grpcPort: number;
-  exited: Promise<void>;
+  /** Its exit code (null when a signal ended it). */
+  exited: Promise<number | null>;
 }
 
-/** Starts `pareto <args>`; once it serves, its output goes on to `log`, prefixed with its role. */
-function startProcess(args: string[], log: (line: string) => void): Promise<Proc> {
+/**
+ * Starts `pareto <args>` (serve, worker, gateway) with Pareto's node flags and resolves once it
+ * serves, with the ports it printed; after that its output goes on to `log`, prefixed with its role.
+ */
+export function startRole(args: string[], log: (line: string) => void = () => undefined): Promise<RoleProcess> {
   return new Promise((resolve, reject) => {
     let serving = false;
     const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     const ports: Record<string, number> = {};
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       if (serving) return log(`${args[0]} ${child.pid}: ${line}`);
       const m = /^(http|grpc)_port=(\d+)$/.exec(line);
       if (m) ports[m[1]] = Number(m[2]);
-      if (/^pareto (worker|gateway) on /.test(line)) {
+      if (/^pareto \w+ on /.test(line)) {
         serving = true;
         resolve({ child, httpPort: ports.http, grpcPort: ports.grpc, exited });
       }
@@ -63,8 +67,8 @@ function startProcess(args: string[], log: (line: string) => void): Promise<Proc
 export class LocalCluster {
   private redisServer?: RedisServer;
   redisUrl = '';
-  readonly gateways: Proc[] = [];
-  readonly workers: Proc[] = [];
+  readonly gateways: RoleProcess[] = [];
+  readonly workers: RoleProcess[] = [];
   private timer: NodeJS.Timeout | undefined;
   private lowerFor = 0;
   private stopping = false;
@@ -83,7 +87,7 @@ export class LocalCluster {
     }
     await Promise.all(Array.from({ length: o.minWorkers }, () => this.addWorker()));
     for (let i = 0; i < o.gateways; i++) {
-      const g = await startProcess([
+      const g = await startRole([
         'gateway', '--host', o.host, '--redis', this.redisUrl,
         '--http-port', String(i === 0 ? o.httpPort : 0), '--grpc-port', String(i === 0 ? o.grpcPort : 0),
         '--target-utilization', String(o.targetUtilization), '--autoscale-window', String(o.autoscaleWindowS), '--log-level', 'warn',
@@ -97,7 +101,7 @@ export class LocalCluster {
   }
 
   /** A gateway is ready once a worker has reported to it. */
-  private async untilReady(g: Proc): Promise<void> {
+  private async untilReady(g: RoleProcess): Promise<void> {
     for (let i = 0; i < 200; i++) {
       const ok = await fetch(`http://127.0.0.1:${g.httpPort}/v2/health/ready`).then((r) => r.ok, () => false);
       if (ok) return;
@@ -108,7 +112,7 @@ export class LocalCluster {
 
   private async addWorker(): Promise<void> {
     const o = this.opts;
-    const w = await startProcess([
+    const w = await startRole([
       'worker', '-r', o.repository, '--host', o.host, '--http-port', '0', '--grpc-port', '0',
       '--executors', String(o.executorsPerWorker), '--redis', this.redisUrl, '--log-level', 'warn',
       ...(o.adminToken ? ['--admin-token', o.adminToken] : []),
@@ -165,7 +169,7 @@ export class LocalCluster {
   async down(): Promise<void> {
     this.stopping = true;
     clearInterval(this.timer);
-    const stop = (p: Proc) => { p.child.kill('SIGTERM'); return p.exited; };
+    const stop = async (p: RoleProcess) => { p.child.kill('SIGTERM'); await p.exited; };
     await Promise.all(this.gateways.map(stop));
     await Promise.all(this.workers.map(stop));
     await this.redisServer?.stop();

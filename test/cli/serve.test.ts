@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
+import { startRole } from '../../src/cluster/local-cluster.js';
 import { freePort } from '../../src/cluster/redis-server.js';
 import { argmax, BUNDLED_MODELS, digits, jsonInfer } from '../helpers/server.js';
 
@@ -44,22 +45,19 @@ describe('pareto serve', () => {
 describe('pareto worker and pareto gateway on the command line', () => {
   it('worker --listen host:port puts gRPC there, and a gateway given that address serves through it', async () => {
     const grpcPort = await freePort();
-    const worker = spawn(process.execPath, [CLI, 'worker', '--repository', BUNDLED_MODELS, '--listen', `127.0.0.1:${grpcPort}`, '--http-port', '0', '--executors', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const gateway = spawn(process.execPath, [CLI, 'gateway', '--workers', `127.0.0.1:${grpcPort}`, '--worker-protocol', 'grpc', '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const worker = await startRole(['worker', '--repository', BUNDLED_MODELS, '--listen', `127.0.0.1:${grpcPort}`, '--http-port', '0', '--executors', '1']);
+    const gateway = await startRole(['gateway', '--workers', `127.0.0.1:${grpcPort}`, '--worker-protocol', 'grpc', '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0']);
     try {
-      const workerPorts = await portsOf(worker, 'pareto worker on');
-      assert.equal(workerPorts.grpc_port, grpcPort);
-      const { http_port } = await portsOf(gateway, 'pareto gateway on');
+      assert.equal(worker.grpcPort, grpcPort);
       const deadline = Date.now() + 10_000;
-      while (Date.now() < deadline && (await fetch(`http://127.0.0.1:${http_port}/v2/health/ready`)).status !== 200) await new Promise((r) => setTimeout(r, 50));
+      while (Date.now() < deadline && (await fetch(`http://127.0.0.1:${gateway.httpPort}/v2/health/ready`)).status !== 200) await new Promise((r) => setTimeout(r, 50));
       const { pixels, labels } = digits(0, 1);
-      const res = await fetch(`http://127.0.0.1:${http_port}/v2/models/mnist-mlp/infer`, { method: 'POST', body: jsonInfer(pixels, 1) });
+      const res = await fetch(`http://127.0.0.1:${gateway.httpPort}/v2/models/mnist-mlp/infer`, { method: 'POST', body: jsonInfer(pixels, 1) });
       assert.equal(argmax((await res.json()).outputs[0].data), labels[0]);
     } finally {
-      worker.kill('SIGTERM');
-      gateway.kill('SIGTERM');
-      const codes = await Promise.all([once(worker, 'exit'), once(gateway, 'exit')]);
-      assert.deepEqual(codes.map(([code]) => code), [0, 0]);
+      worker.child.kill('SIGTERM');
+      gateway.child.kill('SIGTERM');
+      assert.deepEqual(await Promise.all([worker.exited, gateway.exited]), [0, 0]);
     }
   });
 
@@ -71,14 +69,3 @@ describe('pareto worker and pareto gateway on the command line', () => {
     for (const flag of ['--min-workers', '--max-workers', '--gateways', '--scale-interval']) assert.ok(cluster.includes(flag), `cluster up ${flag}`);
   });
 });
-
-async function portsOf(child: ReturnType<typeof spawn>, until: string): Promise<Record<string, number>> {
-  const ports: Record<string, number> = {};
-  for await (const line of createInterface({ input: child.stdout! })) {
-    const m = /^(http_port|grpc_port)=(\d+)$/.exec(line);
-    if (m) ports[m[1]] = Number(m[2]);
-    if (line.startsWith(until)) break;
-  }
-  child.stdout!.resume();
-  return ports;
-}
