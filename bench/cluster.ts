@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { startRedisServer } from '../src/cluster/redis-server.js';
 import { loadMnist } from '../src/datasets/mnist.js';
+import { metricValue } from '../src/telemetry/prometheus-text.js';
 import { hashKey } from '../src/tenancy/tenants.js';
 import { closedLoop, type HttpCase } from './lib/closed-loop.js';
 import { startChild, type Child } from './lib/processes.js';
@@ -54,10 +55,8 @@ function binaryCase(path: string, key: string): HttpCase {
 const worker = (redis?: string, extra: string[] = []) => startChild([CLI, 'worker', '-r', repo, '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--log-level', 'warn', ...(redis ? ['--redis', redis] : []), ...extra], /^pareto worker on/);
 const gateway = (flags: string[]) => startChild([CLI, 'gateway', '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--tenants', tenants, '--log-level', 'warn', ...flags], /^pareto gateway on/);
 
-async function metric(origin: string, name: string): Promise<number> {
-  const text = await (await fetch(`${origin}/metrics`)).text();
-  const m = new RegExp(`^${name.replace(/[{}"=]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : NaN;
+async function metric(origin: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  return metricValue(await (await fetch(`${origin}/metrics`)).text(), name, labels);
 }
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
@@ -79,7 +78,7 @@ try {
     const viaGrpc = await gateway(['--workers', `127.0.0.1:${w.ports.grpc_port}`, '--worker-protocol', 'grpc']);
     children.push(w, viaRest, viaGrpc);
     const origins = { direct: `http://127.0.0.1:${w.ports.http_port}`, rest: `http://127.0.0.1:${viaRest.ports.http_port}`, grpc: `http://127.0.0.1:${viaGrpc.ports.http_port}` };
-    for (const o of [origins.rest, origins.grpc]) await waitFor(async () => (await metric(o, 'pareto_cluster_workers{state="up"}')) === 1, 10_000, 'gateway sees the worker');
+    for (const o of [origins.rest, origins.grpc]) await waitFor(async () => (await metric(o, 'pareto_cluster_workers', { state: 'up' })) === 1, 10_000, 'gateway sees the worker');
     const c = binaryCase('/v2/models/mnist-mlp/versions/fp32/infer', 'open-key');
     const ms = Number(args.seconds) * 1000;
     for (const o of Object.values(origins)) await closedLoop(o, c, 1, 2000); // JIT warm-up
@@ -100,7 +99,7 @@ try {
     const gateways = await Promise.all([0, 1].map(() => gateway(['--redis', redis.url])));
     children.push(...workers, ...gateways);
     const origins = gateways.map((g) => `http://127.0.0.1:${g.ports.http_port}`);
-    await waitFor(async () => (await Promise.all(origins.map((o) => metric(o, 'pareto_cluster_workers{state="up"}')))).every((n) => n === 3), 10_000, 'gateways see 3 workers');
+    await waitFor(async () => (await Promise.all(origins.map((o) => metric(o, 'pareto_cluster_workers', { state: 'up' })))).every((n) => n === 3), 10_000, 'gateways see 3 workers');
 
     const pools = origins.map((o) => new Pool(o, { connections: 32 }));
     /** Open loop, alternating gateways; every request's status and latency, with its send time. */
@@ -136,7 +135,7 @@ try {
       if (killedAt < 0 && t > 3000) {
         killedAt = t;
         workers[0].process.kill('SIGKILL');
-        void waitFor(async () => (await Promise.all(origins.map((o) => metric(o, 'pareto_cluster_workers{state="up"}')))).every((n) => n === 2), 5000, 'routed around')
+        void waitFor(async () => (await Promise.all(origins.map((o) => metric(o, 'pareto_cluster_workers', { state: 'up' })))).every((n) => n === 2), 5000, 'routed around')
           .then((ms) => { routedAround = ms; });
       }
       if (replacementAt < 0 && t > 6000) {
@@ -144,7 +143,7 @@ try {
         void worker(redis.url, ['--executors', '1']).then((w) => {
           children.push(w);
           const started = performance.now();
-          return waitFor(async () => (await Promise.all(origins.map((o) => metric(o, 'pareto_cluster_workers{state="up"}')))).every((n) => n === 3), 5000, 'rejoined')
+          return waitFor(async () => (await Promise.all(origins.map((o) => metric(o, 'pareto_cluster_workers', { state: 'up' })))).every((n) => n === 3), 5000, 'rejoined')
             .then(() => { rejoined = performance.now() - started; });
         });
       }

@@ -19,6 +19,7 @@ import { report, ReportBuilder, type Report, type Stats } from '../src/loadgen/r
 import { ModelRepository } from '../src/repository/model-repository.js';
 import { LatencyModel } from '../src/scheduler/latency-model.js';
 import { simulate } from '../src/simulate/simulator.js';
+import { metricSamples } from '../src/telemetry/prometheus-text.js';
 import { hashKey } from '../src/tenancy/tenants.js';
 import { ortBaseline } from './lib/ort-baseline.js';
 import { cpuSeconds, startChild } from './lib/processes.js';
@@ -59,7 +60,7 @@ async function machineSlowdown(): Promise<number> {
 
 /** Batches' compute time at the profile's speed, ms, from the server's metrics (per variant: batches × profiled time at their mean size). */
 function executorMs(metrics: string): number {
-  const read = (name: string) => new Map([...metrics.matchAll(new RegExp(`^${name}\\{model="${MODEL}",version="([^"]+)"\\} (\\S+)$`, 'gm'))].map((m) => [m[1], Number(m[2])]));
+  const read = (name: string) => new Map(metricSamples(metrics, name).filter((x) => x.labels.model === MODEL).map((x) => [x.labels.version, x.value]));
   const batches = read('pareto_inference_exec_count_total'), samples = read('pareto_batch_size_sum');
   let ms = 0;
   for (const v of variants) {

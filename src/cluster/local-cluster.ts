@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { NODE_FLAGS } from '../cli/node-flags.js';
+import { metricValue } from '../telemetry/prometheus-text.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -127,8 +128,8 @@ export class LocalCluster {
     const loads = await Promise.all(this.gateways.map(async (g) => {
       try {
         const text = await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`, { signal: AbortSignal.timeout(1000) })).text();
-        const m = /^pareto_autoscaler_desired_workers (\S+)$/m.exec(text);
-        return m ? Number(m[1]) : 0;
+        const load = metricValue(text, 'pareto_autoscaler_desired_workers');
+        return Number.isNaN(load) ? 0 : load;
       } catch {
         return NaN;
       }
