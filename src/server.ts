@@ -51,6 +51,8 @@ export interface RunningServer {
   admin: AdminToken;
   models: ModelStatus[];
   service: InferenceService;
+  /** Its name in load reports (and in cluster membership when it runs as a worker). */
+  workerId: string;
   /** Stops intake, finishes queued and running requests, then frees the executors. */
   close(): Promise<void>;
 }
@@ -102,7 +104,7 @@ export async function startServer(input: ServerOptions = {}): Promise<RunningSer
 
   let closing: Promise<void> | undefined;
   return {
-    httpPort: door.httpPort, grpcPort: door.grpcPort, admin: door.admin, models, service, telemetry: door.telemetry,
+    httpPort: door.httpPort, grpcPort: door.grpcPort, admin: door.admin, models, service, telemetry: door.telemetry, workerId: opts.workerId,
     close() {
       closing ??= (async () => {
         stopWatching();

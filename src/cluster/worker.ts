@@ -14,22 +14,20 @@ export interface WorkerOptions extends ServerOptions {
 }
 
 export interface RunningWorker extends RunningServer {
-  workerId: string;
   /** host:port that gateways call. */
   address: string;
 }
 
 export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const { redis: redisUrl, advertiseHost, ...serverOpts } = opts;
-  const workerId = serverOpts.workerId ?? `${hostname()}-${process.pid}`;
-  const server = await startServer({ ...serverOpts, workerId });
+  const server = await startServer(serverOpts);
   const host = advertiseHost ?? (serverOpts.host && serverOpts.host !== '0.0.0.0' ? serverOpts.host : hostname());
   const address = `${host}:${server.grpcPort}`;
   const redis = redisUrl ? connectRedis(redisUrl) : undefined;
-  const announced = redis ? announce(redis, 'worker', { id: workerId, grpc: address, http: `http://${host}:${server.httpPort}` }) : undefined;
+  const announced = redis ? announce(redis, 'worker', { id: server.workerId, grpc: address, http: `http://${host}:${server.httpPort}` }) : undefined;
   let closing: Promise<void> | undefined;
   return {
-    ...server, workerId, address,
+    ...server, address,
     close() {
       closing ??= (async () => {
         await announced?.stop();
