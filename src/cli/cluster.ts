@@ -1,13 +1,7 @@
 // `pareto cluster up`: redis-server, gateways and autoscaled workers as processes on this machine.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { LocalCluster } from '../cluster/local-cluster.js';
-import { integer } from './serve.js';
-
-function fraction(value: string): number {
-  const n = Number(value);
-  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError(`'${value}' is not in (0, 1]`);
-  return n;
-}
+import { fraction, integer } from './serve.js';
 
 export function clusterCommand(): Command {
   const up = new Command('up')

@@ -1,7 +1,7 @@
 // `pareto gateway`: the tenant front door for a cluster of workers.
 import { Command, Option } from 'commander';
 import { startGateway } from '../cluster/gateway.js';
-import { addFrontDoorOptions, announceAndWait } from './serve.js';
+import { addFrontDoorOptions, announceAndWait, fraction } from './serve.js';
 
 export function gatewayCommand(): Command {
   return addFrontDoorOptions(new Command('gateway')
@@ -10,7 +10,7 @@ export function gatewayCommand(): Command {
     .addOption(new Option('--workers <list>', 'static workers, comma-separated: host:port (gRPC) or http://host:port (REST), beside or instead of Redis').env('PARETO_WORKERS'))
     .addOption(new Option('--worker-protocol <p>', 'how batches travel to workers that offer both (REST binary is cheaper on loopback)').choices(['rest', 'grpc']).env('PARETO_WORKER_PROTOCOL').default('rest'))
     .addOption(new Option('--worker-key <key>', 'API key to send to workers that run with a tenants file of their own').env('PARETO_WORKER_KEY'))
-    .addOption(new Option('--target-utilization <f>', 'executor utilisation the autoscaler sizes workers for (pareto_autoscaler_desired_workers)').env('PARETO_TARGET_UTILIZATION').default(0.6).argParser(Number))
+    .addOption(new Option('--target-utilization <f>', 'executor utilisation the autoscaler sizes workers for (pareto_autoscaler_desired_workers)').env('PARETO_TARGET_UTILIZATION').default(0.6).argParser(fraction))
     .addOption(new Option('--autoscale-window <s>', 'seconds over which the autoscaler smooths arrival rates').env('PARETO_AUTOSCALE_WINDOW').default(10).argParser(Number))
     .addOption(new Option('--gateway-id <id>', 'name in membership and logs (default: hostname-pid)').env('PARETO_GATEWAY_ID'))
     .addHelpText('after', `

@@ -9,6 +9,12 @@ export function integer(value: string): number {
   return n;
 }
 
+export function fraction(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError(`'${value}' is not in (0, 1]`);
+  return n;
+}
+
 /** Options every front door has: where it listens, limits, logs. */
 export function addFrontDoorOptions(cmd: Command): Command {
   return cmd
