@@ -42,6 +42,8 @@ const best = variants.reduce((a, v) => (v.profile!.accuracy.value > a.profile!.a
 const top = best.profile!.latency[best.profile!.latency.length - 1];
 const capacity = (top.batch_size / top.p50_ms) * 1000;
 const rate = bursts(0.5 * capacity, 3 * capacity, 3000, 2000, DURATION_MS, 17);
+/** Each variant's profiled p50 per batch size. */
+const PROFILED = new Map(variants.map((v) => [v.name, new LatencyModel(v.profile!.latency.map((l) => ({ batch: l.batch_size, ms: l.p50_ms })))]));
 
 /**
  * How much slower than its profile the machine runs now: raw ONNX Runtime (one thread, as an
@@ -53,7 +55,7 @@ async function machineSlowdown(): Promise<number> {
   for (const v of variants) {
     const r = await ortBaseline(ORT_PATH, v.onnxPath, { batch: ROWS, width: 784, threads: 1, durationMs: 300, mode: 'latency' });
     const p50 = r.latencies[Math.floor(r.latencies.length / 2)];
-    ratios.push(p50 / new LatencyModel(v.profile!.latency.map((l) => ({ batch: l.batch_size, ms: l.p50_ms }))).profiled(ROWS));
+    ratios.push(p50 / PROFILED.get(v.name)!.profiled(ROWS));
   }
   return median(ratios);
 }
@@ -65,7 +67,7 @@ function executorMs(metrics: string): number {
   let ms = 0;
   for (const v of variants) {
     const n = batches.get(v.name) ?? 0;
-    if (n > 0) ms += n * new LatencyModel(v.profile!.latency.map((l) => ({ batch: l.batch_size, ms: l.p50_ms }))).profiled(samples.get(v.name)! / n);
+    if (n > 0) ms += n * PROFILED.get(v.name)!.profiled(samples.get(v.name)! / n);
   }
   return ms;
 }
