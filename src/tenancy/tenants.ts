@@ -1,7 +1,7 @@
 // The tenants in force: authentication (API key → tenant, constant-time comparison of SHA-256
 // digests), authorisation per model, admission (token bucket, concurrency and queue caps), and
 // SLO resolution (request parameters, only tighter, over tenant defaults). Hot-reloadable.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import { ForbiddenError, InvalidRequestError, OverloadedError, RateLimitedError, UnauthorizedError } from '../errors.js';
 import type { Parameters } from '../protocol/types.js';
 import { PRIORITIES, PRIORITY_RANK, type Priority, type TenantConfig, type TenantsFile } from './tenants-config.js';
@@ -98,7 +98,7 @@ export class Tenants {
   authenticate(authorization: string | undefined): Tenant {
     if (!authorization) throw new UnauthorizedError('an API key is required: send Authorization: Bearer <key>');
     const key = authorization.replace(/^Bearer\s+/i, '');
-    const digest = createHash('sha256').update(key).digest();
+    const digest = hash('sha256', key, 'buffer') as unknown as Buffer; // one-shot: no Hash object per request
     let found: Tenant | undefined;
     for (const k of this.keys) if (timingSafeEqual(k.digest, digest)) found = k.tenant;
     if (!found) throw new UnauthorizedError('the API key is not valid');
