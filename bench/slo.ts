@@ -237,20 +237,22 @@ async function main(): Promise<void> {
     const floodCpu = cpuSeconds(pid) - cpu0 - idleCpu;
     const rejected = flood.filter((o) => o.status === 429).length;
     const perRejectMs = (floodCpu * 1000) / Math.max(1, rejected);
-    // The HTTP floor at the same rate: a bare fastify route's CPU per request.
-    const echo = await startChild([join(ROOT, 'dist/bench/echo-server.js'), '200'], /^http_port=/);
-    const echoCpu0 = cpuSeconds(echo.process.pid!);
-    const echoRuns = await openLoop(`http://127.0.0.1:${echo.ports.http_port}`, [{ tenant: 'echo', spec: spec('mnist-mlp', 'x', one, 1), rate: () => 2000 }], isoMs / 2, 12);
-    const echoPerRequestMs = ((cpuSeconds(echo.process.pid!) - echoCpu0) * 1000) / echoRuns.length;
-    await echo.stop();
+    // The floor at the same rate, on the same core: a bare node:http server answering 429.
+    const floor = await startChild([join(ROOT, 'dist/bench/refuse-server.js')], /^http_port=/, 0, process.env.PARETO_SERVER_CPUS);
+    const floorFlood = (ms: number) => openLoop(`http://127.0.0.1:${floor.ports.http_port}`, [{ tenant: 'floor', spec: spec('mnist-mlp', 'x', one, 1), rate: () => 2000 }], ms, 12);
+    await floorFlood(1000); // warm, as Pareto is by now
+    const floorCpu0 = cpuSeconds(floor.process.pid!);
+    const floorRuns = await floorFlood(isoMs / 2);
+    const floorPerRequestMs = ((cpuSeconds(floor.process.pid!) - floorCpu0) * 1000) / floorRuns.length;
+    await floor.stop();
     const refusalUs = refusalCost();
     console.log(`\n2. isolation: B at 1,000 samples/s (quota 4,000), A at 2,000 samples/s (quota 200)`);
     console.log(`   B alone p50 ${fmt(alone.p50, 2)} / p99 ${fmt(alone.p99, 2)} ms (send lag p99 ${fmt(alone.sendLagP99, 2)}), beside A p50 ${fmt(bTogether.p50, 2)} / p99 ${fmt(bTogether.p99, 2)} ms; A: ${JSON.stringify(aStatuses)} (its send lag p99 ${fmt(Math.max(...floods.map((f) => f.sendLagP99)), 2)} ms)`);
-    console.log(`   refused flood: ${rejected} of ${flood.length} refused, ${fmt(floodCpu, 3)} s of server CPU above idle (${fmt(idleCpu, 3)} s idle); a bare fastify echo at the same rate: ${fmt(echoPerRequestMs, 3)} ms CPU per request; the refusal itself (key, quota, error; in-process): ${fmt(refusalUs, 2)} µs`);
+    console.log(`   refused flood: ${rejected} of ${flood.length} refused, ${fmt(floodCpu, 3)} s of server CPU above idle (${fmt(idleCpu, 3)} s idle); a bare node:http 429 at the same rate: ${fmt(floorPerRequestMs, 3)} ms CPU per request (Pareto ÷ bare ${fmt(perRejectMs / floorPerRequestMs, 2)}); the refusal itself (key, quota, error; in-process): ${fmt(refusalUs, 2)} µs`);
     const isoRatio = bTogether.p99 / alone.p99;
     report('B p99 beside a flooding A ÷ B p99 alone (all rounds pooled)', `${fmt(isoRatio, 2)} (per round ${roundRatios.map((r) => fmt(r, 2)).join(', ')})`, '≤ 1.2', isoRatio <= 1.2);
     report('server CPU per request refused with 429 (HTTP included)', `${fmt(perRejectMs, 3)} ms`, '< 0.1 ms', perRejectMs < 0.1);
-    results.isolation = { bAloneP99: alone.p99, bTogetherP99: bTogether.p99, ratio: isoRatio, roundRatios, flood: flood.length, rejected, floodCpuSeconds: floodCpu, idleCpuSeconds: idleCpu, perRejectMs, echoPerRequestMs, refusalMicroseconds: refusalUs };
+    results.isolation = { bAloneP99: alone.p99, bTogetherP99: bTogether.p99, ratio: isoRatio, roundRatios, flood: flood.length, rejected, floodCpuSeconds: floodCpu, idleCpuSeconds: idleCpu, perRejectMs, floorPerRequestMs, refusalMicroseconds: refusalUs };
     }
 
     async function fairnessPart() {
