@@ -3,7 +3,7 @@
 // serves it. Loading and unloading happen on the workers, not here.
 import { ModelNotFoundError, ModelNotReadyError, UnsupportedError, VersionNotFoundError } from '../errors.js';
 import type { LoadReport } from '../protocol/load-report.js';
-import { ModelConfigSchema } from '../repository/model-config.js';
+import { ModelConfigSchema, VariantSpec } from '../repository/model-config.js';
 import type { Profile } from '../repository/profile.js';
 import type { ModelCatalog } from '../serving/model-catalog.js';
 import type { LoadedModel, LoadedVariant, ModelStatus } from '../serving/model-host.js';
@@ -16,9 +16,14 @@ export class ClusterModels implements ModelCatalog {
 
   constructor(private readonly servingWorkers: (model: string) => number, private readonly anyWorkerUp: () => boolean = () => true) {}
 
-  /** First sight of a model (from one worker): later workers are assumed to hold the same variants. */
-  add(signature: ModelSignature, load: ModelLoad): void {
-    if (this.models.has(load.name)) return;
+  /**
+   * A model as one worker reports it. Its signature and batching come from the first sight; its
+   * variants are the union over workers (routing sends each batch to a worker that has its variant).
+   */
+  add(signature: ModelSignature | undefined, load: ModelLoad): void {
+    const known = this.models.get(load.name);
+    if (known) return this.addVariants(known, load);
+    if (!signature) return;
     const config = ModelConfigSchema.parse({
       name: load.name,
       inputs: signature.inputs,
@@ -39,6 +44,15 @@ export class ClusterModels implements ModelCatalog {
       defaultVariant: variants.get(config.default_variant ?? config.variants[0].name)!,
       outstanding: 0,
     });
+  }
+
+  private addVariants(model: LoadedModel, load: ModelLoad): void {
+    for (const v of load.variants) {
+      if (model.variants.has(v.name)) continue;
+      const spec = VariantSpec.parse({ name: v.name });
+      model.config.variants.push(spec);
+      model.variants.set(v.name, { name: v.name, sessionKey: `${load.name}/${v.name}`, spec, profile: v.has_profile ? profileOf(v) : undefined });
+    }
   }
 
   /** Every model seen, served now or not. */

@@ -31,6 +31,8 @@ export interface WorkerState {
   /** Routable: its last report succeeded and no call has failed since. */
   up: boolean;
   models: Set<string>;
+  /** Each model's variants on this worker: mid-upgrade, workers of one model can differ. */
+  variants: Map<string, Set<string>>;
   inflight: number;
   /** Predicted ms of the batches in flight on it. */
   backlogMs: number;
@@ -44,8 +46,11 @@ export interface WorkerState {
 }
 
 export interface WorkerSetEvents {
-  /** A worker serves a model the gateway has not seen yet: its signature, from that worker. */
-  onModel(signature: ModelSignature, model: LoadReport['models'][number]): void;
+  /**
+   * A worker serves a model the gateway has not seen yet (`signature`, from that worker), or a
+   * known model with variants the gateway may not know (`signature` undefined).
+   */
+  onModel(signature: ModelSignature | undefined, model: LoadReport['models'][number]): void;
   /** Routing changed (a worker came up or went down). */
   onChange?(): void;
   log?(level: 'info' | 'warn', msg: string, fields: Record<string, unknown>): void;
@@ -88,7 +93,7 @@ export class WorkerSet implements Executors {
       const client = (this.protocol === 'rest' || !m.grpc) && m.http ? new RestWorkerClient(m.http, m.http, this.key) : m.grpc ? new WorkerClient(m.grpc, this.key) : undefined;
       if (!client) continue;
       const w: WorkerState = {
-        index: this.nextIndex++, member: m, client, up: false, models: new Set(),
+        index: this.nextIndex++, member: m, client, up: false, models: new Set(), variants: new Map(),
         inflight: 0, backlogMs: 0, extraMs: 0, batchesSinceReport: 0, batches: 0, refreshing: false,
       };
       this.byId.set(m.id, w);
@@ -138,7 +143,10 @@ export class WorkerSet implements Executors {
     }
     if (!this.workers.has(w.index)) return;
     for (const m of report.models) {
-      if (this.knownModels.has(m.name)) continue;
+      if (this.knownModels.has(m.name)) {
+        this.events.onModel(undefined, m);
+        continue;
+      }
       try {
         const signature = await w.client.metadata(m.name);
         this.knownModels.add(m.name);
@@ -149,6 +157,7 @@ export class WorkerSet implements Executors {
     }
     w.report = report;
     w.models = new Set(report.models.map((m) => m.name));
+    w.variants = new Map(report.models.map((m) => [m.name, new Set(m.variants.map((v) => v.name))]));
     // An idle worker's estimate drifts back toward the best worker's, so it gets tried again.
     if (w.batchesSinceReport === 0) w.extraMs += 0.3 * (this.bestExtra(this.list()) - w.extraMs);
     w.batchesSinceReport = 0;
@@ -175,9 +184,12 @@ export class WorkerSet implements Executors {
   /** Predicted batch time, smoothed over recent batches (the scale "slow" is measured on). */
   private typicalMs = 0;
 
-  private serving(model: string): WorkerState[] {
+  /** Workers up that serve the model (and `variant` of it, if given). */
+  private serving(model: string, variant?: string): WorkerState[] {
     const out: WorkerState[] = [];
-    for (const w of this.workers.values()) if (w.up && w.models.has(model)) out.push(w);
+    for (const w of this.workers.values()) {
+      if (w.up && w.models.has(model) && (variant === undefined || w.variants.get(model)?.has(variant))) out.push(w);
+    }
     return out;
   }
 
@@ -198,8 +210,8 @@ export class WorkerSet implements Executors {
   }
 
   /** The worker with the earliest predicted finish; `anyCapacity`: ignore slot limits (a retry must go somewhere). */
-  private pick(model: string, exclude: WorkerState | undefined, anyCapacity: boolean): WorkerState | undefined {
-    const candidates = this.serving(model).filter((w) => w !== exclude);
+  private pick(model: string, exclude: WorkerState | undefined, anyCapacity: boolean, variant?: string): WorkerState | undefined {
+    const candidates = this.serving(model, variant).filter((w) => w !== exclude);
     const slow = this.bestExtra(candidates) + Math.max(1, SLOW_BATCHES * this.typicalMs);
     let chosen: WorkerState | undefined;
     let chosenScore = Infinity;
@@ -216,7 +228,14 @@ export class WorkerSet implements Executors {
   }
 
   async run(index: number, target: RunTarget, inputs: Tensor[]): Promise<RunResult> {
-    const first = this.workers.get(index);
+    const variant = target.variant.name;
+    let first = this.workers.get(index);
+    // The slot was offered for the model before the planner chose a variant: if this worker lacks
+    // that variant (workers mid-upgrade), the batch goes to one that has it.
+    if (first && !first.variants.get(target.model)?.has(variant)) {
+      first = this.pick(target.model, undefined, true, variant);
+      if (!first) throw new NoWorkerError(target.model, `no live worker serves its variant '${variant}'`);
+    }
     if (first) {
       try {
         return await this.runOn(first, target, inputs);
@@ -229,7 +248,7 @@ export class WorkerSet implements Executors {
     this.retries++;
     const now = performance.now();
     if (now >= target.deadline) throw new DeadlineError(`model '${target.model}': its worker failed and the deadline passed before a retry`);
-    const other = this.pick(target.model, first, true);
+    const other = this.pick(target.model, first, true, variant);
     if (!other) throw new NoWorkerError(target.model, 'its worker failed and no other worker serving it is up');
     try {
       return await this.runOn(other, target, inputs);

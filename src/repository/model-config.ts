@@ -14,7 +14,7 @@ const TensorSpec = z.strictObject({
   shape: z.array(z.number().int().min(-1).refine((d) => d !== 0, 'a dimension cannot be 0')).min(1),
 });
 
-const VariantSpec = z.strictObject({
+export const VariantSpec = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only'),
   /** Relative to the variant's folder. */
   file: z.string().default('model.onnx'),
