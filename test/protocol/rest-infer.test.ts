@@ -105,6 +105,40 @@ describe('REST errors', () => {
     });
   }
 
+  it('refuses a chunked body (no Content-Length) once it passes the limit, with 413', async () => {
+    const chunk = new Uint8Array(256 * 1024).fill(32);
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 8) controller.enqueue(chunk);
+        else controller.close();
+      },
+    });
+    const res = await fetch(`${server.url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: stream, headers: { 'content-type': 'application/json' }, duplex: 'half' } as RequestInit);
+    assert.equal(res.status, 413);
+    assert.equal((await res.json()).code, 'PARETO_ERR_PAYLOAD_TOO_LARGE');
+  });
+
+  it('decodes percent-encoded path segments, and answers 400 to broken percent-encoding', async () => {
+    const ok = await post('/v2/models/mnist%2Dmlp/versions/fp%33%32/infer?x=1', good());
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get('pareto-variant'), 'fp32');
+    const bad = await post('/v2/models/mnist%E0%A4%A/infer', good());
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).code, 'PARETO_ERR_INVALID_REQUEST');
+  });
+
+  it('shrugs off a client that leaves in the middle of its body', async () => {
+    const { request } = await import('node:http');
+    await new Promise<void>((resolve) => {
+      const req = request(`${server.url}/v2/models/mnist-mlp/infer`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '100000' } });
+      req.on('error', () => resolve());
+      req.write('{"inputs": [', () => setTimeout(() => { req.destroy(); resolve(); }, 50));
+    });
+    const res = await post('/v2/models/mnist-mlp/infer', good());
+    assert.equal(res.status, 200);
+  });
+
   it('keeps serving good requests after every bad one', async () => {
     const res = await post('/v2/models/mnist-mlp/infer', good());
     assert.equal(res.status, 200);

@@ -1,17 +1,14 @@
-// The Open Inference Protocol over HTTP/REST (KServe v2 paths, Triton's repository extension),
-// on fastify. Thin: decode → InferenceService → encode; errors mapped once, in the error handler.
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+// The Open Inference Protocol over HTTP/REST (KServe v2 paths, Triton's repository extension).
+// Inference goes straight to node:http (infer-route.ts); every other route is fastify's, with
+// errors mapped once, in the error handler.
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { isParetoError, InvalidRequestError, PayloadTooLargeError, RateLimitedError } from '../../errors.js';
 import type { InferenceService } from '../../serving/inference-service.js';
 import type { AdminToken } from '../admin-token.js';
 import { serverMetadata, modelMetadata } from '../metadata.js';
-import { BINARY_HEADER, decodeInferBody, encodeInferResponse } from './infer-codec.js';
-import { performance } from 'node:perf_hooks';
 import type { Telemetry } from '../../telemetry/telemetry.js';
-import type { ServingInfo } from '../types.js';
-import { requestRecord } from '../request-record.js';
 import { registerDashboard } from './dashboard-routes.js';
-import { refuseEarly, type Admitted } from './early-refusal.js';
+import { inferRoute } from './infer-route.js';
 import { createServer } from 'node:http';
 import type { LoadReport } from '../load-report.js';
 
@@ -28,42 +25,23 @@ export interface RestServerOptions {
 
 type ModelParams = { model: string; version?: string };
 
-/** What the infer route learns about a request, for its one telemetry record when it ends. */
-interface InferContext {
-  start: number;
-  tenant?: string;
-  samples: number;
-  serving?: ServingInfo;
-  id?: string;
-  error?: string;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    pareto: InferContext | null;
-  }
-}
-
 export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   const { service, admin } = opts;
+  const infer = inferRoute({ service, telemetry: opts.telemetry, maxBodyBytes: opts.maxBodyBytes });
   const app = Fastify({
     bodyLimit: opts.maxBodyBytes,
     logger: false,
     return503OnClosing: true,
     serverFactory: (handler) => createServer((req, res) => {
-      if (!refuseEarly(req, res, service, opts.telemetry)) handler(req, res);
+      if (!infer(req, res)) handler(req, res);
     }),
   });
 
-  // Every body arrives as a Buffer: the infer codec parses JSON itself (one parse, our error
-  // messages) and the binary extension needs the raw bytes behind the JSON header.
+  // Every body arrives as a Buffer, parsed by the route that wants it (one parse, our messages).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  app.decorateRequest('pareto', null);
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, req, reply) => {
-    if (req.pareto) req.pareto.error = error.message;
-    service.malformed((req.raw as Admitted).paretoTenant, isParetoError(error) ? error.httpStatus : error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 413 : error.statusCode ?? 500);
     if (isParetoError(error)) {
       if (error instanceof RateLimitedError) reply.header('retry-after', error.retryAfterSeconds);
       return reply.code(error.httpStatus).send({ error: error.message, code: error.code });
@@ -108,57 +86,6 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   };
   app.get('/v2/models/:model/ready', ready);
   app.get('/v2/models/:model/versions/:version/ready', ready);
-
-  const infer = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-    // Key and model access (401/403) were checked by refuseEarly(); unknown model or version: 404.
-    service.models.variant(service.models.get(req.params.model), req.params.version);
-    const body = req.body;
-    if (!Buffer.isBuffer(body) || body.length === 0) throw new InvalidRequestError('the request has no body; send a JSON inference request');
-    const header = req.headers[BINARY_HEADER];
-    let headerLength: number | undefined;
-    if (header !== undefined) {
-      headerLength = Number(header);
-      if (!Number.isInteger(headerLength)) throw new InvalidRequestError(`Inference-Header-Content-Length must be an integer, got '${header}'`);
-    }
-    const request = decodeInferBody(req.params.model, req.params.version, body, headerLength);
-    request.authorization = req.headers.authorization;
-    const early = req.raw as Admitted;
-    if (early.paretoStart !== undefined) request.caller = { tenant: early.paretoTenant };
-    const ctx = req.pareto!;
-    ctx.samples = request.inputs[0]?.shape[0] ?? 0;
-    ctx.id = request.id;
-    const response = await service.infer(request);
-    ctx.serving = response.serving;
-    const encoded = encodeInferResponse(request, response);
-    const s = response.serving;
-    if (s.accuracy !== undefined) reply.header('pareto-accuracy', s.accuracy);
-    reply.header('pareto-variant', s.variant)
-      .header('pareto-batch-size', s.batchSize)
-      .header('pareto-queue-ms', s.queueMs.toFixed(3))
-      .header('pareto-compute-ms', s.computeMs.toFixed(3));
-    if (encoded.headerLength !== undefined) {
-      reply.header('inference-header-content-length', encoded.headerLength).type('application/octet-stream');
-    } else {
-      reply.type('application/json');
-    }
-    return reply.send(encoded.body);
-  };
-  // Authentication and quota checks run before the body is read, so a refused request costs no
-  // body parsing (bench:slo measures the cost of a refusal).
-  // With tenants, refuseEarly() has checked the key and quota already; on an open server there is
-  // nothing to check.
-  const precheck = async (req: FastifyRequest<{ Params: ModelParams }>) => {
-    const early = req.raw as Admitted;
-    req.pareto = { start: early.paretoStart ?? performance.now(), samples: 0, tenant: early.paretoTenant?.id };
-  };
-  const record = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-    const ctx = req.pareto;
-    if (!ctx) return;
-    opts.telemetry.request(requestRecord(service, req.params.model, ctx.tenant, ctx.serving, reply.statusCode, ctx.samples, performance.now() - ctx.start, ctx.id, ctx.error));
-  };
-  const inferRoute = { onRequest: precheck, onResponse: record };
-  app.post('/v2/models/:model/infer', inferRoute, infer);
-  app.post('/v2/models/:model/versions/:version/infer', inferRoute, infer);
 
   registerDashboard(app, service, opts.telemetry, admin);
   app.get('/metrics', async (_req, reply) => reply.type(opts.telemetry.metrics.contentType).send(await opts.telemetry.metrics.text()));

@@ -1,0 +1,134 @@
+// POST /v2/models/{model}[/versions/{version}]/infer on node:http itself, ahead of fastify. It is
+// the one route on the hot path: without fastify's routing, hooks, body parser and reply, a request
+// costs ~15% less event-loop CPU (~52 → ~44 µs at c=64 in the same run) and 24 → 20 KiB of garbage
+// (measured under bench:serve's load). The key, the model's access and the quota are checked
+// before the body is read, so a refused request costs no body reading or parsing (bench:slo).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { InvalidRequestError, isParetoError, PayloadTooLargeError, RateLimitedError, type ParetoError } from '../../errors.js';
+import type { InferenceService } from '../../serving/inference-service.js';
+import type { Tenant } from '../../tenancy/tenants.js';
+import type { Telemetry } from '../../telemetry/telemetry.js';
+import { requestRecord } from '../request-record.js';
+import type { ServingInfo } from '../types.js';
+import { BINARY_HEADER, decodeInferBody, encodeInferResponse } from './infer-codec.js';
+
+const INFER_PATH = /^\/v2\/models\/([^/?]+)(?:\/versions\/([^/?]+))?\/infer(?:\?|$)/;
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export interface InferRouteOptions {
+  service: InferenceService;
+  telemetry: Telemetry;
+  maxBodyBytes: number;
+}
+
+/** What one request has come to, for its telemetry record. */
+interface Exchange {
+  start: number;
+  model: string;
+  tenant?: Tenant;
+  samples: number;
+  serving?: ServingInfo;
+  id?: string;
+}
+
+/** A node:http request handler for the infer route: true when it took the request. */
+export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const { service, telemetry, maxBodyBytes } = opts;
+
+  const finish = (x: Exchange, status: number, error?: string) => {
+    telemetry.request(requestRecord(service, x.model, x.tenant?.id, x.serving, status, x.samples, performance.now() - x.start, x.id, error));
+  };
+
+  const fail = (x: Exchange, res: ServerResponse, e: unknown) => {
+    const error: ParetoError | undefined = isParetoError(e) ? e : undefined;
+    const status = error?.httpStatus ?? 500;
+    service.malformed(x.tenant, status);
+    if (!res.headersSent && !res.destroyed) {
+      const headers: Record<string, string | number> = { 'content-type': JSON_TYPE };
+      if (error instanceof RateLimitedError) headers['retry-after'] = error.retryAfterSeconds;
+      res.writeHead(status, headers);
+      res.end(JSON.stringify(error ? { error: error.message, code: error.code } : { error: 'internal server error', code: 'PARETO_ERR_INTERNAL' }));
+    }
+    finish(x, status, error?.message ?? (e as Error).message);
+  };
+
+  const answer = async (x: Exchange, req: IncomingMessage, res: ServerResponse, version: string | undefined, body: Buffer) => {
+    // Key and model access (401/403) were checked before the body was read; unknown model or version: 404.
+    service.models.variant(service.models.get(x.model), version);
+    if (body.length === 0) throw new InvalidRequestError('the request has no body; send a JSON inference request');
+    const header = req.headers[BINARY_HEADER];
+    let headerLength: number | undefined;
+    if (header !== undefined) {
+      headerLength = Number(header);
+      if (!Number.isInteger(headerLength)) throw new InvalidRequestError(`Inference-Header-Content-Length must be an integer, got '${header}'`);
+    }
+    const request = decodeInferBody(x.model, version, body, headerLength);
+    request.authorization = req.headers.authorization;
+    request.caller = { tenant: x.tenant };
+    x.samples = request.inputs[0]?.shape[0] ?? 0;
+    x.id = request.id;
+    const response = await service.infer(request);
+    const s = (x.serving = response.serving);
+    const encoded = encodeInferResponse(request, response);
+    const headers: Record<string, string | number> = {
+      'pareto-variant': s.variant,
+      'pareto-batch-size': s.batchSize,
+      'pareto-queue-ms': s.queueMs.toFixed(3),
+      'pareto-compute-ms': s.computeMs.toFixed(3),
+    };
+    if (s.accuracy !== undefined) headers['pareto-accuracy'] = s.accuracy;
+    if (encoded.headerLength !== undefined) {
+      headers['inference-header-content-length'] = encoded.headerLength;
+      headers['content-type'] = 'application/octet-stream';
+    } else {
+      headers['content-type'] = JSON_TYPE;
+    }
+    res.writeHead(200, headers);
+    res.end(encoded.body);
+    finish(x, 200);
+  };
+
+  return (req, res) => {
+    if (req.method !== 'POST') return false;
+    const m = INFER_PATH.exec(req.url ?? '');
+    if (!m) return false;
+    const x: Exchange = { start: performance.now(), model: m[1], samples: 0 };
+    let version: string | undefined;
+    try {
+      x.model = decodeURIComponent(m[1]);
+      version = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
+      x.tenant = service.identify(req.headers.authorization);
+      service.precheck(x.tenant, x.model);
+    } catch (e) {
+      fail(x, res, e instanceof URIError ? new InvalidRequestError(`the path is not valid percent-encoding: ${req.url}`) : e);
+      req.resume(); // discard the body; the connection stays usable
+      return true;
+    }
+    // Over the limit: answered at once; the rest of the body is read and dropped, so the
+    // connection stays usable (and a client still sending it gets its 413, not a reset).
+    const declared = Number(req.headers['content-length']);
+    let tooLarge = declared > maxBodyBytes;
+    if (tooLarge) fail(x, res, new PayloadTooLargeError(declared, maxBodyBytes));
+    const chunks: Buffer[] = [];
+    let length = 0;
+    req.on('data', (chunk: Buffer) => {
+      if (tooLarge) return;
+      length += chunk.length;
+      if (length > maxBodyBytes) {
+        tooLarge = true;
+        chunks.length = 0;
+        fail(x, res, new PayloadTooLargeError(length, maxBodyBytes));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (tooLarge) return;
+      const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length);
+      answer(x, req, res, version, body).catch((e: unknown) => fail(x, res, e));
+    });
+    req.on('error', () => undefined); // a client that goes away mid-body has nothing to be told
+    return true;
+  };
+}
