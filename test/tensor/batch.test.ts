@@ -24,6 +24,26 @@ describe('tensor batching', () => {
     assert.throws(() => fromBytes('x', 'FP32', [1, 4], bytes.subarray(1)), InvalidRequestError);
   });
 
+  it('copies misaligned inputs into separate, aligned parts of a shared slab, and big ones into their own buffer', () => {
+    const misaligned = (values: number[]) => {
+      const bytes = Buffer.alloc(values.length * 8 + 3);
+      Buffer.from(new Float64Array(values).buffer).copy(bytes, 3);
+      return fromBytes('x', 'FP64', [values.length], bytes.subarray(3, 3 + values.length * 8));
+    };
+    const a = misaligned([1, 2, 3]);
+    const b = misaligned([4, 5]);
+    assert.equal(a.data.buffer, b.data.buffer);
+    assert.equal(a.data.byteOffset % 8, 0);
+    assert.equal(b.data.byteOffset % 8, 0);
+    (a.data as Float64Array).fill(0);
+    assert.deepEqual(Array.from(b.data as Float64Array), [4, 5]);
+    // Not the whole of its buffer: ExecutorPool copies it rather than transferring the slab.
+    assert.ok(a.data.byteLength < a.data.buffer.byteLength);
+    const big = misaligned(Array.from({ length: 4096 }, (_, i) => i));
+    assert.equal(big.data.byteLength, big.data.buffer.byteLength);
+    assert.equal((big.data as Float64Array)[4095], 4095);
+  });
+
   it('rejects JSON data of the wrong count or element type', () => {
     assert.throws(() => fromJson('x', 'FP32', [1, 3], [1, 2]), /needs 3 elements/);
     assert.throws(() => fromJson('x', 'FP32', [1, 2], [1, 'a']), /must be a number/);
