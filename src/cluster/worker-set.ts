@@ -43,6 +43,8 @@ export interface WorkerState {
   batches: number;
   /** A load report is being fetched (a stalled worker must not collect a pile of them). */
   refreshing: boolean;
+  /** When a batch last came back from it (performance.now() ms). */
+  answeredAt: number;
 }
 
 export interface WorkerSetEvents {
@@ -94,7 +96,7 @@ export class WorkerSet implements Executors {
       if (!client) continue;
       const w: WorkerState = {
         index: this.nextIndex++, member: m, client, up: false, models: new Set(), variants: new Map(),
-        inflight: 0, backlogMs: 0, extraMs: 0, batchesSinceReport: 0, batches: 0, refreshing: false,
+        inflight: 0, backlogMs: 0, extraMs: 0, batchesSinceReport: 0, batches: 0, refreshing: false, answeredAt: -Infinity,
       };
       this.byId.set(m.id, w);
       this.workers.set(w.index, w);
@@ -138,7 +140,10 @@ export class WorkerSet implements Executors {
         throw e;
       });
     } catch (e) {
-      this.markDown(w, (e as Error).message);
+      // Batches still coming back mean a live worker that is slow to report (its event loop busy
+      // with a burst): taking the only worker out then would answer everyone 503. A batch that
+      // fails still takes it out at once.
+      if (performance.now() - w.answeredAt > timeoutMs) this.markDown(w, (e as Error).message);
       return;
     }
     if (!this.workers.has(w.index)) return;
@@ -271,7 +276,8 @@ export class WorkerSet implements Executors {
       const params: Record<string, number | boolean> = { immediate: true };
       if (Number.isFinite(remaining)) params.latency_ms = Math.max(0.001, remaining);
       const { outputs, parameters } = await w.client.run(target.model, target.variant.name, inputs, params, Math.min(MAX_CALL_MS, Math.max(1, remaining + 50)));
-      const elapsed = performance.now() - start;
+      w.answeredAt = performance.now();
+      const elapsed = w.answeredAt - start;
       w.extraMs += ALPHA * (elapsed - predicted - w.extraMs);
       this.typicalMs += ALPHA * (predicted - this.typicalMs);
       const computeMs = typeof parameters.compute_ms === 'number' ? parameters.compute_ms : elapsed;
