@@ -137,21 +137,21 @@ export class BatchDispatcher {
     if (!queues) this.queues.set(model, (queues = new Map()));
     const key = `${pinned?.name ?? '*'}${immediate ? '!' : ''}`;
     let q = queues.get(key);
-    if (!q) {
+    // A gateway learns variants as workers report them: the planner of unpinned requests then
+    // starts again over all of them (its online corrections with it).
+    const stale = q !== undefined && !pinned && q.variants.size !== model.variants.size;
+    if (!q || stale) {
       const { enabled, max_batch_size, max_queue_delay_ms } = model.config.batching;
       const variants = pinned ? [pinned] : [...model.variants.values()];
-      q = {
-        model,
-        variants: new Map(variants.map((v) => [v.name, v])),
-        queue: new FairQueue<Pending>(),
-        planner: new Planner<Pending>(variants.map(plannerVariant), {
-          policy: model.config.scheduling.policy,
-          maxBatchSize: enabled ? max_batch_size : 1,
-          maxQueueDelayMs: enabled && !immediate ? max_queue_delay_ms : 0,
-          executors: this.executors.count(model.name),
-        }),
-      };
-      queues.set(key, q);
+      const planner = new Planner<Pending>(variants.map(plannerVariant), {
+        policy: model.config.scheduling.policy,
+        maxBatchSize: enabled ? max_batch_size : 1,
+        maxQueueDelayMs: enabled && !immediate ? max_queue_delay_ms : 0,
+        executors: this.executors.count(model.name),
+      });
+      const byName = new Map(variants.map((v) => [v.name, v]));
+      if (q) Object.assign(q, { variants: byName, planner });
+      else queues.set(key, (q = { model, variants: byName, queue: new FairQueue<Pending>(), planner }));
     }
     return q;
   }

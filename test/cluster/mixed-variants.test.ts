@@ -5,7 +5,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startGateway, type RunningGateway } from '../../src/cluster/gateway.js';
-import { clusterRepository, startWorkerProcess, until, type WorkerProcess } from '../helpers/cluster.js';
+import { clusterRepository, reportGate, startWorkerProcess, until, type WorkerProcess } from '../helpers/cluster.js';
 import { binaryInfer, digits } from '../helpers/server.js';
 
 describe('workers with different variants of a model', { timeout: 60_000 }, () => {
@@ -66,5 +66,52 @@ describe('workers with different variants of a model', { timeout: 60_000 }, () =
     assert.deepEqual(fp32.filter((r) => r.status !== 200), []);
     assert.ok(partialState.batches > before.partial, 'the worker without int8 still gets fp32 batches');
     assert.equal(gateway.workers.retries, 0);
+  });
+});
+
+describe('a variant that arrives with a later worker', { timeout: 60_000 }, () => {
+  let fp32Only: ReturnType<typeof clusterRepository>;
+  let full: ReturnType<typeof clusterRepository>;
+  let workers: WorkerProcess[];
+  let gate: Awaited<ReturnType<typeof reportGate>>;
+  let gateway: RunningGateway;
+
+  before(async () => {
+    fp32Only = clusterRepository();
+    full = clusterRepository();
+    for (const repo of [fp32Only, full]) {
+      const file = join(repo.dir, 'mnist-mlp/model.yaml');
+      let yaml = readFileSync(file, 'utf8') + 'scheduling:\n  policy: most-accurate\n';
+      if (repo === fp32Only) yaml = yaml.replace(/variants:\n(  - name: .*\n)+/, 'variants:\n  - name: fp32\n');
+      writeFileSync(file, yaml);
+    }
+    workers = await Promise.all([startWorkerProcess(fp32Only.dir), startWorkerProcess(full.dir)]);
+    // The full worker's load report is refused at first: the gateway knows fp32 alone.
+    gate = await reportGate(`http://127.0.0.1:${workers[1].httpPort}`);
+    gate.reports = 'refuse';
+    gateway = await startGateway({ host: '127.0.0.1', httpPort: 0, grpcPort: 0, logLevel: 'silent', workers: [`http://127.0.0.1:${workers[0].httpPort}`, gate.url] });
+    await until(() => gateway.workers.list().filter((w) => w.up).length === 1, 10_000, 'gateway sees the fp32-only worker');
+  });
+
+  after(async () => {
+    await gateway.close();
+    await gate.close();
+    await Promise.all(workers.map((w) => w.kill()));
+    fp32Only.remove();
+    full.remove();
+  });
+
+  it('joins the planner of unpinned requests, which then serves it', async () => {
+    const unpinned = async () => {
+      const { body, headers } = binaryInfer(digits(0, 2).pixels, 2);
+      const res = await fetch(`http://127.0.0.1:${gateway.httpPort}/v2/models/mnist-mlp/infer`, { method: 'POST', body: new Uint8Array(body), headers });
+      await res.arrayBuffer();
+      return { status: res.status, variant: res.headers.get('pareto-variant') };
+    };
+    assert.deepEqual(await unpinned(), { status: 200, variant: 'fp32' });
+    gate.reports = 'pass';
+    await until(() => gateway.workers.list().filter((w) => w.up).length === 2, 10_000, 'gateway sees the full worker');
+    // most-accurate: tta9 (98.27%), which only the full worker has.
+    assert.deepEqual(await unpinned(), { status: 200, variant: 'tta9' });
   });
 });

@@ -1,10 +1,12 @@
 // Real cluster parts for tests: redis-server processes (src/cluster/redis-server.ts), worker processes
 // (`pareto worker`, so kill -9 kills a real process), and a small model repository for them.
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRole, type RoleProcess } from '../../src/cluster/local-cluster.js';
 import { redisServerInstalled } from '../../src/cluster/redis-server.js';
+import { Pool } from 'undici';
 import { BUNDLED_MODELS } from './server.js';
 
 /** Why cluster tests cannot run here, or false. CI installs Redis (scripts/install-redis.sh). */
@@ -56,4 +58,43 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs: 
     await new Promise((r) => setTimeout(r, 20));
   }
   return Date.now() - start;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'host']);
+
+/**
+ * A pass-through HTTP proxy to a real worker that can tamper with its load report only:
+ * `reports` 'slow' holds each one 1.5 s (past a gateway's 1 s timeout), 'refuse' answers 503.
+ */
+export async function reportGate(origin: string): Promise<{ server: Server; url: string; reports: 'pass' | 'slow' | 'refuse'; close(): Promise<void> }> {
+  const upstream = new Pool(origin, { connections: 16 });
+  const gate = {
+    reports: 'pass' as 'pass' | 'slow' | 'refuse',
+    server: createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      if (req.url?.startsWith('/v2/pareto/load')) {
+        if (gate.reports === 'refuse') return res.writeHead(503).end('{"error":"not yet"}');
+        if (gate.reports === 'slow') await new Promise((r) => setTimeout(r, 1500));
+      }
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !HOP_BY_HOP.has(k))) as Record<string, string>;
+      try {
+        const r = await upstream.request({ path: req.url!, method: req.method as 'GET', headers, body: chunks.length ? Buffer.concat(chunks) : undefined });
+        const body = Buffer.from(await r.body.arrayBuffer());
+        res.writeHead(r.statusCode, Object.fromEntries(Object.entries(r.headers).filter(([k]) => !HOP_BY_HOP.has(k))) as Record<string, string>);
+        res.end(body);
+      } catch {
+        res.destroy(); // the gate is closing
+      }
+    }),
+    url: '',
+    async close() {
+      gate.server.closeAllConnections();
+      await new Promise((r) => gate.server.close(r));
+      await upstream.close();
+    },
+  };
+  await new Promise<void>((r) => gate.server.listen(0, '127.0.0.1', r));
+  gate.url = `http://127.0.0.1:${(gate.server.address() as { port: number }).port}`;
+  return gate;
 }
