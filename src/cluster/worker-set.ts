@@ -3,6 +3,8 @@
 // backlog over its executors, plus how much longer than predicted its batches have been taking),
 // not round robin; a worker far slower than the best gets none while others can take them. A worker that fails a call is taken out of routing at once and the batch is retried once
 // on another worker that serves the model, if its deadline still allows; reports bring it back.
+// Workers of one model may hold different variants (mid-upgrade): a batch goes only to one that
+// has its variant.
 import { performance } from 'node:perf_hooks';
 import { DeadlineError, NoWorkerError } from '../errors.js';
 import type { LoadReport } from '../protocol/load-report.js';
