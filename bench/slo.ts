@@ -95,7 +95,7 @@ function tenantsYaml(): string {
 
 interface FloodResult { requests: number; statuses: Record<string, number>; sendLagP99: number }
 
-/** Tenant A at 2,000 samples/s, 10× its quota, from a process of its own; resolves when it is done. */
+/** Tenant A at 2,000 samples/s, 10× its quota, from a process of its own: resolves once it is sending, to the promise of its result. */
 async function startFlood(origin: string, ms: number, seed: number): Promise<Promise<FloodResult>> {
   const child = spawn(process.execPath, [...NODE_FLAGS, join(ROOT, 'dist/bench/lib/flood.js'), '--origin', origin, '--model', 'mnist-mlp',
     '--key', 'iso-a-key', '--rate', '2000', '--ms', String(ms), '--seed', String(seed)], { stdio: ['ignore', 'pipe', 'inherit'] });
