@@ -39,7 +39,12 @@ abstract class Family<T> {
 
 export class CounterFamily extends Family<{ value: number }> {
   inc(values: string[], by = 1): void {
-    this.child(values, () => ({ value: 0 })).value += by;
+    this.labelled(values).value += by;
+  }
+
+  /** One labelled series, to add to directly (callers keep it to skip the lookup). */
+  labelled(values: string[]): { value: number } {
+    return this.child(values, () => ({ value: 0 }));
   }
 
   text(): string {
@@ -49,7 +54,7 @@ export class CounterFamily extends Family<{ value: number }> {
   }
 }
 
-interface HistogramData {
+export interface HistogramData {
   counts: Float64Array;
   sum: number;
   count: number;
@@ -61,7 +66,15 @@ export class HistogramFamily extends Family<HistogramData> {
   }
 
   observe(values: string[], x: number): void {
-    const d = this.child(values, () => ({ counts: new Float64Array(this.buckets.length), sum: 0, count: 0 }));
+    this.add(this.labelled(values), x);
+  }
+
+  /** One labelled series, to add() to directly (callers keep it to skip the lookup). */
+  labelled(values: string[]): HistogramData {
+    return this.child(values, () => ({ counts: new Float64Array(this.buckets.length), sum: 0, count: 0 }));
+  }
+
+  add(d: HistogramData, x: number): void {
     const b = this.buckets;
     for (let i = 0; i < b.length; i++) if (x <= b[i]) { d.counts[i]++; break; }
     d.sum += x;
