@@ -70,6 +70,18 @@ export class WorkerSet implements Executors {
   retries = 0;
   /** Worker compute time of the batches run, ms (for utilisation). */
   busyMs = 0;
+  /** Changes whenever the variants served by workers up may have (a worker up, down, gone or reloaded). */
+  private variantsVersion = 0;
+
+  readonly variants = {
+    version: () => this.variantsVersion,
+    serves: (model: string, variant: string) => this.serving(model, variant).length > 0,
+  };
+
+  private changed(): void {
+    this.variantsVersion++;
+    this.events.onChange?.();
+  }
 
   /**
    * `protocol`: how batches travel to workers that offer both (REST binary is the cheaper here);
@@ -90,7 +102,7 @@ export class WorkerSet implements Executors {
       this.workers.delete(w.index);
       w.client.close();
       this.events.log?.('info', 'worker left', { worker: id, address: w.client.address });
-      this.events.onChange?.();
+      this.changed();
     }
     for (const m of members) {
       if (this.byId.has(m.id)) continue;
@@ -164,14 +176,16 @@ export class WorkerSet implements Executors {
     }
     w.report = report;
     w.models = new Set(report.models.map((m) => m.name));
-    w.variants = new Map(report.models.map((m) => [m.name, new Set(m.variants.map((v) => v.name))]));
+    const variants = new Map(report.models.map((m) => [m.name, new Set(m.variants.map((v) => v.name))]));
+    if (w.up && !sameVariants(w.variants, variants)) this.variantsVersion++;
+    w.variants = variants;
     // An idle worker's estimate drifts back toward the best worker's, so it gets tried again.
     if (w.batchesSinceReport === 0) w.extraMs += 0.3 * (this.bestExtra(this.list()) - w.extraMs);
     w.batchesSinceReport = 0;
     if (!w.up) {
       w.up = true;
       this.events.log?.('info', 'worker up', { worker: w.member.id, address: w.client.address, models: [...w.models] });
-      this.events.onChange?.();
+      this.changed();
     }
   }
 
@@ -179,7 +193,7 @@ export class WorkerSet implements Executors {
     if (!w.up) return;
     w.up = false;
     this.events.log?.('warn', 'worker down', { worker: w.member.id, address: w.client.address, why });
-    this.events.onChange?.();
+    this.changed();
   }
 
   private bestExtra(workers: WorkerState[]): number {
@@ -297,4 +311,14 @@ export class WorkerSet implements Executors {
     this.workers.clear();
     this.byId.clear();
   }
+}
+
+function sameVariants(a: Map<string, Set<string>>, b: Map<string, Set<string>>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [model, names] of a) {
+    const other = b.get(model);
+    if (!other || other.size !== names.size) return false;
+    for (const n of names) if (!other.has(n)) return false;
+  }
+  return true;
 }

@@ -32,6 +32,8 @@ interface Pending extends QueuedRequest {
 interface ModelQueue {
   model: LoadedModel;
   variants: Map<string, LoadedVariant>;
+  /** executors.variants.version() when `variants` was chosen. */
+  variantsVersion: number;
   queue: FairQueue<Pending>;
   planner: Planner<Pending>;
 }
@@ -137,23 +139,41 @@ export class BatchDispatcher {
     if (!queues) this.queues.set(model, (queues = new Map()));
     const key = `${pinned?.name ?? '*'}${immediate ? '!' : ''}`;
     let q = queues.get(key);
-    // A gateway learns variants as workers report them: the planner of unpinned requests then
-    // starts again over all of them (its online corrections with it).
-    const stale = q !== undefined && !pinned && q.variants.size !== model.variants.size;
-    if (!q || stale) {
-      const { enabled, max_batch_size, max_queue_delay_ms } = model.config.batching;
-      const variants = pinned ? [pinned] : [...model.variants.values()];
-      const planner = new Planner<Pending>(variants.map(plannerVariant), {
-        policy: model.config.scheduling.policy,
-        maxBatchSize: enabled ? max_batch_size : 1,
-        maxQueueDelayMs: enabled && !immediate ? max_queue_delay_ms : 0,
-        executors: this.executors.count(model.name),
-      });
-      const byName = new Map(variants.map((v) => [v.name, v]));
-      if (q) Object.assign(q, { variants: byName, planner });
-      else queues.set(key, (q = { model, variants: byName, queue: new FairQueue<Pending>(), planner }));
+    const version = this.executors.variants?.version() ?? 0;
+    if (!q) {
+      const variants = pinned ? [pinned] : this.runnable(model);
+      q = { model, variants: new Map(variants.map((v) => [v.name, v])), variantsVersion: version, queue: new FairQueue<Pending>(), planner: this.planner(model, variants, immediate) };
+      queues.set(key, q);
+    } else if (!pinned && q.variantsVersion !== version) {
+      // On a gateway the variants that can run change as workers come, go and upgrade: the
+      // planner of unpinned requests then starts again over those (its online corrections with it).
+      q.variantsVersion = version;
+      const variants = this.runnable(model);
+      if (variants.length !== q.variants.size || !variants.every((v) => q!.variants.has(v.name))) {
+        q.variants = new Map(variants.map((v) => [v.name, v]));
+        q.planner = this.planner(model, variants, immediate);
+      }
     }
     return q;
+  }
+
+  private planner(model: LoadedModel, variants: LoadedVariant[], immediate: boolean): Planner<Pending> {
+    const { enabled, max_batch_size, max_queue_delay_ms } = model.config.batching;
+    return new Planner<Pending>(variants.map(plannerVariant), {
+      policy: model.config.scheduling.policy,
+      maxBatchSize: enabled ? max_batch_size : 1,
+      maxQueueDelayMs: enabled && !immediate ? max_queue_delay_ms : 0,
+      executors: this.executors.count(model.name),
+    });
+  }
+
+  /** The model's variants some executor can run now (all of them if none can: the run then says why). */
+  private runnable(model: LoadedModel): LoadedVariant[] {
+    const all = [...model.variants.values()];
+    const served = this.executors.variants;
+    if (!served) return all;
+    const up = all.filter((v) => served.serves(model.name, v.name));
+    return up.length > 0 ? up : all;
   }
 
   private settled(model: LoadedModel, requests: number): void {

@@ -19,6 +19,12 @@ export interface Executors {
   /** A slot that can take one of this model's batches now (`idle`: nothing in flight on it). */
   available(model: string): { index: number; idle: boolean } | undefined;
   run(index: number, target: RunTarget, inputs: Tensor[]): Promise<RunResult>;
+  /**
+   * Where executors differ in the variants they hold (a gateway's workers): whether one that is up
+   * serves this variant, and a number that changes whenever that may have changed. Absent: every
+   * executor holds every variant.
+   */
+  variants?: { version(): number; serves(model: string, variant: string): boolean };
 }
 
 /** The executor threads of this process: every thread holds every variant. */

@@ -101,7 +101,7 @@ describe('a variant that arrives with a later worker', { timeout: 60_000 }, () =
     full.remove();
   });
 
-  it('joins the planner of unpinned requests, which then serves it', async () => {
+  it('joins the planner of unpinned requests, which serves it, and leaves it when its worker dies', async () => {
     const unpinned = async () => {
       const { body, headers } = binaryInfer(digits(0, 2).pixels, 2);
       const res = await fetch(`http://127.0.0.1:${gateway.httpPort}/v2/models/mnist-mlp/infer`, { method: 'POST', body: new Uint8Array(body), headers });
@@ -113,5 +113,9 @@ describe('a variant that arrives with a later worker', { timeout: 60_000 }, () =
     await until(() => gateway.workers.list().filter((w) => w.up).length === 2, 10_000, 'gateway sees the full worker');
     // most-accurate: tta9 (98.27%), which only the full worker has.
     assert.deepEqual(await unpinned(), { status: 200, variant: 'tta9' });
+    // That worker dies: unpinned requests fall back to what the others serve, not to 503.
+    await workers[1].kill();
+    await until(() => gateway.workers.list().filter((w) => w.up).length === 1, 10_000, 'gateway marks the full worker down');
+    assert.deepEqual(await unpinned(), { status: 200, variant: 'fp32' });
   });
 });
