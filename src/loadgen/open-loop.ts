@@ -1,6 +1,6 @@
 // The REST open-loop driver the benches use: streams of prepared requests at scheduled rates.
 import { poissonArrivals, type RateSchedule } from './arrivals.js';
-import { runOpenLoop, type Outcome } from './runner.js';
+import { runOpenLoop, type OpenLoopOptions, type Outcome } from './runner.js';
 import { Senders, type RequestSpec } from './senders.js';
 
 export type { Outcome } from './runner.js';
@@ -14,7 +14,7 @@ export interface Stream {
   sloMs?: number;
 }
 
-export async function openLoop(origin: string, streams: Stream[], durationMs: number, seed = 1): Promise<Outcome[]> {
+export async function openLoop(origin: string, streams: Stream[], durationMs: number, seed = 1, opts?: OpenLoopOptions): Promise<Outcome[]> {
   const senders = new Senders();
   try {
     return await runOpenLoop(streams.map((s, i) => ({
@@ -23,7 +23,7 @@ export async function openLoop(origin: string, streams: Stream[], durationMs: nu
       sloMs: s.sloMs,
       send: senders.rest(origin, s.spec, s.binary ?? true),
       arrivals: poissonArrivals(s.rate, s.spec.rows, durationMs, seed + i),
-    })));
+    })), undefined, opts);
   } finally {
     await senders.close();
   }

@@ -1,7 +1,7 @@
 // The tenants in force: authentication (API key → tenant, constant-time comparison of SHA-256
 // digests), authorisation per model, admission (token bucket, concurrency and queue caps), and
 // SLO resolution (request parameters, only tighter, over tenant defaults). Hot-reloadable.
-import { createHash, hash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { ForbiddenError, InvalidRequestError, OverloadedError, RateLimitedError, UnauthorizedError } from '../errors.js';
 import type { Parameters } from '../protocol/types.js';
 import { PRIORITIES, PRIORITY_RANK, type Priority, type TenantConfig, type TenantsFile } from './tenants-config.js';
@@ -56,7 +56,7 @@ export class Tenant {
 }
 
 export function hashKey(key: string): string {
-  return `sha256:${createHash('sha256').update(key).digest('hex')}`;
+  return `sha256:${hash('sha256', key)}`;
 }
 
 /** An admission ticket: release it exactly once when the request ends, whatever the outcome. */
