@@ -3,11 +3,11 @@
 // serves it. Loading and unloading happen on the workers, not here.
 import { ModelNotFoundError, ModelNotReadyError, UnsupportedError, VersionNotFoundError } from '../errors.js';
 import type { LoadReport } from '../protocol/load-report.js';
-import { ModelConfigSchema, VariantSpec } from '../repository/model-config.js';
+import { ModelConfigSchema, tensorSignatures, VariantSpec } from '../repository/model-config.js';
 import type { Profile } from '../repository/profile.js';
 import type { ModelCatalog } from '../serving/model-catalog.js';
 import type { LoadedModel, LoadedVariant, ModelStatus } from '../serving/model-host.js';
-import type { ModelSignature } from './worker-client.js';
+import type { ModelSignature, TensorMetadata } from './worker-client.js';
 
 type ModelLoad = LoadReport['models'][number];
 
@@ -24,11 +24,18 @@ export class ClusterModels implements ModelCatalog {
     const known = this.models.get(load.name);
     if (known) return this.addVariants(known, load);
     if (!signature) return;
+    const maxBatchSize = load.tensors?.length || signature.inputs.every((t) => t.shape[0] === -1) ? load.max_batch_size : 0;
+    const spec = (output: boolean) => (t: TensorMetadata) => {
+      if (maxBatchSize === 0) return t;
+      // Without the report's axes (a plain protocol server), axis 0 where it is variable.
+      const axis = load.tensors ? load.tensors.find((b) => b.name === t.name && b.output === output)?.batch_axis ?? 0 : t.shape[0] === -1 ? 0 : -1;
+      return axis === -1 ? { ...t, batched: false } : { ...t, batch_axis: axis };
+    };
     const config = ModelConfigSchema.parse({
       name: load.name,
-      inputs: signature.inputs,
-      outputs: signature.outputs,
-      batching: { enabled: load.batching, max_batch_size: load.max_batch_size, max_queue_delay_ms: load.max_queue_delay_ms },
+      inputs: signature.inputs.map(spec(false)),
+      outputs: signature.outputs.map(spec(true)),
+      batching: { enabled: load.batching, max_batch_size: maxBatchSize, max_queue_delay_ms: load.max_queue_delay_ms },
       scheduling: { policy: load.policy },
       variants: load.variants.map((v) => ({ name: v.name })),
       default_variant: load.default_variant || undefined,
@@ -40,7 +47,7 @@ export class ClusterModels implements ModelCatalog {
       profile: v.has_profile ? profileOf(v) : undefined,
     }]));
     this.models.set(load.name, {
-      name: load.name, config, inputs: signature.inputs, outputs: signature.outputs, variants,
+      name: load.name, config, inputs: tensorSignatures(config, 'inputs'), outputs: tensorSignatures(config, 'outputs'), variants,
       defaultVariant: variants.get(config.default_variant ?? config.variants[0].name)!,
       outstanding: 0,
     });

@@ -8,7 +8,7 @@ import type { LoadReport } from '../protocol/load-report.js';
 import { GRPC_OF_HTTP } from '../protocol/status-codes.js';
 import type { Parameters } from '../protocol/types.js';
 import type { Datatype } from '../tensor/dtype.js';
-import { byteView, fromBytes, type Tensor } from '../tensor/tensor.js';
+import { fromBytes, tensorBytes, type Tensor } from '../tensor/tensor.js';
 import { NoLoadReportError, RETRYABLE_CODES, WorkerUnreachableError, type ModelSignature, type WorkerTransport } from './worker-client.js';
 
 export class RestWorkerClient implements WorkerTransport {
@@ -74,11 +74,12 @@ export class RestWorkerClient implements WorkerTransport {
   }
 
   async run(model: string, version: string, inputs: Tensor[], params: Parameters, timeoutMs: number): Promise<{ outputs: Tensor[]; parameters: Parameters }> {
+    const raw = inputs.map(tensorBytes);
     const header = Buffer.from(JSON.stringify({
-      inputs: inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: t.data.byteLength } })),
+      inputs: inputs.map((t, i) => ({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: raw[i].byteLength } })),
       parameters: { ...params, binary_data_output: true },
     }));
-    const body = [header, ...inputs.map((t) => byteView(t.data))];
+    const body = [header, ...raw];
     let res;
     try {
       res = await this.pool.request({

@@ -8,14 +8,20 @@ import { HTTP_OF_GRPC } from '../protocol/status-codes.js';
 import type { LoadReport } from '../protocol/load-report.js';
 import type { Parameters } from '../protocol/types.js';
 import type { Datatype } from '../tensor/dtype.js';
-import { byteView, fromBytes, type Tensor } from '../tensor/tensor.js';
-import type { TensorSignature } from '../tensor/validate.js';
+import { fromBytes, tensorBytes, type Tensor } from '../tensor/tensor.js';
+
+/** A model's tensors as the protocol's metadata gives them (no batch axes: the load report has those). */
+export interface TensorMetadata {
+  name: string;
+  datatype: Datatype;
+  shape: number[];
+}
 
 export interface ModelSignature {
   name: string;
   versions: string[];
-  inputs: TensorSignature[];
-  outputs: TensorSignature[];
+  inputs: TensorMetadata[];
+  outputs: TensorMetadata[];
 }
 
 /** Why a call failed, for the retry decision: the worker could not take it, or it answered no. */
@@ -94,7 +100,7 @@ export class WorkerClient implements WorkerTransport {
       parameters: encodeParameters(params),
       inputs: inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
       outputs: [],
-      raw_input_contents: inputs.map((t) => Buffer.from(byteView(t.data).buffer, t.data.byteOffset, t.data.byteLength)),
+      raw_input_contents: inputs.map((t) => { const b = tensorBytes(t); return Buffer.from(b.buffer, b.byteOffset, b.byteLength); }),
     };
     let res: { outputs: Array<{ name: string; datatype: Datatype; shape: number[] }>; raw_output_contents: Buffer[]; parameters: Record<string, never> };
     try {

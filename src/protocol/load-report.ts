@@ -14,6 +14,13 @@ export interface VariantLoad {
   mean_batch_size: number;
 }
 
+export interface TensorBatching {
+  name: string;
+  output: boolean;
+  /** -1: not batched. */
+  batch_axis: number;
+}
+
 export interface ModelLoad {
   name: string;
   batching: boolean;
@@ -23,6 +30,8 @@ export interface ModelLoad {
   default_variant: string;
   variants: VariantLoad[];
   queued_samples: number;
+  /** Every tensor's batch axis; absent from servers that batch everything on axis 0. */
+  tensors?: TensorBatching[];
 }
 
 export interface LoadReport {
@@ -52,6 +61,10 @@ export function buildLoadReport(
       policy: scheduling.policy,
       default_variant: model.defaultVariant.name,
       queued_samples: queued.get(model.name) ?? 0,
+      tensors: [
+        ...model.inputs.map((t) => ({ name: t.name, output: false, batch_axis: t.batchAxis ?? -1 })),
+        ...model.outputs.map((t) => ({ name: t.name, output: true, batch_axis: t.batchAxis ?? -1 })),
+      ],
       variants: [...model.variants.values()].map((v) => {
         const ran = dispatcher.ran.get(`${model.name}/${v.name}`);
         return {

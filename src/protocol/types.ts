@@ -49,7 +49,8 @@ export interface InferenceResponse {
 export function servingParameters(s: ServingInfo): Parameters {
   return {
     variant: s.variant,
-    ...(s.accuracy !== undefined ? { accuracy: s.accuracy } : {}),
+    // An unprofiled variant's answer says so rather than leaving the reader to assume one.
+    ...(s.accuracy !== undefined ? { accuracy: s.accuracy } : { accuracy_measured: false }),
     batch_size: s.batchSize,
     queue_ms: round3(s.queueMs),
     compute_ms: round3(s.computeMs),

@@ -6,12 +6,20 @@ import { z } from 'zod';
 import { ModelConfigError } from '../errors.js';
 import { POLICIES } from '../scheduler/planner.js';
 import { DATATYPES } from '../tensor/dtype.js';
+import type { TensorSignature } from '../tensor/validate.js';
 
 const TensorSpec = z.strictObject({
   name: z.string().min(1),
   datatype: z.enum(DATATYPES),
-  /** Full shape including the batch axis (axis 0); -1 marks a variable dimension. */
-  shape: z.array(z.number().int().min(-1).refine((d) => d !== 0, 'a dimension cannot be 0')).min(1),
+  /** The full shape the model takes, batch axis included; -1 marks a variable dimension; [] a scalar. */
+  shape: z.array(z.number().int().min(-1).refine((d) => d !== 0, 'a dimension cannot be 0')),
+  /** The axis requests are concatenated along (an RNN's state: 1). */
+  batch_axis: z.number().int().min(0).optional(),
+  /**
+   * false: not batched. An input is then passed as it is and must be equal in every request of a
+   * batch (requests that differ go in different batches); an output is the same for all of them.
+   */
+  batched: z.boolean().optional(),
 });
 
 export const VariantSpec = z.strictObject({
@@ -29,7 +37,8 @@ export const ModelConfigSchema = z.strictObject({
   outputs: z.array(TensorSpec).min(1),
   batching: z.strictObject({
     enabled: z.boolean().default(true),
-    max_batch_size: z.number().int().min(1).max(65536).default(32),
+    /** 0: the model has no batch axis (Triton's meaning): every request runs alone, its inputs as they are. */
+    max_batch_size: z.number().int().min(0).max(65536).default(32),
     // 0 = work-conserving: a batch leaves as soon as an executor is free (Triton's default).
     max_queue_delay_ms: z.number().min(0).max(10_000).default(0),
   }).prefault({}),
@@ -40,7 +49,43 @@ export const ModelConfigSchema = z.strictObject({
   }).prefault({}),
   /** The variant used when a request names none; defaults to the first. */
   default_variant: z.string().optional(),
+  /**
+   * Load-time warm-up: a sample file (JSONL of inference requests, docs/data-format.md) relative to
+   * the model's folder, or false for none. Default: one request of zeros, only where the signature
+   * fixes every dimension but the batch axis and no input is unbatched (zeros would be a guess).
+   */
+  warmup: z.union([z.literal(false), z.string().min(1)]).optional(),
 }).superRefine((cfg, ctx) => {
+  const noBatchAxis = cfg.batching.max_batch_size === 0;
+  const checkTensors = (kind: 'inputs' | 'outputs') => cfg[kind].forEach((t, i) => {
+    const path = [kind, i];
+    if (noBatchAxis && (t.batch_axis !== undefined || t.batched !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: [...path, t.batch_axis !== undefined ? 'batch_axis' : 'batched'], message: 'max_batch_size is 0 (no batch axis): remove it, the shape is taken as it is' });
+      return;
+    }
+    if (noBatchAxis || t.batched === false) {
+      if (t.batch_axis !== undefined) ctx.addIssue({ code: 'custom', path: [...path, 'batch_axis'], message: 'an unbatched tensor (batched: false) has no batch axis' });
+      return;
+    }
+    const axis = t.batch_axis ?? 0;
+    if (axis >= t.shape.length) {
+      ctx.addIssue({ code: 'custom', path: [...path, t.batch_axis === undefined ? 'shape' : 'batch_axis'], message: t.shape.length === 0 ? `'${t.name}' is a scalar, so it has no batch axis: write batched: false (or max_batch_size: 0)` : `batch axis ${axis} is outside the shape [${t.shape}]` });
+    } else if (t.shape[axis] !== -1) {
+      ctx.addIssue({ code: 'custom', path: [...path, 'shape'], message: `the batch axis (${axis}) must be -1 in [${t.shape}]; for a model fixed at one row write max_batch_size: 1, or max_batch_size: 0 to pass shapes as they are` });
+    }
+  });
+  checkTensors('inputs');
+  checkTensors('outputs');
+  if (!noBatchAxis && cfg.inputs.every((t) => t.batched === false)) {
+    ctx.addIssue({ code: 'custom', path: ['batching', 'max_batch_size'], message: 'no input is batched: write max_batch_size: 0 for a model without a batch axis' });
+  }
+  for (const kind of ['inputs', 'outputs'] as const) {
+    const seen = new Set<string>();
+    cfg[kind].forEach((t, i) => {
+      if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: [kind, i, 'name'], message: `duplicate ${kind.slice(0, -1)} '${t.name}'` });
+      seen.add(t.name);
+    });
+  }
   const names = new Set<string>();
   cfg.variants.forEach((v, i) => {
     if (names.has(v.name)) ctx.addIssue({ code: 'custom', path: ['variants', i, 'name'], message: `duplicate variant '${v.name}'` });
@@ -54,6 +99,17 @@ export const ModelConfigSchema = z.strictObject({
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 export type TensorSpec = z.infer<typeof TensorSpec>;
 export type VariantSpec = z.infer<typeof VariantSpec>;
+
+/** The tensors' signatures as serving checks and batches them. */
+export function tensorSignatures(cfg: ModelConfig, kind: 'inputs' | 'outputs'): TensorSignature[] {
+  const noBatchAxis = cfg.batching.max_batch_size === 0;
+  return cfg[kind].map((t) => ({
+    name: t.name,
+    datatype: t.datatype,
+    shape: t.shape,
+    batchAxis: noBatchAxis || t.batched === false ? null : t.batch_axis ?? 0,
+  }));
+}
 
 export function formatZodError(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');

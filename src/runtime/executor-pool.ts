@@ -133,7 +133,8 @@ export class ExecutorPool {
     executor.inflight++;
     try {
       const owned = inputs.map(ownBuffer);
-      const transfer = owned.map((t) => t.data.buffer as ArrayBuffer);
+      const transfer: ArrayBuffer[] = [];
+      for (const t of owned) if (!Array.isArray(t.data)) transfer.push(t.data.buffer as ArrayBuffer);
       const reply = await executor.call({ op: 'run', key, inputs: owned }, transfer);
       const result = reply as FromWorker & { op: 'result' };
       this.busyMs += result.computeMs;
@@ -156,6 +157,7 @@ export class ExecutorPool {
 /** Transferring detaches a buffer: only transfer one the tensor owns whole (not a request body's). */
 function ownBuffer(t: WireTensor): WireTensor {
   const d = t.data;
+  if (Array.isArray(d)) return t; // strings are cloned, not transferred
   if (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && !(d.buffer instanceof SharedArrayBuffer)) return t;
   return { ...t, data: d.slice() };
 }

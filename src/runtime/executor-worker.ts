@@ -15,7 +15,9 @@ function reply(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
 
 function feedsOf(inputs: WireTensor[]): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
-  for (const t of inputs) feeds[t.name] = new ort.Tensor(DTYPE[t.datatype].ort as 'float32', t.data as Float32Array, t.shape);
+  for (const t of inputs) {
+    feeds[t.name] = Array.isArray(t.data) ? new ort.Tensor('string', t.data, t.shape) : new ort.Tensor(DTYPE[t.datatype].ort as 'float32', t.data as Float32Array, t.shape);
+  }
   return feeds;
 }
 
@@ -68,6 +70,10 @@ async function handle(msg: ToWorker): Promise<void> {
         const t = results[name];
         const datatype = datatypeFromOrt(t.type);
         if (!datatype) throw new Error(`output '${name}' has type ${t.type}, which the protocol cannot carry`);
+        if (Array.isArray(t.data)) {
+          outputs.push({ name, datatype, shape: [...t.dims], data: t.data as string[] });
+          continue;
+        }
         let data = t.data as Float32Array;
         // Transfer only buffers this tensor owns whole; otherwise copy out.
         if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) data = data.slice();

@@ -1,6 +1,6 @@
 // Messages between the main thread and executor worker threads. Tensor data crosses as
 // transferable ArrayBuffers, never as JSON.
-import type { Datatype, TypedArray } from '../tensor/dtype.js';
+import type { Datatype, TensorData } from '../tensor/dtype.js';
 
 export interface SessionOptions {
   intraOpThreads: number;
@@ -13,7 +13,8 @@ export interface WireTensor {
   name: string;
   datatype: Datatype;
   shape: number[];
-  data: TypedArray;
+  /** BYTES as string[] (structured-cloned, never transferred). */
+  data: TensorData;
 }
 
 export interface SessionSignature {

@@ -1,6 +1,7 @@
 // Predicted batch latency for a variant: its measured profile (p50 per batch size, interpolated
 // linearly in the batch size), scaled by an online correction from the latencies actually
-// measured, plus the dispatch overhead measured around each run.
+// measured, plus the dispatch overhead measured around each run. Without a profile it learns
+// from the runs alone (ms per sample), so an unprofiled variant is never taken to be free.
 export interface ProfilePoint {
   batch: number;
   ms: number;
@@ -11,6 +12,8 @@ const ALPHA = 0.1; // EWMA weight of a new measurement: ~10 batches of memory
 export class LatencyModel {
   private correction = 1;
   private overheadMs = 0;
+  /** Without a profile: measured ms per sample (0 until the first run). */
+  private learnedPerSample = 0;
   private readonly points: ProfilePoint[];
 
   constructor(points: readonly ProfilePoint[]) {
@@ -20,7 +23,7 @@ export class LatencyModel {
   /** The profile's latency at `batch`, before correction. */
   profiled(batch: number): number {
     const p = this.points;
-    if (p.length === 0) return 0;
+    if (p.length === 0) return this.learnedPerSample * batch;
     if (batch <= p[0].batch) return p[0].ms;
     for (let i = 1; i < p.length; i++) {
       if (batch <= p[i].batch) {
@@ -51,7 +54,11 @@ export class LatencyModel {
 
   /** Feeds back one run: its compute time and, when it did not wait behind another batch, the time around it. */
   observe(batch: number, computeMs: number, overheadMs?: number): void {
-    const expected = this.profiled(batch);
+    if (this.points.length === 0) {
+      const perSample = computeMs / Math.max(1, batch);
+      this.learnedPerSample = this.learnedPerSample === 0 ? perSample : this.learnedPerSample + ALPHA * (perSample - this.learnedPerSample);
+    }
+    const expected = this.points.length === 0 ? 0 : this.profiled(batch);
     if (expected > 0 && computeMs > 0) {
       const ratio = Math.min(8, Math.max(0.25, computeMs / expected));
       this.correction += ALPHA * (ratio - this.correction);

@@ -1,15 +1,18 @@
 // Moves queued requests onto free executors. Each model has a fair queue (per tenant, EDF inside)
-// and a planner that picks the batch and the variant; a request that names a version gets a
-// queue of its own for that variant. Whenever an executor is free, the queue whose next request
-// is most urgent is planned; the batch's inputs are concatenated along axis 0, run once, and the
-// outputs split back per request.
+// and a planner that picks the batch and the variant, per shape class: only requests that can
+// legally be concatenated share a queue (tensor/shape-class.ts), and each class learns its own
+// latency. A request that names a version gets a queue of its own for that variant. Whenever an
+// executor is free, the queue whose next request is most urgent is planned; the batch's inputs are
+// concatenated along each input's batch axis, run once, and the outputs split back per request.
 import { performance } from 'node:perf_hooks';
 import { AccuracyUnavailableError, DeadlineError, InferenceFailedError, isParetoError, type ParetoError } from '../errors.js';
 import type { ServingInfo } from '../protocol/types.js';
 import { FairQueue, type QueuedRequest } from '../scheduler/fair-queue.js';
 import { Planner, type BatchPlan, type PlannerVariant } from '../scheduler/planner.js';
 import { concatBatch, splitBatch } from '../tensor/batch.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { hasShapeClasses, shapeClass } from '../tensor/shape-class.js';
+import { elementCount, type Tensor } from '../tensor/tensor.js';
+import type { TensorSignature } from '../tensor/validate.js';
 import type { BatchRecord } from '../telemetry/metrics.js';
 import type { Executors } from './executors.js';
 import type { LoadedModel, LoadedVariant } from './model-host.js';
@@ -31,6 +34,10 @@ interface Pending extends QueuedRequest {
 
 interface ModelQueue {
   model: LoadedModel;
+  /** The queue's key among the model's queues: variant, immediacy and shape class. */
+  key: string;
+  /** Input elements per row in this shape class (scales profiles measured at another shape). */
+  rowElements: number;
   variants: Map<string, LoadedVariant>;
   /** executors.variants.version() when `variants` was chosen. */
   variantsVersion: number;
@@ -38,13 +45,32 @@ interface ModelQueue {
   planner: Planner<Pending>;
 }
 
-function plannerVariant(v: LoadedVariant): PlannerVariant {
+/**
+ * Queues of a model beyond this many are dropped when empty: a client sending ever-new shapes must
+ * not grow the server's state without bound (a dropped class only loses its learned latency).
+ */
+const MAX_QUEUES_PER_MODEL = 64;
+
+function plannerVariant(v: LoadedVariant, rowElements: number): PlannerVariant {
+  // A profile measured at another input size scales by elements per row: a first guess, which
+  // the class's own online correction then refines.
+  const measured = v.profile?.measured.row_elements;
+  const scale = typeof measured === 'number' && measured > 0 && rowElements > 0 ? rowElements / measured : 1;
   return {
     name: v.name,
-    // Without a profile nothing is known: treat it as exact and free, so it is always eligible.
-    accuracy: v.profile?.accuracy.value ?? 1,
-    latency: (v.profile?.latency ?? []).map((l) => ({ batch: l.batch_size, ms: l.p50_ms })),
+    // Unprofiled variants are served only when pinned or alone (runnable()); 0 claims nothing.
+    accuracy: v.profile?.accuracy.value ?? 0,
+    latency: (v.profile?.latency ?? []).map((l) => ({ batch: l.batch_size, ms: l.p50_ms * scale })),
   };
+}
+
+/** Input elements per row of a request: the batched inputs' elements over their batch axis. */
+function rowElements(inputs: readonly Tensor[], signature: readonly TensorSignature[]): number {
+  let n = 0;
+  signature.forEach((s, i) => {
+    if (s.batchAxis !== null) n += elementCount(inputs[i].shape) / Math.max(1, inputs[i].shape[s.batchAxis]);
+  });
+  return n;
 }
 
 export class BatchDispatcher {
@@ -76,7 +102,7 @@ export class BatchDispatcher {
    * the planner chooses. Resolves with the request's share of its batch.
    */
   submit(model: LoadedModel, pinned: LoadedVariant | undefined, inputs: Tensor[], samples: number, sched: Scheduling, immediate = false): Promise<BatchResult> {
-    const q = this.queueFor(model, pinned, immediate);
+    const q = this.queueFor(model, pinned, immediate, inputs);
     if (sched.minAccuracy > q.planner.bestAccuracy) {
       return Promise.reject(new AccuracyUnavailableError(model.name, sched.minAccuracy, q.planner.bestAccuracy));
     }
@@ -134,15 +160,17 @@ export class BatchDispatcher {
   }
 
   /** `immediate`: the caller (a gateway) has formed the batch already; run it without max_queue_delay. */
-  private queueFor(model: LoadedModel, pinned: LoadedVariant | undefined, immediate: boolean): ModelQueue {
+  private queueFor(model: LoadedModel, pinned: LoadedVariant | undefined, immediate: boolean, inputs: Tensor[]): ModelQueue {
     let queues = this.queues.get(model);
     if (!queues) this.queues.set(model, (queues = new Map()));
-    const key = `${pinned?.name ?? '*'}${immediate ? '!' : ''}`;
+    let key = `${pinned?.name ?? '*'}${immediate ? '!' : ''}`;
+    if (this.hasClasses(model)) key += `|${shapeClass(inputs, model.inputs, batchLimit(model) > 1)}`;
     let q = queues.get(key);
     const version = this.executors.variants?.version() ?? 0;
     if (!q) {
       const variants = pinned ? [pinned] : this.runnable(model);
-      q = { model, variants: new Map(variants.map((v) => [v.name, v])), variantsVersion: version, queue: new FairQueue<Pending>(), planner: this.planner(model, variants, immediate) };
+      const elements = rowElements(inputs, model.inputs);
+      q = { model, key, rowElements: elements, variants: new Map(variants.map((v) => [v.name, v])), variantsVersion: version, queue: new FairQueue<Pending>(), planner: this.planner(model, variants, immediate, elements) };
       queues.set(key, q);
     } else if (!pinned && q.variantsVersion !== version) {
       // On a gateway the variants that can run change as workers come, go and upgrade: the
@@ -151,29 +179,44 @@ export class BatchDispatcher {
       const variants = this.runnable(model);
       if (variants.length !== q.variants.size || !variants.every((v) => q!.variants.has(v.name))) {
         q.variants = new Map(variants.map((v) => [v.name, v]));
-        q.planner = this.planner(model, variants, immediate);
+        q.planner = this.planner(model, variants, immediate, q.rowElements);
       }
     }
     return q;
   }
 
-  private planner(model: LoadedModel, variants: LoadedVariant[], immediate: boolean): Planner<Pending> {
-    const { enabled, max_batch_size, max_queue_delay_ms } = model.config.batching;
-    return new Planner<Pending>(variants.map(plannerVariant), {
+  private readonly classes = new WeakMap<LoadedModel, boolean>();
+
+  private hasClasses(model: LoadedModel): boolean {
+    let has = this.classes.get(model);
+    if (has === undefined) this.classes.set(model, (has = hasShapeClasses(model.inputs)));
+    return has;
+  }
+
+  private planner(model: LoadedModel, variants: LoadedVariant[], immediate: boolean, elements: number): Planner<Pending> {
+    const limit = batchLimit(model);
+    return new Planner<Pending>(variants.map((v) => plannerVariant(v, elements)), {
       policy: model.config.scheduling.policy,
-      maxBatchSize: enabled ? max_batch_size : 1,
-      maxQueueDelayMs: enabled && !immediate ? max_queue_delay_ms : 0,
+      maxBatchSize: limit,
+      maxQueueDelayMs: limit > 1 && !immediate ? model.config.batching.max_queue_delay_ms : 0,
       executors: this.executors.count(model.name),
     });
   }
 
-  /** The model's variants some executor can run now (all of them if none can: the run then says why). */
+  /**
+   * The variants the planner may choose among for requests that name none: those some executor
+   * can run now (all if none can: the run then says why), and of those only the profiled ones.
+   * An unprofiled variant has no known latency or accuracy to weigh, so it serves when pinned, or
+   * when no variant is profiled, as the default variant alone.
+   */
   private runnable(model: LoadedModel): LoadedVariant[] {
     const all = [...model.variants.values()];
     const served = this.executors.variants;
-    if (!served) return all;
-    const up = all.filter((v) => served.serves(model.name, v.name));
-    return up.length > 0 ? up : all;
+    const up = served ? all.filter((v) => served.serves(model.name, v.name)) : all;
+    const candidates = up.length > 0 ? up : all;
+    const profiled = candidates.filter((v) => v.profile !== undefined);
+    if (profiled.length > 0) return profiled;
+    return candidates.includes(model.defaultVariant) ? [model.defaultVariant] : [candidates[0]];
   }
 
   private settled(model: LoadedModel, requests: number): void {
@@ -214,6 +257,7 @@ export class BatchDispatcher {
         const late = q.planner.expire(q.queue, now);
         if (late.length) this.expired(q, late, now);
         if (q.queue.length > 0) waiting.push(q);
+        else if (queues.size > MAX_QUEUES_PER_MODEL) queues.delete(q.key);
       }
     }
     // Most urgent first: the earliest deadline, then the oldest arrival.
@@ -254,7 +298,8 @@ export class BatchDispatcher {
     const variant = q.variants.get(plan.variant)!;
     const batch = plan.requests;
     try {
-      const inputs = model.inputs.map((_, i) => concatBatch(batch.map((p) => p.inputs[i])));
+      // Unbatched inputs are equal across the batch (its shape class says so): the first one's go.
+      const inputs = batch.length === 1 ? batch[0].inputs : model.inputs.map((s, i) => (s.batchAxis === null ? batch[0].inputs[i] : concatBatch(batch.map((p) => p.inputs[i]), s.batchAxis)));
       let deadline = Infinity;
       for (const p of batch) deadline = Math.min(deadline, p.deadline);
       const { outputs, computeMs } = await this.executors.run(executor, { model: model.name, variant, deadline, predictedMs: plan.predictedMs }, inputs);
@@ -266,11 +311,7 @@ export class BatchDispatcher {
       ran.samples += plan.samples;
       ran.computeMs += computeMs;
       this.ran.set(key, ran);
-      const rows = batch.map((p) => p.samples);
-      const split = outputs.map((o) => {
-        if (o.shape[0] !== plan.samples) throw new Error(`output '${o.name}' has ${o.shape[0]} rows for a batch of ${plan.samples}; the model is not batchable along axis 0`);
-        return splitBatch(o, rows);
-      });
+      const split = batch.length === 1 ? outputs.map((o) => [o]) : splitOutputs(model, outputs, batch.map((p) => p.samples), plan.samples);
       const accuracy = variant.profile?.accuracy.value;
       batch.forEach((p, i) => p.resolve({
         outputs: split.map((parts) => parts[i]),
@@ -289,4 +330,23 @@ export class BatchDispatcher {
   close(): void {
     clearTimeout(this.timer);
   }
+}
+
+/** The most samples one batch of the model may hold (1: requests run alone). */
+function batchLimit(model: LoadedModel): number {
+  const { enabled, max_batch_size } = model.config.batching;
+  return enabled && max_batch_size > 0 ? max_batch_size : 1;
+}
+
+/** Each request's share of a batch's outputs; an output that does not match the batch is a fault, never a guess. */
+function splitOutputs(model: LoadedModel, outputs: readonly Tensor[], rows: number[], samples: number): Tensor[][] {
+  return outputs.map((o) => {
+    const spec = model.outputs.find((s) => s.name === o.name);
+    if (spec?.batchAxis === null) return rows.map(() => o);
+    const axis = spec?.batchAxis ?? 0;
+    if (o.shape[axis] !== samples) {
+      throw new Error(`output '${o.name}' has ${o.shape[axis] ?? 'no'} rows on its batch axis (${axis}) for a batch of ${samples}; declare the output's batch_axis in model.yaml, or batched: false`);
+    }
+    return splitBatch(o, rows, axis);
+  });
 }

@@ -2,8 +2,10 @@
 // Triton's model repository manager: load, unload, reload (new sessions first, then a swap, so a
 // reload never interrupts serving), and an index with a reason for every model that is not ready.
 import { EventEmitter } from 'node:events';
-import { isParetoError, ModelLoadError, ModelNotFoundError, ModelNotReadyError, VersionNotFoundError } from '../errors.js';
-import type { ModelConfig, VariantSpec } from '../repository/model-config.js';
+import { isParetoError, ModelConfigError, ModelLoadError, ModelNotFoundError, ModelNotReadyError, VersionNotFoundError } from '../errors.js';
+import { join } from 'node:path';
+import { readSampleFile } from '../datasets/sample-file.js';
+import { tensorSignatures, type ModelConfig, type VariantSpec } from '../repository/model-config.js';
 import type { ModelRepository } from '../repository/model-repository.js';
 import type { Profile } from '../repository/profile.js';
 import { availableProviders } from '../runtime/execution-providers.js';
@@ -11,7 +13,7 @@ import type { ExecutorPool } from '../runtime/executor-pool.js';
 import type { ModelCatalog } from './model-catalog.js';
 import type { SessionSignature, WireTensor } from '../runtime/messages.js';
 import { DTYPE } from '../tensor/dtype.js';
-import type { TensorSignature } from '../tensor/validate.js';
+import { validateInputs, type TensorSignature } from '../tensor/validate.js';
 
 export type ModelState = 'READY' | 'LOADING' | 'UNLOADING' | 'UNAVAILABLE';
 
@@ -116,8 +118,9 @@ export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; d
     try {
       const { config, variants } = this.repository.read(name);
       const generation = this.generation++;
-      const inputs = config.inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape }));
-      const outputs = config.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape }));
+      const inputs = tensorSignatures(config, 'inputs');
+      const outputs = tensorSignatures(config, 'outputs');
+      const warmup = warmupInputs(config, inputs, join(this.repository.root, name));
       const loaded = new Map<string, LoadedVariant>();
       for (const [i, files] of variants.entries()) {
         const spec = config.variants[i];
@@ -137,10 +140,12 @@ export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; d
         } finally {
           loadedKeys.push(sessionKey);
         }
-        checkSignature(name, spec.name, signature, inputs, outputs);
-        await this.pool.warmup(sessionKey, warmupInputs(inputs)).catch((e: Error) => {
-          throw new ModelLoadError(name, spec.name, `warm-up run failed: ${e.message}`);
-        });
+        checkSignature(name, spec.name, signature, inputs, outputs, config.batching.max_batch_size);
+        for (const sample of warmup) {
+          await this.pool.warmup(sessionKey, sample).catch((e: Error) => {
+            throw new ModelLoadError(name, spec.name, `warm-up run failed: ${e.message}`);
+          });
+        }
         loaded.set(spec.name, { name: spec.name, sessionKey, spec, profile: files.profile });
       }
       const model: LoadedModel = {
@@ -202,21 +207,69 @@ export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; d
   }
 }
 
-/** Zeros of batch 1, variable dims as 1. */
-function warmupInputs(inputs: TensorSignature[]): WireTensor[] {
-  return inputs.map((t) => {
+/** Warm-up runs at most this many samples of a sample file: enough to touch each shape once or twice. */
+const MAX_WARMUP_SAMPLES = 4;
+
+/**
+ * The warm-up inputs: the model's sample file, or one request of zeros where the signature fixes
+ * every dimension but the batch axis and no input is unbatched. Anything else would be a guess at
+ * shapes or values (a sample rate of 0) that the graph may refuse: then none.
+ */
+function warmupInputs(config: ModelConfig, inputs: TensorSignature[], dir: string): WireTensor[][] {
+  if (config.warmup === false) return [];
+  if (config.warmup !== undefined) {
+    const file = join(dir, config.warmup);
+    let samples;
+    try {
+      samples = readSampleFile(file, MAX_WARMUP_SAMPLES);
+    } catch (e) {
+      throw new ModelConfigError(file, `warmup: ${(e as Error).message}`);
+    }
+    return samples.map((s, i) => {
+      try {
+        validateInputs(s.inputs, inputs, Math.max(1, config.batching.max_batch_size));
+      } catch (e) {
+        throw new ModelConfigError(file, `warmup sample ${i + 1}: ${(e as Error).message}`);
+      }
+      return inputs.map((spec) => s.inputs.find((t) => t.name === spec.name)!);
+    });
+  }
+  if (inputs.some((t) => t.batchAxis === null || t.shape.some((d, i) => d === -1 && i !== t.batchAxis))) return [];
+  return [inputs.map((t) => {
     const shape = t.shape.map((d) => (d === -1 ? 1 : d));
     const count = shape.reduce((a, b) => a * b, 1);
-    return { name: t.name, datatype: t.datatype, shape, data: new DTYPE[t.datatype].array(count) };
-  });
+    return { name: t.name, datatype: t.datatype, shape, data: t.datatype === 'BYTES' ? new Array<string>(count).fill('') : new DTYPE[t.datatype].array(count) };
+  })];
 }
 
-function checkSignature(model: string, variant: string, got: SessionSignature, inputs: TensorSignature[], outputs: TensorSignature[]): void {
-  const check = (kind: 'input' | 'output', wanted: TensorSignature[], actual: SessionSignature['inputs']) => {
+type GraphTensor = SessionSignature['inputs'][number];
+
+/** The shape to write for a graph tensor: its fixed dims, -1 for symbolic ones. */
+function shapeToWrite(graph: GraphTensor): string {
+  return `[${(graph.shape ?? []).map((d) => (typeof d === 'number' && d > 0 ? d : -1)).join(', ')}]`;
+}
+
+/** Checks model.yaml against the ONNX graph: names, datatypes, ranks, fixed dims and a fixed batch axis. */
+function checkSignature(model: string, variant: string, got: SessionSignature, inputs: TensorSignature[], outputs: TensorSignature[], maxBatchSize: number): void {
+  const fail = (why: string): never => { throw new ModelLoadError(model, variant, why); };
+  const check = (kind: 'input' | 'output', wanted: TensorSignature[], actual: GraphTensor[]) => {
     for (const w of wanted) {
       const a = actual.find((x) => x.name === w.name);
-      if (!a) throw new ModelLoadError(model, variant, `model.yaml declares ${kind} '${w.name}', but the ONNX model's ${kind}s are: ${actual.map((x) => x.name).join(', ')}`);
-      if (a.datatype && a.datatype !== w.datatype) throw new ModelLoadError(model, variant, `${kind} '${w.name}' is ${a.datatype} in the ONNX model but ${w.datatype} in model.yaml`);
+      if (!a) fail(`model.yaml declares ${kind} '${w.name}', but the ONNX model's ${kind}s are: ${actual.map((x) => x.name).join(', ')}`);
+      if (a!.datatype && a!.datatype !== w.datatype) fail(`${kind} '${w.name}' is ${a!.datatype} in the ONNX model but ${w.datatype} in model.yaml: write datatype: ${a!.datatype}`);
+      const dims = a!.shape;
+      if (!dims) continue;
+      if (dims.length !== w.shape.length) fail(`${kind} '${w.name}' has ${dims.length} dimensions in the ONNX model but model.yaml declares [${w.shape}]: write shape: ${shapeToWrite(a!)}`);
+      dims.forEach((g, axis) => {
+        if (typeof g !== 'number' || g <= 0) return; // symbolic: any size the config allows
+        const c = w.shape[axis];
+        if (axis === w.batchAxis) {
+          if (g === 1 && maxBatchSize <= 1) return;
+          fail(`${kind} '${w.name}' is fixed at ${g} on its batch axis (${axis}) in the ONNX model, so it cannot take batches of other sizes: ` +
+            (g === 1 ? 'write max_batch_size: 1 (one row per run)' : `write max_batch_size: 0 and shape: ${shapeToWrite(a!)}`));
+        }
+        if (c !== g) fail(`${kind} '${w.name}' is fixed at ${g} on axis ${axis} in the ONNX model but model.yaml declares [${w.shape}]: write shape: ${shapeToWrite(a!)}`);
+      });
     }
   };
   check('input', inputs, got.inputs);

@@ -1,5 +1,5 @@
 // The Open Inference Protocol's datatypes, their sizes, typed arrays and ONNX Runtime names.
-export const DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64'] as const;
+export const DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES'] as const;
 export type Datatype = (typeof DATATYPES)[number];
 
 export type TypedArray =
@@ -7,9 +7,16 @@ export type TypedArray =
   | Int8Array | Int16Array | Int32Array | BigInt64Array
   | Float32Array | Float64Array;
 
+/**
+ * A tensor's elements: a typed array, or for BYTES one string per element. ONNX Runtime's string
+ * tensors hold UTF-8 text, so BYTES elements are decoded as UTF-8 at the edge (and refused if not).
+ */
+export type TensorData = TypedArray | string[];
+
 type TypedArrayCtor = { new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): TypedArray; new (length: number): TypedArray; BYTES_PER_ELEMENT: number };
 
 interface DatatypeInfo {
+  /** Bytes per element; 0 for BYTES, whose elements vary in length. */
   bytes: number;
   array: TypedArrayCtor;
   /** onnxruntime-node's tensor type name. */
@@ -17,7 +24,7 @@ interface DatatypeInfo {
   bigint: boolean;
 }
 
-// FP16 travels as its raw 16-bit patterns (binary or gRPC raw contents): JSON has no fp16 type.
+// FP16 is held as its raw 16-bit patterns; JSON carries it as numbers (converted at the edge).
 export const DTYPE: Record<Datatype, DatatypeInfo> = {
   BOOL: { bytes: 1, array: Uint8Array, ort: 'bool', bigint: false },
   UINT8: { bytes: 1, array: Uint8Array, ort: 'uint8', bigint: false },
@@ -31,6 +38,8 @@ export const DTYPE: Record<Datatype, DatatypeInfo> = {
   FP16: { bytes: 2, array: Uint16Array, ort: 'float16', bigint: false },
   FP32: { bytes: 4, array: Float32Array, ort: 'float32', bigint: false },
   FP64: { bytes: 8, array: Float64Array, ort: 'float64', bigint: false },
+  // `array` is never used for BYTES (its data is string[]); Uint8Array keeps the record total.
+  BYTES: { bytes: 0, array: Uint8Array, ort: 'string', bigint: false },
 };
 
 const FROM_ORT: Record<string, Datatype> = Object.fromEntries(Object.entries(DTYPE).map(([k, v]) => [v.ort, k as Datatype]));

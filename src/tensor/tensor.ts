@@ -1,12 +1,13 @@
 // Typed tensors, and their construction from the wire forms the protocol allows.
 import { InvalidRequestError } from '../errors.js';
-import { DTYPE, type Datatype, type TypedArray } from './dtype.js';
+import { DTYPE, type Datatype, type TensorData, type TypedArray } from './dtype.js';
+import { fromHalfBits, toHalfBits } from './fp16.js';
 
 export interface Tensor {
   name: string;
   datatype: Datatype;
   shape: number[];
-  data: TypedArray;
+  data: TensorData;
 }
 
 export function elementCount(shape: readonly number[]): number {
@@ -19,8 +20,47 @@ export function byteView(data: TypedArray): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+/** The tensor's raw form: little-endian elements, or for BYTES each element as a 4-byte length then its bytes. */
+export function tensorBytes(t: Tensor): Uint8Array {
+  if (!Array.isArray(t.data)) return byteView(t.data);
+  const parts = t.data.map((s) => utf8Encoder.encode(s));
+  const out = new Uint8Array(parts.reduce((a, p) => a + 4 + p.length, 0));
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const p of parts) {
+    view.setUint32(offset, p.length, true);
+    out.set(p, offset + 4);
+    offset += 4 + p.length;
+  }
+  return out;
+}
+
+function fromLengthPrefixed(name: string, shape: number[], bytes: Uint8Array): Tensor {
+  const count = elementCount(shape);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const data: string[] = [];
+  let offset = 0;
+  for (let i = 0; i < count; i++) {
+    if (offset + 4 > bytes.byteLength) throw new InvalidRequestError(`input '${name}': BYTES data ends after ${i} of the ${count} elements of shape [${shape}]`);
+    const n = view.getUint32(offset, true);
+    if (offset + 4 + n > bytes.byteLength) throw new InvalidRequestError(`input '${name}': BYTES element ${i} declares ${n} bytes, past the end of the data`);
+    try {
+      data.push(utf8.decode(bytes.subarray(offset + 4, offset + 4 + n)));
+    } catch {
+      throw new InvalidRequestError(`input '${name}': BYTES element ${i} is not valid UTF-8 (ONNX Runtime's string tensors hold UTF-8 text)`);
+    }
+    offset += 4 + n;
+  }
+  if (offset !== bytes.byteLength) throw new InvalidRequestError(`input '${name}': ${bytes.byteLength - offset} bytes of BYTES data follow the ${count} elements of shape [${shape}]`);
+  return { name, datatype: 'BYTES', shape, data };
+}
+
 /** A typed array over raw little-endian bytes; copies only when the bytes are misaligned. */
 export function fromBytes(name: string, datatype: Datatype, shape: number[], bytes: Uint8Array): Tensor {
+  if (datatype === 'BYTES') return fromLengthPrefixed(name, shape, bytes);
   const info = DTYPE[datatype];
   const expected = elementCount(shape) * info.bytes;
   if (bytes.byteLength !== expected) {
@@ -59,21 +99,29 @@ function flattenInto(value: unknown, out: unknown[]): void {
 
 /** From the JSON `data` field, flat or nested, checked element by element. */
 export function fromJson(name: string, datatype: Datatype, shape: number[], data: unknown): Tensor {
-  if (datatype === 'FP16') throw new InvalidRequestError(`input '${name}': FP16 has no JSON form; send it as binary data`);
   if (!Array.isArray(data)) throw new InvalidRequestError(`input '${name}': 'data' must be an array`);
   const flat: unknown[] = [];
   flattenInto(data, flat);
   const count = elementCount(shape);
   if (flat.length !== count) throw new InvalidRequestError(`input '${name}': shape [${shape}] needs ${count} elements, 'data' has ${flat.length}`);
+  if (datatype === 'BYTES') {
+    for (let i = 0; i < count; i++) {
+      if (typeof flat[i] !== 'string') throw new InvalidRequestError(`input '${name}': element ${i} must be a string for BYTES, got ${describe(flat[i])}`);
+    }
+    return { name, datatype, shape, data: flat as string[] };
+  }
   const info = DTYPE[datatype];
   const out = new info.array(count);
   for (let i = 0; i < count; i++) {
     const v = flat[i];
-    if (datatype === 'BOOL') {
-      if (typeof v !== 'boolean') throw new InvalidRequestError(`input '${name}': element ${i} must be a boolean, got ${JSON.stringify(v)}`);
+    if (datatype === 'FP16') {
+      if (typeof v !== 'number') throw new InvalidRequestError(`input '${name}': element ${i} must be a number for FP16, got ${describe(v)}`);
+      out[i] = toHalfBits(v);
+    } else if (datatype === 'BOOL') {
+      if (typeof v !== 'boolean') throw new InvalidRequestError(`input '${name}': element ${i} must be a boolean, got ${describe(v)}`);
       out[i] = v ? 1 : 0;
     } else if (typeof v !== 'number' || !Number.isFinite(v) && !isFloat(datatype)) {
-      throw new InvalidRequestError(`input '${name}': element ${i} must be a number for ${datatype}, got ${JSON.stringify(v)}`);
+      throw new InvalidRequestError(`input '${name}': element ${i} must be a number for ${datatype}, got ${describe(v)}`);
     } else if (info.bigint) {
       if (!Number.isInteger(v)) throw new InvalidRequestError(`input '${name}': element ${i} must be an integer for ${datatype}, got ${v}`);
       out[i] = BigInt(v) as never;
@@ -85,12 +133,20 @@ export function fromJson(name: string, datatype: Datatype, shape: number[], data
   return { name, datatype, shape, data: out };
 }
 
+/** A value for an error message, cut short: the client's own data need not come back whole. */
+function describe(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+}
+
 function isFloat(datatype: Datatype): boolean {
   return datatype === 'FP32' || datatype === 'FP64' || datatype === 'FP16';
 }
 
-/** JSON-ready flat data (BOOL as booleans, 64-bit integers as numbers). */
-export function toJsonData(t: Tensor): Array<number | boolean> {
+/** JSON-ready flat data (BOOL as booleans, 64-bit integers and FP16 as numbers, BYTES as strings). */
+export function toJsonData(t: Tensor): Array<number | boolean | string> {
+  if (Array.isArray(t.data)) return t.data;
+  if (t.datatype === 'FP16') return Array.from(t.data as Uint16Array, fromHalfBits);
   if (t.datatype === 'BOOL') return Array.from(t.data as Uint8Array, (v) => v !== 0);
   if (DTYPE[t.datatype].bigint) return Array.from(t.data as BigInt64Array, (v) => Number(v));
   return Array.from(t.data as Float32Array);

@@ -7,11 +7,16 @@ import type { Tensor } from './tensor.js';
 export interface TensorSignature {
   name: string;
   datatype: Datatype;
-  /** Axis 0 is the batch axis; -1 is any size. */
+  /** The full shape the model takes; -1 is any size (always so on the batch axis). */
   shape: number[];
+  /**
+   * The axis requests are concatenated along; null when the tensor is not batched: an input then
+   * is the same in every request of a batch (a sample rate), an output is the same for all of them.
+   */
+  batchAxis: number | null;
 }
 
-/** Validates inputs and returns the request's batch size (rows on axis 0). */
+/** Validates inputs and returns the request's batch size (its rows on the batch axis; 1 for a model without one). */
 export function validateInputs(inputs: readonly Tensor[], signature: readonly TensorSignature[], maxBatchSize: number): number {
   const byName = new Map<string, Tensor>();
   for (const t of inputs) {
@@ -24,6 +29,7 @@ export function validateInputs(inputs: readonly Tensor[], signature: readonly Te
     }
   }
   let rows = -1;
+  let rowsFrom = '';
   for (const spec of signature) {
     const t = byName.get(spec.name);
     if (!t) throw new InvalidRequestError(`missing input '${spec.name}' (${spec.datatype} [${spec.shape}])`);
@@ -31,10 +37,16 @@ export function validateInputs(inputs: readonly Tensor[], signature: readonly Te
     if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => spec.shape[i] !== -1 && d !== spec.shape[i])) {
       throw new InvalidRequestError(`input '${spec.name}': shape [${t.shape}] does not match the model's [${spec.shape}] (-1 = any size)`);
     }
-    if (rows !== -1 && t.shape[0] !== rows) throw new InvalidRequestError(`inputs disagree on the batch size (axis 0): ${rows} vs ${t.shape[0]} for '${spec.name}'`);
-    rows = t.shape[0];
+    if (spec.batchAxis === null) continue;
+    const r = t.shape[spec.batchAxis];
+    if (rows !== -1 && r !== rows) {
+      throw new InvalidRequestError(`inputs disagree on the batch size: ${rows} for '${rowsFrom}' vs ${r} for '${spec.name}' (its batch axis is ${spec.batchAxis})`);
+    }
+    rows = r;
+    rowsFrom = spec.name;
   }
-  if (rows < 1) throw new InvalidRequestError(`batch size (axis 0) must be at least 1, got ${rows}`);
+  if (rows === -1) return 1; // no batched input: the request is one sample
+  if (rows < 1) throw new InvalidRequestError(`batch size must be at least 1, got ${rows} for '${rowsFrom}'`);
   if (rows > maxBatchSize) throw new InvalidRequestError(`batch size ${rows} is over the model's max_batch_size of ${maxBatchSize}`);
   return rows;
 }
@@ -43,7 +55,6 @@ export function checkShape(name: string, shape: unknown): number[] {
   if (!Array.isArray(shape) || shape.some((d) => typeof d !== 'number' || !Number.isInteger(d) || d < 0)) {
     throw new InvalidRequestError(`input '${name}': 'shape' must be an array of non-negative integers`);
   }
-  if (shape.length === 0) throw new InvalidRequestError(`input '${name}': 'shape' must have at least one dimension (the batch axis)`);
   let n = 1;
   for (const d of shape) n *= d;
   if (n > 2 ** 31) throw new InvalidRequestError(`input '${name}': shape [${shape}] has too many elements`);

@@ -2,7 +2,7 @@
 // always travel as raw_output_contents, as Triton sends them.
 import { InvalidRequestError } from '../../errors.js';
 import { isDatatype, type Datatype } from '../../tensor/dtype.js';
-import { byteView, fromBytes, fromJson, type Tensor } from '../../tensor/tensor.js';
+import { fromBytes, fromJson, tensorBytes, type Tensor } from '../../tensor/tensor.js';
 import { checkShape } from '../../tensor/validate.js';
 import { servingParameters, type InferenceRequest, type InferenceResponse, type Parameters } from '../types.js';
 
@@ -36,7 +36,7 @@ export interface GrpcInferRequest {
 const CONTENTS_FIELD: Record<Datatype, string | undefined> = {
   BOOL: 'bool_contents', INT8: 'int_contents', INT16: 'int_contents', INT32: 'int_contents', INT64: 'int64_contents',
   UINT8: 'uint_contents', UINT16: 'uint_contents', UINT32: 'uint_contents', UINT64: 'uint64_contents',
-  FP32: 'fp32_contents', FP64: 'fp64_contents', FP16: undefined,
+  FP32: 'fp32_contents', FP64: 'fp64_contents', FP16: undefined, BYTES: 'bytes_contents',
 };
 
 export function decodeParameters(params: Record<string, GrpcParameter> | undefined): Parameters {
@@ -92,6 +92,6 @@ export function encodeGrpcInfer(res: InferenceResponse) {
     id: res.id ?? '',
     parameters: encodeParameters(servingParameters(res.serving)),
     outputs: res.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
-    raw_output_contents: res.outputs.map((t) => Buffer.from(byteView(t.data).buffer, t.data.byteOffset, t.data.byteLength)),
+    raw_output_contents: res.outputs.map((t) => { const b = tensorBytes(t); return Buffer.from(b.buffer, b.byteOffset, b.byteLength); }),
   };
 }

@@ -2,7 +2,7 @@
 // `Inference-Header-Content-Length` bytes, then each binary tensor's bytes in order).
 import { InvalidRequestError } from '../../errors.js';
 import { isDatatype } from '../../tensor/dtype.js';
-import { byteView, fromBytes, fromJson, toJsonData, type Tensor } from '../../tensor/tensor.js';
+import { fromBytes, fromJson, tensorBytes, toJsonData, type Tensor } from '../../tensor/tensor.js';
 import { checkShape } from '../../tensor/validate.js';
 import { servingParameters, type InferenceRequest, type InferenceResponse, type Parameters } from '../types.js';
 
@@ -123,7 +123,7 @@ export function encodeInferResponse(req: InferenceRequest, res: InferenceRespons
   const outputs = res.outputs.map((t) => {
     const binary = req.outputs?.find((o) => o.name === t.name)?.binary ?? binaryDefault;
     if (!binary) return { name: t.name, datatype: t.datatype, shape: t.shape, data: toJsonData(t) };
-    const bytes = byteView(t.data);
+    const bytes = tensorBytes(t);
     chunks.push(bytes);
     return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: bytes.byteLength } };
   });

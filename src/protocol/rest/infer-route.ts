@@ -77,7 +77,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       'pareto-queue-ms': s.queueMs.toFixed(3),
       'pareto-compute-ms': s.computeMs.toFixed(3),
     };
-    if (s.accuracy !== undefined) headers['pareto-accuracy'] = s.accuracy;
+    headers['pareto-accuracy'] = s.accuracy ?? 'unmeasured';
     if (encoded.headerLength !== undefined) {
       headers['inference-header-content-length'] = encoded.headerLength;
       headers['content-type'] = 'application/octet-stream';
