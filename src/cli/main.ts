@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { benchCommand } from './bench.js';
 import { hashKeyCommand } from './hash-key.js';
+import { importCommand } from './import.js';
 import { optimizeCommand, profileCommand } from './optimize.js';
 import { clusterCommand } from './cluster.js';
 import { gatewayCommand } from './gateway.js';
@@ -18,6 +19,7 @@ program.addCommand(serveCommand());
 program.addCommand(workerCommand());
 program.addCommand(gatewayCommand());
 program.addCommand(clusterCommand());
+program.addCommand(importCommand());
 program.addCommand(optimizeCommand());
 program.addCommand(profileCommand());
 program.addCommand(hashKeyCommand());
