@@ -1,9 +1,11 @@
 // `pareto optimize` and `pareto profile`: make a model's variants, and measure them.
+import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DATASETS, isDatasetName, loadDataset, type DatasetName } from '../datasets/index.js';
 import { optimizeModel } from '../optimize/pipeline.js';
 import { profileModel } from '../profile/profile-model.js';
+import { AGREEMENT_METRICS, profileWithSamples, type AgreementMetric } from '../profile/profile-samples.js';
 import { progressBar } from '../zoo/progress.js';
 
 function dataset(value: string) {
@@ -39,13 +41,21 @@ export function profileCommand(): Command {
   return new Command('profile')
     .description('Measure every variant of a model: latency per batch size (p50/p99) and top-1 accuracy on a labelled test split')
     .argument('<model-dir>', 'a model folder in a repository, e.g. models/mnist-mlp')
-    .addOption(new Option('--data <dataset>', 'labelled evaluation data (its test split)').argParser(dataset).makeOptionMandatory())
+    .requiredOption('--data <dataset|file.jsonl>', `evaluation data: a bundled dataset's test split (${DATASETS.join(', ')}), or your own samples (docs/data-format.md)`)
+    .addOption(new Option('--metric <metric>', 'for samples without labels: how a variant agrees with the reference (default: by output shape)').choices(AGREEMENT_METRICS))
+    .option('--tolerance <x>', 'max-error metric: the largest absolute difference that still agrees', (v) => Number(v), 1e-2)
     .option('--batch <n>', 'batch size at which the report compares per-sample latency', (v) => Number(v), 32)
     .option('--runs <n>', 'timed runs per batch size', (v) => Number(v), 200)
     .option('--agreement-with <variant>', 'measure accuracy as top-1 agreement with this variant (for data without task labels)')
     .addHelpText('after', `
 Writes <variant>/profile.json for each variant (the server reads them), REPORT.md and frontier.svg.`)
-    .action(async (dir: string, opts: { data: DatasetName; batch: number; runs: number; agreementWith?: string }) => {
+    .action(async (dir: string, opts: { data: string; batch: number; runs: number; agreementWith?: string; metric?: AgreementMetric; tolerance: number }) => {
+      if (!isDatasetName(opts.data)) {
+        if (!existsSync(opts.data)) throw new InvalidArgumentError(`--data: '${opts.data}' is neither a bundled dataset (${DATASETS.join(', ')}) nor a file`);
+        await profileWithSamples({ modelDir: dir, data: opts.data, runs: opts.runs, reference: opts.agreementWith, metric: opts.metric, tolerance: opts.tolerance, log: (l) => console.log(l) });
+        console.log(`\nwritten: ${dir}/<variant>/profile.json`);
+        return;
+      }
       await profileModel({ modelDir: dir, dataset: opts.data, reportBatch: opts.batch, runs: opts.runs, agreementWith: opts.agreementWith, log: (l) => console.log(l) });
       console.log(`\nwritten: ${dir}/REPORT.md, ${dir}/frontier.svg`);
     });

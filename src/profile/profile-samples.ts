@@ -1,0 +1,181 @@
+// `pareto profile --data <samples.jsonl>`: measures every variant of any model on the user's own
+// samples (docs/data-format.md). Latency per batch size is measured on the most common shape class
+// in the file (requests batch only within a class), batches made of its samples concatenated along
+// each input's batch axis. Accuracy: top-1 against labels where the samples have them, otherwise
+// agreement with a reference variant: top-1 per position (classes on the last axis), IoU of maps
+// thresholded at 0.5 (dense outputs with one channel), or the share of samples within a tolerance.
+import { cpus, hostname } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import ort from 'onnxruntime-node';
+import { readSampleFile, type Sample } from '../datasets/sample-file.js';
+import { tensorSignatures } from '../repository/model-config.js';
+import { ModelRepository } from '../repository/model-repository.js';
+import { concatBatch } from '../tensor/batch.js';
+import { DTYPE } from '../tensor/dtype.js';
+import { shapeClass } from '../tensor/shape-class.js';
+import { elementCount, type Tensor } from '../tensor/tensor.js';
+import { validateInputs, type TensorSignature } from '../tensor/validate.js';
+
+export const AGREEMENT_METRICS = ['top1', 'iou', 'max-error'] as const;
+export type AgreementMetric = (typeof AGREEMENT_METRICS)[number];
+
+export interface SampleProfileOptions {
+  modelDir: string;
+  data: string;
+  runs?: number;
+  /** Variant whose outputs the others are compared with when samples carry no labels (default: the default variant). */
+  reference?: string;
+  metric?: AgreementMetric;
+  /** For max-error: the largest absolute difference a sample may have and still agree. */
+  tolerance?: number;
+  log?: (line: string) => void;
+}
+
+type Outputs = Record<string, ort.Tensor>;
+
+function feeds(inputs: readonly Tensor[]): Record<string, ort.Tensor> {
+  const f: Record<string, ort.Tensor> = {};
+  for (const t of inputs) f[t.name] = Array.isArray(t.data) ? new ort.Tensor('string', t.data, t.shape) : new ort.Tensor(DTYPE[t.datatype].ort as 'float32', t.data as Float32Array, t.shape);
+  return f;
+}
+
+/** A batch of `rows` rows from the class's samples (cycled), in signature order. */
+function batchOf(samples: readonly Sample[], signature: readonly TensorSignature[], rows: number): Tensor[] | undefined {
+  const parts: Sample[] = [];
+  let have = 0;
+  for (let i = 0; have < rows; i++) {
+    const s = samples[i % samples.length];
+    const r = validateInputs(s.inputs, signature, Infinity);
+    if (have + r > rows) return undefined;
+    parts.push(s);
+    have += r;
+  }
+  return signature.map((spec) => {
+    const mine = parts.map((p) => p.inputs.find((t) => t.name === spec.name)!);
+    return spec.batchAxis === null ? mine[0] : concatBatch(mine, spec.batchAxis);
+  });
+}
+
+function argmaxes(t: ort.Tensor): number[] {
+  const classes = Number(t.dims[t.dims.length - 1] ?? 1);
+  const data = t.data as Float32Array;
+  const out: number[] = [];
+  for (let p = 0; p < data.length / classes; p++) {
+    let best = 0;
+    for (let j = 1; j < classes; j++) if (data[p * classes + j] > data[p * classes + best]) best = j;
+    out.push(best);
+  }
+  return out;
+}
+
+/** How far `got` agrees with `want` on one sample, in [0, 1]. */
+function agreement(metric: AgreementMetric, got: ort.Tensor, want: ort.Tensor, tolerance: number): number {
+  if (got.dims.join() !== want.dims.join()) return 0;
+  const a = got.data as Float32Array, b = want.data as Float32Array;
+  if (metric === 'top1') {
+    const x = argmaxes(got), y = argmaxes(want);
+    return x.filter((c, i) => c === y[i]).length / Math.max(1, y.length);
+  }
+  if (metric === 'iou') {
+    let inter = 0, union = 0;
+    for (let i = 0; i < b.length; i++) {
+      const p = a[i] > 0.5, q = b[i] > 0.5;
+      if (p && q) inter++;
+      if (p || q) union++;
+    }
+    return union === 0 ? 1 : inter / union;
+  }
+  let worst = 0;
+  for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst <= tolerance ? 1 : 0;
+}
+
+/** The metric that fits an output: classes on the last axis → top-1; a one-channel map → IoU; else max error. */
+function defaultMetric(t: ort.Tensor): AgreementMetric {
+  const last = Number(t.dims[t.dims.length - 1] ?? 1);
+  if (t.dims.length >= 2 && last > 1 && t.dims.length <= 3) return 'top1';
+  if (t.dims.length === 4 && Number(t.dims[1]) === 1) return 'iou';
+  return 'max-error';
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+export async function profileWithSamples(opts: SampleProfileOptions) {
+  const dir = resolve(opts.modelDir);
+  const { config, variants } = new ModelRepository(dirname(dir)).read(basename(dir), { profiles: false });
+  const inputs = tensorSignatures(config, 'inputs');
+  const samples = readSampleFile(opts.data).map((s, i) => {
+    try {
+      validateInputs(s.inputs, inputs, Infinity);
+    } catch (e) {
+      throw new Error(`${opts.data}: sample ${i + 1}: ${(e as Error).message}`);
+    }
+    return { ...s, inputs: inputs.map((spec) => s.inputs.find((t) => t.name === spec.name)!) };
+  });
+  // The most common shape class: latency is measured where traffic is (and keyed by it).
+  const classes = new Map<string, Sample[]>();
+  for (const s of samples) {
+    const key = shapeClass(s.inputs, inputs, true);
+    classes.set(key, [...(classes.get(key) ?? []), s]);
+  }
+  const [shape, common] = [...classes.entries()].sort((a, b) => b[1].length - a[1].length)[0];
+  const rowElements = inputs.reduce((n, spec, i) => n + (spec.batchAxis === null ? 0 : elementCount(common[0].inputs[i].shape) / common[0].inputs[i].shape[spec.batchAxis]), 0);
+  const maxBatch = Math.max(1, config.batching.max_batch_size);
+  const runs = opts.runs ?? 50;
+  const labelled = samples.every((s) => s.label !== undefined);
+  const referenceName = opts.reference ?? config.default_variant ?? config.variants[0].name;
+  const reference = variants.find((v) => v.name === referenceName);
+  if (!labelled && !reference) throw new Error(`no variant '${referenceName}' to measure agreement with`);
+
+  let referenceOutputs: Outputs[] | undefined;
+  const results = [];
+  for (const v of labelled ? variants : [reference!, ...variants.filter((x) => x !== reference)]) {
+    const session = await ort.InferenceSession.create(v.onnxPath, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
+    const outputs: Outputs[] = [];
+    for (const s of samples) outputs.push(await session.run(feeds(s.inputs)));
+    const first = session.outputNames[0];
+    let accuracy;
+    if (labelled) {
+      const per = samples.map((s, i) => { const p = argmaxes(outputs[i][first]); return p.filter((c, j) => c === s.label![j]).length / p.length; });
+      accuracy = { metric: 'top1', value: per.reduce((a, b) => a + b, 0) / per.length, samples: samples.length, reference: 'labels' };
+    } else {
+      referenceOutputs ??= outputs;
+      const metric = opts.metric ?? defaultMetric(referenceOutputs[0][first]);
+      const per = samples.map((_, i) => agreement(metric, outputs[i][first], referenceOutputs![i][first], opts.tolerance ?? 1e-2));
+      accuracy = { metric: `${metric}-agreement`, value: per.reduce((a, b) => a + b, 0) / per.length, samples: samples.length, reference: referenceName };
+    }
+    const latency = [];
+    for (let b = 1; b <= maxBatch; b *= 2) {
+      const batch = batchOf(common, inputs, b);
+      if (!batch) continue; // rows of the samples do not add up to b
+      const f = feeds(batch);
+      for (let i = 0; i < 3; i++) await session.run(f);
+      const times: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const t0 = performance.now();
+        await session.run(f);
+        times.push(performance.now() - t0);
+      }
+      times.sort((x, y) => x - y);
+      latency.push({ batch_size: b, p50_ms: +quantile(times, 0.5).toFixed(4), p99_ms: +quantile(times, 0.99).toFixed(4), runs });
+    }
+    await session.release();
+    const profile = {
+      accuracy: { ...accuracy, data: opts.data },
+      latency,
+      measured: {
+        date: new Date().toISOString(), host: hostname(), cpu: cpus()[0]?.model ?? 'unknown', onnxruntime: ort.env.versions.node ?? 'unknown', intra_op_threads: 1,
+        shape_class: shape, row_elements: rowElements,
+        method: `onnxruntime-node in-process on ${opts.data}: 3 warm-up runs then ${runs} timed runs per batch size, on its most common shape class`,
+      },
+    };
+    writeFileSync(join(dir, v.name, 'profile.json'), JSON.stringify(profile, null, 2) + '\n');
+    opts.log?.(`  ${v.name}: ${accuracy.metric} ${(100 * accuracy.value).toFixed(2)}%, batch 1 p50 ${latency[0]?.p50_ms ?? '?'} ms (${shape})`);
+    results.push({ name: v.name, profile });
+  }
+  return results;
+}
