@@ -13,7 +13,7 @@ import { convertFp16 } from './fp16.js';
 import { mlpFromGraph } from './mlp-graph.js';
 import { pruneStructured } from './prune.js';
 import { quantizeDynamic } from './quantize-dynamic.js';
-import { quantizeStatic } from './quantize-static.js';
+import { quantizeStatic, rowFeeds } from './quantize-static.js';
 import { testTimeAugment } from './tta.js';
 
 export interface OptimizeOptions {
@@ -122,7 +122,7 @@ export async function optimizeModel(opts: OptimizeOptions): Promise<VariantResul
   await attempt('fp16', 'float16 weights and compute, casts at the boundaries', () => convertFp16(reference));
   await attempt('tta9', 'test-time augmentation: the fp32 model on the 9 one-pixel shifts of the image, logits averaged', () => testTimeAugment(reference, 1));
   await attempt('int8', 'int8 dynamic quantization, per-column symmetric weights', () => quantizeDynamic(reference));
-  await attempt('int8-static', `int8 static QDQ, per-column weights, activations calibrated on ${calibrationRows} ${opts.train ? 'training' : 'generated'} rows`, () => quantizeStatic(reference, calibration, sig.input.shape.slice(1)));
+  await attempt('int8-static', `int8 static QDQ, per-column weights, activations calibrated on ${calibrationRows} ${opts.train ? 'training' : 'generated'} rows`, () => quantizeStatic(reference, rowFeeds(sig.input.name, calibration, sig.input.shape.slice(1))));
   for (const ratio of [0.5, 0.75]) {
     const variant = `pruned${Math.round(ratio * 100)}`;
     await attempt(variant, `structured pruning of ${ratio * 100}% of hidden units${opts.train ? ', then one epoch of fine-tuning' : ''}`, () => {

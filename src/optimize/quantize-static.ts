@@ -14,19 +14,31 @@ interface Range {
   max: number;
 }
 
-/** Runs the float model on calibration rows and records the range of each named value. */
-async function calibrate(model: Model, values: string[], input: string, rows: Float32Array, sampleShape: number[]): Promise<Map<string, Range>> {
+/** Inputs for calibration runs: one feed per run (a batch of rows, or one of the user's samples). */
+export type CalibrationFeeds = Array<Record<string, ort.Tensor>>;
+
+/** Feeds of up to 64 rows each from a flat float array of rows of `sampleShape` (one input). */
+export function rowFeeds(input: string, rows: Float32Array, sampleShape: number[]): CalibrationFeeds {
   const width = sampleShape.reduce((a, b) => a * b, 1);
+  const count = rows.length / width;
+  const out: CalibrationFeeds = [];
+  for (let start = 0; start < count; start += 64) {
+    const n = Math.min(64, count - start);
+    out.push({ [input]: new ort.Tensor('float32', rows.subarray(start * width, (start + n) * width), [n, ...sampleShape]) });
+  }
+  return out;
+}
+
+/** Runs the float model on the calibration feeds and records the range of each named value. */
+async function calibrate(model: Model, values: string[], feeds: CalibrationFeeds): Promise<Map<string, Range>> {
   const probe = cloneModel(model);
   const g = graphOf(probe);
   const known = new Set(g.output.map((o) => o.name));
   for (const v of values) if (!known.has(v)) g.output.push({ name: v, type: { tensorType: { elemType: DataType.FLOAT } } });
   const session = await ort.InferenceSession.create(encodeModel(probe), { intraOpNumThreads: 2 });
   const ranges = new Map<string, Range>(values.map((v) => [v, { min: 0, max: 0 }]));
-  const count = rows.length / width;
-  for (let start = 0; start < count; start += 64) {
-    const n = Math.min(64, count - start);
-    const out = await session.run({ [input]: new ort.Tensor('float32', rows.subarray(start * width, (start + n) * width), [n, ...sampleShape]) });
+  for (const feed of feeds) {
+    const out = await session.run(feed);
     for (const v of values) {
       const r = ranges.get(v)!;
       for (const x of out[v].data as Float32Array) { if (x < r.min) r.min = x; if (x > r.max) r.max = x; }
@@ -43,7 +55,7 @@ function uint8Params(r: Range): { scale: number; zeroPoint: number } {
   return { scale, zeroPoint: Math.min(255, Math.max(0, Math.round(-lo / scale))) };
 }
 
-export async function quantizeStatic(source: Model, calibration: Float32Array, sampleShape: number[]): Promise<Model> {
+export async function quantizeStatic(source: Model, calibration: CalibrationFeeds): Promise<Model> {
   const model = cloneModel(source);
   const g = graphOf(model);
   const inits = initializerMap(model);
@@ -51,8 +63,7 @@ export async function quantizeStatic(source: Model, calibration: Float32Array, s
   const targets = g.node.filter((n) => (n.opType === 'MatMul' && weightRank(n) === 2) || (n.opType === 'Conv' && weightRank(n) === 4));
   if (targets.length === 0) throw new UnsupportedModelError('int8 static: no MatMul or Conv with a float weight initializer to quantize');
   upgradeOpset(model, 13); // per-axis DequantizeLinear needs opset 13
-  const input = g.input[0].name!;
-  const ranges = await calibrate(source, [...new Set(targets.flatMap((n) => [n.input![0], n.output![0]]))], input, calibration, sampleShape);
+  const ranges = await calibrate(source, [...new Set(targets.flatMap((n) => [n.input![0], n.output![0]]))], calibration);
 
   const qdq = (value: string, tag: string, out: Node[]): string => {
     const { scale, zeroPoint } = uint8Params(ranges.get(value)!);

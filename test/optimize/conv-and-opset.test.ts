@@ -4,6 +4,7 @@ import ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../src/onnx/graph.js';
 import { constantsToInitializers, decodeModel, encodeModel, graphOf, type Model } from '../../src/onnx/model.js';
 import { upgradeOpset, opsetOf } from '../../src/optimize/opset.js';
+import { rowFeeds } from '../../src/optimize/quantize-static.js';
 import { quantizeDynamic } from '../../src/optimize/quantize-dynamic.js';
 import { quantizeStatic } from '../../src/optimize/quantize-static.js';
 import { gaussian, seededRandom } from '../../src/zoo/random.js';
@@ -49,7 +50,7 @@ describe('convolutions and old opsets', () => {
   it('int8 static (QDQ) quantizes Conv with int32 bias and stays close', async () => {
     const net = convNet();
     const ref = await run(net, { x: input });
-    const q = await quantizeStatic(net, input.data as Float32Array, [3, 16, 16]);
+    const q = await quantizeStatic(net, rowFeeds('x', input.data as Float32Array, [3, 16, 16]));
     assert.ok(graphOf(q).initializer.some((t) => t.name!.endsWith('_b')), 'bias quantized to int32');
     assert.ok(maxRelError(ref, await run(q, { x: input })) < 0.05);
   });
@@ -63,6 +64,21 @@ describe('convolutions and old opsets', () => {
     const before = await run(model, { x });
     upgradeOpset(model, 11);
     assert.equal(opsetOf(model), 11);
+    assert.deepEqual(Array.from(await run(model, { x })), Array.from(before));
+  });
+
+  it('raises opset 9 to 13, moving Squeeze, Unsqueeze, Split and ReduceSum attributes into inputs', async () => {
+    const g = new GraphBuilder('old13');
+    const u = g.op('Unsqueeze', ['x'], { axes: [0] });
+    const s = g.op('Squeeze', [u], { axes: [0] });
+    const [a, b] = g.node('Split', [s], ['a', 'b'], { axis: 1, split: [1, 3] });
+    const r = g.op('ReduceSum', [b], { axes: [1], keepdims: 1 });
+    g.node('Add', [a, r], ['y']);
+    const model = decodeModel(g.build([{ name: 'x', type: 'float32', shape: [3, 4] }], [{ name: 'y', type: 'float32', shape: [3, 1] }], 9));
+    const x = new ort.Tensor('float32', Float32Array.from({ length: 12 }, (_, i) => i - 5), [3, 4]);
+    const before = await run(model, { x });
+    upgradeOpset(model, 13);
+    assert.equal(opsetOf(model), 13);
     assert.deepEqual(Array.from(await run(model, { x })), Array.from(before));
   });
 

@@ -4,11 +4,12 @@ import ort from 'onnxruntime-node';
 import { decodeModel, encodeModel, readModel, OnnxFormatError, type Model } from '../../src/onnx/model.js';
 import { GraphBuilder } from '../../src/onnx/graph.js';
 import { UnsupportedModelError } from '../../src/optimize/errors.js';
-import { convertFp16, toHalf } from '../../src/optimize/fp16.js';
+import { convertFp16 } from '../../src/optimize/fp16.js';
+import { toHalfBits as toHalf } from '../../src/tensor/fp16.js';
 import { mlpFromGraph } from '../../src/optimize/mlp-graph.js';
 import { pruneStructured } from '../../src/optimize/prune.js';
 import { quantizeDynamic } from '../../src/optimize/quantize-dynamic.js';
-import { quantizeStatic } from '../../src/optimize/quantize-static.js';
+import { quantizeStatic, rowFeeds } from '../../src/optimize/quantize-static.js';
 import { BUNDLED_MODELS, digits } from '../helpers/server.js';
 
 const reference = () => readModel(`${BUNDLED_MODELS}/mnist-mlp/fp32/model.onnx`);
@@ -59,7 +60,7 @@ describe('model transforms', () => {
 
   it('int8 static (QDQ, calibrated on training digits) keeps top-1 agreement', async () => {
     const train = (await import('../../src/datasets/mnist.js')).loadMnist('train');
-    const q = await quantizeStatic(reference(), train.pixels.subarray(0, 500 * 784), [784]);
+    const q = await quantizeStatic(reference(), rowFeeds('input', train.pixels.subarray(0, 500 * 784), [784]));
     assert.ok(q.graph!.node!.some((n) => n.opType === 'QuantizeLinear'));
     const ref = await run(reference());
     const out = await run(q);
