@@ -3,9 +3,11 @@ import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DATASETS, isDatasetName, loadDataset, type DatasetName } from '../datasets/index.js';
+import { optimizeGraph } from '../optimize/optimize-graph.js';
 import { optimizeModel } from '../optimize/pipeline.js';
 import { profileModel } from '../profile/profile-model.js';
-import { AGREEMENT_METRICS, profileWithSamples, type AgreementMetric } from '../profile/profile-samples.js';
+import { AGREEMENT_METRICS, type AgreementMetric } from '../profile/agreement.js';
+import { profileWithSamples } from '../profile/profile-samples.js';
 import { progressBar } from '../zoo/progress.js';
 
 function dataset(value: string) {
@@ -16,18 +18,24 @@ function dataset(value: string) {
 export function optimizeCommand(): Command {
   return new Command('optimize')
     .description('Make variants of an ONNX model (fp16, int8 dynamic, structured pruning, distillation) in a model repository folder')
-    .argument('<model.onnx>', 'the reference model: one input [batch, features…], one output, weights in MatMul initializers')
+    .argument('<model.onnx>', 'the reference model (without --samples: one input [batch, features…], one output)')
     .requiredOption('--out <dir>', 'model folder to write, e.g. models/my-model (its name becomes the model name)')
     .addOption(new Option('--train <dataset>', 'labelled training data for fine-tuning pruned models and distillation').argParser(dataset))
     .option('--max-batch-size <n>', 'max_batch_size written to model.yaml', (v) => Number(v), 64)
     .option('--input-shape <dims>', 'fix symbolic input dimensions after the batch axis, e.g. 3,48,192', (v) => v.split(',').map(Number))
+    .option('--samples <file.jsonl>', 'your own samples (docs/data-format.md): any model, any inputs; variants are calibrated and verified on them (fp16, int8, int8-static)')
     .addHelpText('after', `
 Each variant is loaded in ONNX Runtime and run once before it is written into model.yaml; a transform
 that does not apply to the model is skipped with the reason. Then measure them:
   $ pareto optimize model.onnx --out models/digits --train mnist
   $ pareto profile models/digits --data mnist`)
-    .action(async (source: string, opts: { out: string; train?: DatasetName; maxBatchSize: number; inputShape?: number[] }) => {
+    .action(async (source: string, opts: { out: string; train?: DatasetName; maxBatchSize: number; inputShape?: number[]; samples?: string }) => {
       const out = resolve(opts.out);
+      if (opts.samples) {
+        const results = await optimizeGraph({ source, out, samples: opts.samples, maxBatchSize: opts.maxBatchSize, log: (l) => console.log(l) });
+        console.log(`\n${results.filter((r) => !r.skipped).length} variants in ${out}; next: pareto profile ${opts.out} --data ${opts.samples}`);
+        return;
+      }
       const results = await optimizeModel({
         source, out, name: basename(out), maxBatchSize: opts.maxBatchSize, inputShape: opts.inputShape,
         train: opts.train ? loadDataset(opts.train, 'train') : undefined,

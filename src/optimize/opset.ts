@@ -17,6 +17,8 @@ const CHANGED_AT: Record<string, number[]> = {
   BatchNormalization: [9, 14, 15], Softmax: [13], LogSoftmax: [13], Hardmax: [13], Flatten: [9, 11],
 };
 
+export const SOFTMAX_LIKE = new Set(['Softmax', 'LogSoftmax', 'Hardmax']);
+
 /** Attributes that became int64 inputs: op → [version, attribute, input position]. */
 const ATTR_TO_INPUT: Record<string, [number, string, number]> = {
   Squeeze: [13, 'axes', 1], Unsqueeze: [13, 'axes', 1], ReduceSum: [13, 'axes', 1], Split: [13, 'split', 1],
@@ -31,7 +33,8 @@ function int64s(name: string, values: number[]) {
   return makeTensor(name, [values.length], BigInt64Array.from(values.map(BigInt)), DataType.INT64);
 }
 
-export function upgradeOpset(model: Model, target: number): void {
+/** `rankOf`: a value's rank where known (from a run), which tells when Softmax's axis is the last one. */
+export function upgradeOpset(model: Model, target: number, rankOf: (value: string) => number | undefined = () => undefined): void {
   const current = opsetOf(model);
   if (current >= target) return;
   const g = graphOf(model);
@@ -66,11 +69,17 @@ export function upgradeOpset(model: Model, target: number): void {
       node.attribute = [];
     } else if (ATTR_TO_INPUT[op] && crosses(ATTR_TO_INPUT[op][0])) {
       moveAttributeToInput(node, g.initializer, ...ATTR_TO_INPUT[op].slice(1) as [string, number]);
+    } else if (SOFTMAX_LIKE.has(op) && crosses(13) && isLastAxis(Number(attr('axis')?.i ?? 1), rankOf(node.input![0]))) {
+      // Before 13 these flatten the input from `axis` on; on the last axis that is the same thing.
     } else if (CHANGED_AT[op]?.some(crosses)) {
       throw new UnsupportedModelError(`cannot raise opset ${current} → ${target}: node '${node.name}' (${op}) changed at opset ${CHANGED_AT[op].find(crosses)} and is not rewritten`);
     }
   }
   for (const o of model.opsetImport) if (!o.domain || o.domain === 'ai.onnx') o.version = target;
+}
+
+function isLastAxis(axis: number, rank: number | undefined): boolean {
+  return axis === -1 || (rank !== undefined && axis === rank - 1);
 }
 
 function moveAttributeToInput(node: Node, initializers: ReturnType<typeof graphOf>['initializer'], name: string, position: number): void {

@@ -6,7 +6,7 @@
 import ort from 'onnxruntime-node';
 import { cloneModel, DataType, dims, dropUnusedInitializers, encodeModel, floatData, floatTensor, graphOf, initializerMap, intAttr, makeNode, makeTensor, type Model, type Node } from '../onnx/model.js';
 import { UnsupportedModelError } from './errors.js';
-import { upgradeOpset } from './opset.js';
+import { SOFTMAX_LIKE, upgradeOpset } from './opset.js';
 import { quantizeChannels, quantizeColumns } from './quantize-dynamic.js';
 
 interface Range {
@@ -29,23 +29,25 @@ export function rowFeeds(input: string, rows: Float32Array, sampleShape: number[
   return out;
 }
 
-/** Runs the float model on the calibration feeds and records the range of each named value. */
-async function calibrate(model: Model, values: string[], feeds: CalibrationFeeds): Promise<Map<string, Range>> {
+/** Runs the float model on the calibration feeds and records the range and rank of each named value. */
+async function calibrate(model: Model, values: string[], feeds: CalibrationFeeds): Promise<{ ranges: Map<string, Range>; ranks: Map<string, number> }> {
   const probe = cloneModel(model);
   const g = graphOf(probe);
   const known = new Set(g.output.map((o) => o.name));
   for (const v of values) if (!known.has(v)) g.output.push({ name: v, type: { tensorType: { elemType: DataType.FLOAT } } });
   const session = await ort.InferenceSession.create(encodeModel(probe), { intraOpNumThreads: 2 });
   const ranges = new Map<string, Range>(values.map((v) => [v, { min: 0, max: 0 }]));
+  const ranks = new Map<string, number>();
   for (const feed of feeds) {
     const out = await session.run(feed);
     for (const v of values) {
+      ranks.set(v, out[v].dims.length);
       const r = ranges.get(v)!;
       for (const x of out[v].data as Float32Array) { if (x < r.min) r.min = x; if (x > r.max) r.max = x; }
     }
   }
   await session.release();
-  return ranges;
+  return { ranges, ranks };
 }
 
 /** uint8 asymmetric parameters covering [min, max] (always including 0, so zero is exact). */
@@ -62,11 +64,17 @@ export async function quantizeStatic(source: Model, calibration: CalibrationFeed
   const weightRank = (n: Node) => (inits.has(n.input![1]) && floatData(inits.get(n.input![1])!) ? dims(inits.get(n.input![1])!).length : 0);
   const targets = g.node.filter((n) => (n.opType === 'MatMul' && weightRank(n) === 2) || (n.opType === 'Conv' && weightRank(n) === 4));
   if (targets.length === 0) throw new UnsupportedModelError('int8 static: no MatMul or Conv with a float weight initializer to quantize');
-  upgradeOpset(model, 13); // per-axis DequantizeLinear needs opset 13
-  const ranges = await calibrate(source, [...new Set(targets.flatMap((n) => [n.input![0], n.output![0]]))], calibration);
+  // Softmax's meaning changed at 13 except on the last axis: the calibration run tells the ranks.
+  const softmaxInputs = g.node.filter((n) => SOFTMAX_LIKE.has(n.opType!)).map((n) => n.input![0]);
+  const { ranges, ranks } = await calibrate(source, [...new Set([...targets.flatMap((n) => [n.input![0], n.output![0]]), ...softmaxInputs])], calibration);
+  upgradeOpset(model, 13, (v) => ranks.get(v)); // per-axis DequantizeLinear needs opset 13
 
+  /** Scale of each dequantized activation: a quantized op feeding another shares its Q/DQ pair. */
+  const dqScale = new Map<string, number>();
   const qdq = (value: string, tag: string, out: Node[]): string => {
+    if (dqScale.has(value)) return value;
     const { scale, zeroPoint } = uint8Params(ranges.get(value)!);
+    dqScale.set(`${tag}_dq`, scale);
     g.initializer.push(floatTensor(`${tag}_scale`, [], Float32Array.of(scale)), makeTensor(`${tag}_zp`, [], Uint8Array.of(zeroPoint), DataType.UINT8));
     out.push(
       makeNode('QuantizeLinear', [value, `${tag}_scale`, `${tag}_zp`], [`${tag}_q`], `${tag}_quant`),
@@ -102,7 +110,7 @@ export async function quantizeStatic(source: Model, calibration: CalibrationFeed
     const bias = conv && node.input![2] ? inits.get(node.input![2]) : undefined;
     if (bias) {
       // Bias as int32 at scale x_scale × w_scale, the form ORT's QLinearConv fusion expects.
-      const xs = uint8Params(ranges.get(node.input![0])!).scale;
+      const xs = dqScale.get(x)!;
       const b = floatData(bias)!;
       const bq = Int32Array.from(b, (v, c) => Math.round(v / (xs * q.scales[c])));
       g.initializer.push(

@@ -2,24 +2,20 @@
 // samples (docs/data-format.md). Latency per batch size is measured on the most common shape class
 // in the file (requests batch only within a class), batches made of its samples concatenated along
 // each input's batch axis. Accuracy: top-1 against labels where the samples have them, otherwise
-// agreement with a reference variant: top-1 per position (classes on the last axis), IoU of maps
-// thresholded at 0.5 (dense outputs with one channel), or the share of samples within a tolerance.
+// agreement with a reference variant (profile/agreement.ts).
 import { cpus, hostname } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import ort from 'onnxruntime-node';
 import { readSampleFile, type Sample } from '../datasets/sample-file.js';
+import { agreement, argmaxes, defaultMetric, ortFeeds as feeds, type AgreementMetric } from './agreement.js';
 import { tensorSignatures } from '../repository/model-config.js';
 import { ModelRepository } from '../repository/model-repository.js';
 import { concatBatch } from '../tensor/batch.js';
-import { DTYPE } from '../tensor/dtype.js';
 import { shapeClass } from '../tensor/shape-class.js';
 import { elementCount, type Tensor } from '../tensor/tensor.js';
 import { validateInputs, type TensorSignature } from '../tensor/validate.js';
-
-export const AGREEMENT_METRICS = ['top1', 'iou', 'max-error'] as const;
-export type AgreementMetric = (typeof AGREEMENT_METRICS)[number];
 
 export interface SampleProfileOptions {
   modelDir: string;
@@ -34,12 +30,6 @@ export interface SampleProfileOptions {
 }
 
 type Outputs = Record<string, ort.Tensor>;
-
-function feeds(inputs: readonly Tensor[]): Record<string, ort.Tensor> {
-  const f: Record<string, ort.Tensor> = {};
-  for (const t of inputs) f[t.name] = Array.isArray(t.data) ? new ort.Tensor('string', t.data, t.shape) : new ort.Tensor(DTYPE[t.datatype].ort as 'float32', t.data as Float32Array, t.shape);
-  return f;
-}
 
 /** A batch of `rows` rows from the class's samples (cycled), in signature order. */
 function batchOf(samples: readonly Sample[], signature: readonly TensorSignature[], rows: number): Tensor[] | undefined {
@@ -56,48 +46,6 @@ function batchOf(samples: readonly Sample[], signature: readonly TensorSignature
     const mine = parts.map((p) => p.inputs.find((t) => t.name === spec.name)!);
     return spec.batchAxis === null ? mine[0] : concatBatch(mine, spec.batchAxis);
   });
-}
-
-function argmaxes(t: ort.Tensor): number[] {
-  const classes = Number(t.dims[t.dims.length - 1] ?? 1);
-  const data = t.data as Float32Array;
-  const out: number[] = [];
-  for (let p = 0; p < data.length / classes; p++) {
-    let best = 0;
-    for (let j = 1; j < classes; j++) if (data[p * classes + j] > data[p * classes + best]) best = j;
-    out.push(best);
-  }
-  return out;
-}
-
-/** How far `got` agrees with `want` on one sample, in [0, 1]. */
-function agreement(metric: AgreementMetric, got: ort.Tensor, want: ort.Tensor, tolerance: number): number {
-  if (got.dims.join() !== want.dims.join()) return 0;
-  const a = got.data as Float32Array, b = want.data as Float32Array;
-  if (metric === 'top1') {
-    const x = argmaxes(got), y = argmaxes(want);
-    return x.filter((c, i) => c === y[i]).length / Math.max(1, y.length);
-  }
-  if (metric === 'iou') {
-    let inter = 0, union = 0;
-    for (let i = 0; i < b.length; i++) {
-      const p = a[i] > 0.5, q = b[i] > 0.5;
-      if (p && q) inter++;
-      if (p || q) union++;
-    }
-    return union === 0 ? 1 : inter / union;
-  }
-  let worst = 0;
-  for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst <= tolerance ? 1 : 0;
-}
-
-/** The metric that fits an output: classes on the last axis → top-1; a one-channel map → IoU; else max error. */
-function defaultMetric(t: ort.Tensor): AgreementMetric {
-  const last = Number(t.dims[t.dims.length - 1] ?? 1);
-  if (t.dims.length >= 2 && last > 1 && t.dims.length <= 3) return 'top1';
-  if (t.dims.length === 4 && Number(t.dims[1]) === 1) return 'iou';
-  return 'max-error';
 }
 
 function quantile(sorted: number[], q: number): number {
