@@ -1,5 +1,5 @@
 // `pareto bench`: drives a server with open- or closed-loop load from one or many tenants and
-// reports what users care about. Inputs are real MNIST test digits.
+// reports what users care about. Inputs are real MNIST test digits, or the user's own requests.
 import { NODE_FLAGS } from './node-flags.js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadMnist } from '../datasets/mnist.js';
+import { readSampleFile } from '../datasets/sample-file.js';
 import { arrivalsOf, parseStream, readPlan, type StreamPlan } from '../loadgen/plan.js';
 import { formatTable, lineSvg, perSecond, report } from '../loadgen/report.js';
 import { runClosedLoop, runOpenLoop, type Outcome } from '../loadgen/runner.js';
@@ -38,6 +39,7 @@ export function benchCommand(): Command {
     .option('--model <name>', 'one stream: the model', 'mnist-mlp')
     .option('--version <variant>', 'one stream: pin a variant')
     .option('--rows <n>', 'samples per request', (v) => Number(v), 1)
+    .option('--inputs <file.jsonl>', 'send your own requests, in turn (docs/data-format.md), instead of MNIST digits: any model, any inputs')
     .option('--slo-ms <ms>', 'latency SLO for attainment and goodput', (v) => Number(v))
     .option('--rate <samples/s>', 'Poisson arrivals at this rate', (v) => Number(v))
     .option('--steps <t:rate,…>', 'Poisson arrivals whose rate steps at the given times (ms)')
@@ -60,14 +62,22 @@ Examples:
         tenant: o.tenant, key: o.key, model: o.model, version: o.version, rows: o.rows, slo_ms: o.sloMs,
         rate: o.rate, steps: o.steps, sine: o.sine, bursts: o.bursts, trace: o.trace, closed: o.closed,
       })];
-      const digits = loadMnist('test').pixels;
+      const samples = o.inputs ? readSampleFile(o.inputs) : undefined;
+      const digits = samples ? undefined : loadMnist('test').pixels;
       const senders = new Senders();
       let outcomes: Outcome[];
       try {
+        const target = { origin: o.url, grpcAddress: o.grpc };
         const built = streams.map((s, i) => {
+          if (samples) {
+            // One prepared request per sample, sent in turn; rows counted on the first input's axis 0.
+            const sends = samples.map((sample) => senders.for(o.protocol as Protocol, target, { model: s.model, version: s.version, key: s.key, pixels: new Float32Array(0), rows: 1, inputs: sample.inputs }));
+            let next = 0;
+            return { s: { ...s, rows: samples[0].inputs[0].shape[0] ?? 1 }, send: () => sends[next++ % sends.length]() };
+          }
           const start = (i * 997 * s.rows) % (10_000 - s.rows);
-          const pixels = digits.slice(start * 784, (start + s.rows) * 784);
-          return { s, send: senders.for(o.protocol as Protocol, { origin: o.url, grpcAddress: o.grpc }, { model: s.model, version: s.version, key: s.key, pixels, rows: s.rows }) };
+          const pixels = digits!.slice(start * 784, (start + s.rows) * 784);
+          return { s, send: senders.for(o.protocol as Protocol, target, { model: s.model, version: s.version, key: s.key, pixels, rows: s.rows }) };
         });
         const progress = (d: number, t: number) => progressBar('load', d, t);
         const open = built.filter((b) => b.s.closed === undefined);

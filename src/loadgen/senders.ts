@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Pool } from 'undici';
 import { inferenceService } from '../protocol/grpc/proto.js';
 import { HTTP_OF_GRPC } from '../protocol/status-codes.js';
+import { tensorBytes, toJsonData, type Tensor } from '../tensor/tensor.js';
 
 export const PROTOCOLS = ['rest-binary', 'rest-json', 'grpc'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
@@ -20,11 +21,21 @@ export interface RequestSpec {
   model: string;
   version?: string;
   key?: string;
-  /** One request's input: rows × 784 pixels. */
+  /** One request's input: rows × 784 pixels (ignored when `inputs` is given). */
   pixels: Float32Array;
   rows: number;
   inputName?: string;
   outputName?: string;
+  /** The request's tensors, for any model (a user's sample); replaces `pixels`. */
+  inputs?: Tensor[];
+}
+
+function tensorsOf(spec: RequestSpec): Tensor[] {
+  return spec.inputs ?? [{ name: spec.inputName ?? 'input', datatype: 'FP32', shape: [spec.rows, spec.pixels.length / spec.rows], data: spec.pixels }];
+}
+
+function accuracyOf(v: unknown): number | undefined {
+  return typeof v === 'number' ? v : typeof v === 'string' && v !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined;
 }
 
 
@@ -37,19 +48,20 @@ export class Senders {
   rest(origin: string, spec: RequestSpec, binary: boolean): Sender {
     let pool = this.pools.get(origin);
     if (!pool) this.pools.set(origin, (pool = new Pool(origin, { connections: this.connections, pipelining: 1, keepAliveTimeout: 60_000 })));
-    const input = { name: spec.inputName ?? 'input', shape: [spec.rows, spec.pixels.length / spec.rows], datatype: 'FP32' };
+    const tensors = tensorsOf(spec);
     let body: Buffer;
     const headers: Record<string, string> = {};
     if (binary) {
+      const raw = tensors.map(tensorBytes);
       const header = Buffer.from(JSON.stringify({
-        inputs: [{ ...input, parameters: { binary_data_size: spec.pixels.byteLength } }],
-        outputs: [{ name: spec.outputName ?? 'logits', parameters: { binary_data: true } }],
+        inputs: tensors.map((t, i) => ({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: raw[i].byteLength } })),
+        ...(spec.inputs ? { parameters: { binary_data_output: true } } : { outputs: [{ name: spec.outputName ?? 'logits', parameters: { binary_data: true } }] }),
       }));
-      body = Buffer.concat([header, Buffer.from(spec.pixels.buffer, spec.pixels.byteOffset, spec.pixels.byteLength)]);
+      body = Buffer.concat([header, ...raw]);
       headers['content-type'] = 'application/octet-stream';
       headers['inference-header-content-length'] = String(header.length);
     } else {
-      body = Buffer.from(JSON.stringify({ inputs: [{ ...input, data: Array.from(spec.pixels) }] }));
+      body = Buffer.from(JSON.stringify({ inputs: tensors.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: toJsonData(t) })) }));
       headers['content-type'] = 'application/json';
     }
     if (spec.key) headers.authorization = `Bearer ${spec.key}`;
@@ -59,7 +71,7 @@ export class Senders {
       const res = await p.request({ path, method: 'POST', body, headers });
       await res.body.arrayBuffer();
       const accuracy = res.headers['pareto-accuracy'];
-      return { status: res.statusCode, variant: res.headers['pareto-variant'] as string | undefined, accuracy: accuracy === undefined ? undefined : Number(accuracy) };
+      return { status: res.statusCode, variant: res.headers['pareto-variant'] as string | undefined, accuracy: accuracyOf(accuracy) };
     };
   }
 
@@ -72,8 +84,8 @@ export class Senders {
     const request = {
       model_name: spec.model,
       model_version: spec.version ?? '',
-      inputs: [{ name: spec.inputName ?? 'input', datatype: 'FP32', shape: [spec.rows, spec.pixels.length / spec.rows] }],
-      raw_input_contents: [Buffer.from(spec.pixels.buffer, spec.pixels.byteOffset, spec.pixels.byteLength)],
+      inputs: tensorsOf(spec).map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
+      raw_input_contents: tensorsOf(spec).map((t) => Buffer.from(tensorBytes(t))),
     };
     const metadata = new grpc.Metadata();
     if (spec.key) metadata.set('authorization', `Bearer ${spec.key}`);
