@@ -119,7 +119,11 @@ export class Planner<T extends QueuedRequest> {
     return now + this.fastest.model.compute(1);
   }
 
-  plan(queue: FairQueue<T>, now: number): PlanResult<T> {
+  /**
+   * `startAt`: when the executor that will run the batch is free (after the batch it holds now);
+   * a batch queued behind another finishes that much later, and the choice of variant counts it.
+   */
+  plan(queue: FairQueue<T>, now: number, startAt = now): PlanResult<T> {
     const expired = this.expire(queue, now);
     if (queue.length === 0) return { expired };
     const { maxBatchSize, maxQueueDelayMs } = this.opts;
@@ -137,7 +141,7 @@ export class Planner<T extends QueuedRequest> {
       candidates.push(next);
       samples += next.samples;
     }
-    const level = this.choose(candidates, samples, queue, now);
+    const level = this.choose(candidates, samples, queue, now, Math.max(0, startAt - now));
     let chosen = level;
     let members = candidates.filter((r) => r.minAccuracy <= chosen.variant.accuracy);
     if (candidates[0].minAccuracy > chosen.variant.accuracy) {
@@ -151,7 +155,7 @@ export class Planner<T extends QueuedRequest> {
     return { expired, plan: { variant: chosen.variant.name, accuracy: chosen.variant.accuracy, requests: members, samples: n, predictedMs: chosen.model.predict(n) } };
   }
 
-  private choose(batch: readonly T[], samples: number, queue: FairQueue<T>, now: number): Level {
+  private choose(batch: readonly T[], samples: number, queue: FairQueue<T>, now: number, waitMs: number): Level {
     const policy = this.opts.policy;
     if (policy === 'most-accurate') return this.levels[0];
     if (policy === 'fastest') return this.fastest;
@@ -164,12 +168,12 @@ export class Planner<T extends QueuedRequest> {
     const fits = (l: Level, margin: number) => {
       // Utilisation at the current arrival rate, in full batches over all executors.
       if ((rate * l.model.compute(maxBatchSize)) / maxBatchSize / executors > margin) return false;
-      const finish = l.model.predict(samples);
+      const finish = waitMs + l.model.predict(samples);
       if (finish > (head - now) * margin) return false;
       if (tail === Infinity) return true;
       // The whole backlog in full batches (and one partial), back to back over the executors.
       const full = Math.floor(backlog / maxBatchSize), rest = backlog % maxBatchSize;
-      const drain = (full * l.model.compute(maxBatchSize) + (rest ? l.model.compute(rest) : 0)) / executors + l.model.overhead;
+      const drain = waitMs + (full * l.model.compute(maxBatchSize) + (rest ? l.model.compute(rest) : 0)) / executors + l.model.overhead;
       return Math.max(finish, drain) <= (tail - now) * margin;
     };
     for (let i = 0; i < this.levels.length; i++) {

@@ -187,6 +187,9 @@ export class BatchDispatcher {
 
   private readonly classes = new WeakMap<LoadedModel, boolean>();
 
+  /** Per executor slot, when the batches it was given are predicted to be done (scheduler clock). */
+  private readonly busyUntil = new Map<number, number>();
+
   private hasClasses(model: LoadedModel): boolean {
     let has = this.classes.get(model);
     if (has === undefined) this.classes.set(model, (has = hasShapeClasses(model.inputs)));
@@ -270,12 +273,14 @@ export class BatchDispatcher {
         // A busy executor only gets a batch queued behind its current one when that batch is full:
         // a partial batch is better left to grow until an executor is really free.
         if (!executor.idle && q.queue.samples < q.planner.opts.maxBatchSize) break;
-        const { plan, expired, wakeAt: at } = q.planner.plan(q.queue, now);
+        const { plan, expired, wakeAt: at } = q.planner.plan(q.queue, now, executor.idle ? now : Math.max(now, this.busyUntil.get(executor.index) ?? now));
         if (expired.length) this.expired(q, expired, now);
         if (!plan) {
           if (at !== undefined) wakeAt = Math.min(wakeAt, at);
           break;
         }
+        // Its committed work: what it runs now (if any) and then this batch.
+        this.busyUntil.set(executor.index, (executor.idle ? now : Math.max(now, this.busyUntil.get(executor.index) ?? now)) + plan.predictedMs);
         void this.execute(executor.index, executor.idle, q, plan, now);
       }
       if (q.queue.length > 0) wakeAt = Math.min(wakeAt, q.planner.nextExpiry(q.queue));

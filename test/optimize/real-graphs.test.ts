@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { digitPage } from '../../src/datasets/digit-pages.js';
 import { GraphBuilder } from '../../src/onnx/graph.js';
 import { optimizeGraph } from '../../src/optimize/optimize-graph.js';
 import { toJsonData, type Tensor } from '../../src/tensor/tensor.js';
@@ -21,26 +22,33 @@ function sampleFile(name: string, samples: Tensor[][]): string {
 }
 
 describe('pareto optimize --samples on real graphs', () => {
-  for (const [model, shape] of [['ocr-det', [1, 3, 32, 64]], ['ocr-rec', [1, 3, 48, 96]]] as const) {
-    it(`${model}: fp16, int8 and int8-static pass verification against fp32 on the samples, dynamic dims stay dynamic, and they serve`, async () => {
-      const samples = sampleFile(`${model}.jsonl`, Array.from({ length: 4 }, (_, i) => [f32('x', [...shape], 40 + i, -1, 1)]));
+  // The detector on pages of handwritten digits (it finds text there, so agreement means something);
+  // the recogniser on noise (top-1 per position of 6,625 classes agrees or not either way).
+  const cases = [
+    { model: 'ocr-det' as const, samples: () => Array.from({ length: 4 }, (_, i) => [digitPage(64, 128, 40 + i)]), variants: ['fp32', 'fp16', 'int8', 'int8-static', 'half-res'], floors: { fp16: 0.99, int8: 0.9 } as Record<string, number> },
+    { model: 'ocr-rec' as const, samples: () => Array.from({ length: 4 }, (_, i) => [f32('x', [1, 3, 48, 96], 40 + i, -1, 1)]), variants: ['fp32', 'fp16', 'int8', 'int8-static'], floors: { fp16: 0.99, int8: 0.75, 'int8-static': 0.75 } as Record<string, number> },
+  ];
+  for (const { model, samples: make, variants, floors } of cases) {
+    it(`${model}: ${variants.slice(1).join(', ')} pass verification against fp32 on the samples, dynamic dims stay dynamic, and they serve`, async () => {
+      const samples = sampleFile(`${model}.jsonl`, make());
       const out = join(dir, 'repo', model);
       const results = await optimizeGraph({ source: REAL_MODEL_FILES[model], out, samples });
       const made = results.filter((r) => !r.skipped);
-      assert.deepEqual(made.map((r) => r.name), ['fp32', 'fp16', 'int8', 'int8-static'], JSON.stringify(results.filter((r) => r.skipped)));
-      for (const r of made.slice(1)) assert.ok(r.agreement! >= 0.75, `${r.name}: ${r.metric} agreement ${r.agreement}`);
+      assert.deepEqual(made.map((r) => r.name), variants, JSON.stringify(results.filter((r) => r.skipped)));
+      for (const r of made.slice(1)) assert.ok(r.agreement! >= (floors[r.name] ?? 0.5), `${r.name}: ${r.metric} agreement ${r.agreement}`);
+      if (model === 'ocr-rec') assert.match(results.find((r) => r.name === 'half-res')!.skipped!, /not maps of the input's height and width/);
       const config = parse(readFileSync(join(out, 'model.yaml'), 'utf8'));
-      assert.deepEqual(config.variants.map((v: { name: string }) => v.name), ['fp32', 'fp16', 'int8', 'int8-static']);
+      assert.deepEqual(config.variants.map((v: { name: string }) => v.name), variants);
       assert.equal(config.inputs[0].shape.filter((d: number) => d === -1).length, model === 'ocr-det' ? 3 : 2);
       assert.deepEqual(readdirSync(out).filter((f) => f.startsWith('.')), [], 'no staging folder left');
 
       // A size the samples never had: every variant answers it (dims stayed dynamic), shaped as fp32 does.
       const server = await startTestServer({ repository: join(dir, 'repo') });
       try {
-        const x = [f32('x', model === 'ocr-det' ? [1, 3, 64, 32] : [1, 3, 48, 160], 99, -1, 1)];
+        const x = [model === 'ocr-det' ? digitPage(96, 64, 99) : f32('x', [1, 3, 48, 160], 99, -1, 1)];
         const answer = async (v: string) => (await restOutputs(await fetch(`${server.url}/v2/models/${model}/versions/${v}/infer`, { method: 'POST', body: jsonBody(x) }))).outputs;
         const want = await answer('fp32');
-        for (const v of ['fp16', 'int8', 'int8-static']) assert.equal(difference(await answer(v), want, 0.5), undefined, v);
+        for (const v of variants.slice(1)) assert.equal(difference(await answer(v), want, 1), undefined, v);
       } finally {
         await server.close();
       }
