@@ -37,7 +37,8 @@ export function benchCommand(): Command {
     .option('--tenant <id>', 'one stream: its tenant (for the report)', 'default')
     .option('--key <key>', 'one stream: its API key')
     .option('--model <name>', 'one stream: the model', 'mnist-mlp')
-    .option('--version <variant>', 'one stream: pin a variant')
+    // Not --version: commander answers that with the program's version, whatever the subcommand.
+    .option('--variant <name>', 'one stream: pin a variant (the protocol\'s model version)')
     .option('--rows <n>', 'samples per request', (v) => Number(v), 1)
     .option('--inputs <file.jsonl>', 'send your own requests, in turn (docs/data-format.md), instead of MNIST digits: any model, any inputs')
     .option('--slo-ms <ms>', 'latency SLO for attainment and goodput', (v) => Number(v))
@@ -59,7 +60,7 @@ Examples:
       if (!hasLargeYoungGeneration()) return reexecWithLargeYoungGeneration();
       const durationMs = o.duration * 1000;
       const streams: StreamPlan[] = o.plan ? readPlan(o.plan) : [parseStream({
-        tenant: o.tenant, key: o.key, model: o.model, version: o.version, rows: o.rows, slo_ms: o.sloMs,
+        tenant: o.tenant, key: o.key, model: o.model, version: o.variant, rows: o.rows, slo_ms: o.sloMs,
         rate: o.rate, steps: o.steps, sine: o.sine, bursts: o.bursts, trace: o.trace, closed: o.closed,
       })];
       const samples = o.inputs ? readSampleFile(o.inputs) : undefined;

@@ -12,6 +12,8 @@ const ALPHA = 0.1; // EWMA weight of a new measurement: ~10 batches of memory
 export class LatencyModel {
   private correction = 1;
   private overheadMs = 0;
+  /** Runs fed back so far. */
+  private observations = 0;
   /** Without a profile: measured ms per sample (0 until the first run). */
   private learnedPerSample = 0;
   private readonly points: ProfilePoint[];
@@ -52,8 +54,24 @@ export class LatencyModel {
     return this.overheadMs;
   }
 
+  /** How much slower (> 1) or faster than its profile this variant has run here. */
+  get slowdown(): number {
+    return this.correction;
+  }
+
+  /**
+   * Until it has run here itself, a variant is taken to run as much slower than its profile as its
+   * siblings do: what slows them (cores shared with the front door and other processes) slows it
+   * too. Without this, the first burst found the fast variant predicted at its quiet-machine
+   * profile and 2× slower in fact (bench:own-model: 43 late answers, all at the first burst).
+   */
+  seed(slowdown: number): void {
+    if (this.observations === 0) this.correction = slowdown;
+  }
+
   /** Feeds back one run: its compute time and, when it did not wait behind another batch, the time around it. */
   observe(batch: number, computeMs: number, overheadMs?: number): void {
+    this.observations++;
     if (this.points.length === 0) {
       const perSample = computeMs / Math.max(1, batch);
       this.learnedPerSample = this.learnedPerSample === 0 ? perSample : this.learnedPerSample + ALPHA * (perSample - this.learnedPerSample);

@@ -106,7 +106,10 @@ export class Planner<T extends QueuedRequest> {
 
   /** Feeds a finished batch back into that variant's latency model. */
   observe(variant: string, batch: number, computeMs: number, overheadMs?: number): void {
-    this.byName.get(variant)?.model.observe(batch, computeMs, overheadMs);
+    const level = this.byName.get(variant);
+    if (!level) return;
+    level.model.observe(batch, computeMs, overheadMs);
+    for (const other of this.byName.values()) if (other !== level) other.model.seed(level.model.slowdown);
   }
 
   /**
