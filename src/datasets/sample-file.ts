@@ -2,7 +2,8 @@
 // inference request per line, as the Open Inference Protocol's JSON body has it, plus optional
 // `label` (a class index per row) and `expected` (reference outputs). A tensor's elements are
 // inline (`data`) or in a side file (`data_file`: raw little-endian bytes, or 4-byte
-// length-prefixed elements for BYTES, relative to the JSONL file; `data_offset` to start later).
+// length-prefixed elements for BYTES, relative to the JSONL file; `data_offset` to start later,
+// `data_size` to read that many bytes).
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InvalidRequestError } from '../errors.js';
@@ -33,7 +34,7 @@ function tensorOf(raw: unknown, base: string, where: string): Tensor {
   if (typeof t.data_file === 'string') {
     const bytes = readFileSync(resolve(base, t.data_file));
     const offset = typeof t.data_offset === 'number' ? t.data_offset : 0;
-    const length = t.datatype === 'BYTES' ? bytes.length - offset : elementCount(shape) * DTYPE[t.datatype].bytes;
+    const length = typeof t.data_size === 'number' ? t.data_size : t.datatype === 'BYTES' ? bytes.length - offset : elementCount(shape) * DTYPE[t.datatype].bytes;
     if (offset + length > bytes.length) throw new Error(`${where}: ${t.data_file} has ${bytes.length} bytes, ${offset + length} needed`);
     return fromBytes(t.name, t.datatype, shape, bytes.subarray(offset, offset + length));
   }

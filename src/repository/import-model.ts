@@ -9,7 +9,8 @@ import ort from 'onnxruntime-node';
 import { Document, isSeq, visit } from 'yaml';
 import { readSampleFile, type Sample } from '../datasets/sample-file.js';
 import { concatBatch } from '../tensor/batch.js';
-import { DTYPE, datatypeFromOrt, type Datatype } from '../tensor/dtype.js';
+import { ortFeeds } from '../profile/agreement.js';
+import { datatypeFromOrt, type Datatype } from '../tensor/dtype.js';
 import { toJsonData, type Tensor } from '../tensor/tensor.js';
 import { ModelConfigSchema } from './model-config.js';
 
@@ -88,14 +89,13 @@ function dimsText(t: GraphTensor): string {
 /** Runs the sample at batch 1 and 2 (the sample twice): an output's batch axis is the one that doubles. */
 async function probeOutputAxes(session: ort.InferenceSession, inputs: GraphTensor[], axes: Array<number | null>, outputs: GraphTensor[], sample: Sample): Promise<Array<number | null> | undefined> {
   const feeds = (copies: number) => {
-    const f: Record<string, ort.Tensor> = {};
+    const batch: Tensor[] = [];
     inputs.forEach((spec, i) => {
       const t = sample.inputs.find((x) => x.name === spec.name);
       if (!t) throw new Error(`the sample has no input '${spec.name}'`);
-      const data = axes[i] === null || copies === 1 ? t : concatBatch(Array.from({ length: copies }, (): Tensor => t), axes[i]!);
-      f[spec.name] = Array.isArray(data.data) ? new ort.Tensor('string', data.data, data.shape) : new ort.Tensor(DTYPE[data.datatype].ort as 'float32', data.data as Float32Array, data.shape);
+      batch.push(axes[i] === null || copies === 1 ? t : concatBatch(Array.from({ length: copies }, (): Tensor => t), axes[i]!));
     });
-    return f;
+    return ortFeeds(batch);
   };
   const rows = (() => {
     const i = axes.findIndex((a) => a !== null);

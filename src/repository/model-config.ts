@@ -55,6 +55,16 @@ export const ModelConfigSchema = z.strictObject({
    * fixes every dimension but the batch axis and no input is unbatched (zeros would be a guess).
    */
   warmup: z.union([z.literal(false), z.string().min(1)]).optional(),
+  /**
+   * Opt-in: a sampled share of live requests written to captured.jsonl (+ captured.bin) in the
+   * model's folder, in the sample format, to calibrate and profile on real traffic. Inputs only.
+   */
+  capture: z.strictObject({
+    fraction: z.number().gt(0).max(1),
+    max_samples: z.number().int().positive().default(1000),
+    /** captured.bin stops growing at this size (default 256 MiB). */
+    max_bytes: z.number().int().positive().default(256 * 1024 * 1024),
+  }).optional(),
 }).superRefine((cfg, ctx) => {
   const noBatchAxis = cfg.batching.max_batch_size === 0;
   const checkTensors = (kind: 'inputs' | 'outputs') => cfg[kind].forEach((t, i) => {

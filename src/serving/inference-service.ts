@@ -82,6 +82,7 @@ export class InferenceService {
       }
     }
     const ordered = model.inputs.map((spec) => req.inputs.find((t) => t.name === spec.name)!);
+    model.capture?.offer(ordered);
     // `immediate`: a gateway formed this batch already, so it skips the queue delay here.
     const result = await this.dispatcher.submit(model, pinned, ordered, rows, sched, req.parameters.immediate === true);
     const outputs = req.outputs

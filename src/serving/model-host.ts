@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { isParetoError, ModelConfigError, ModelLoadError, ModelNotFoundError, ModelNotReadyError, VersionNotFoundError } from '../errors.js';
 import { join } from 'node:path';
 import { readSampleFile } from '../datasets/sample-file.js';
+import { SampleCapture } from './sample-capture.js';
 import { tensorSignatures, type ModelConfig, type VariantSpec } from '../repository/model-config.js';
 import type { ModelRepository } from '../repository/model-repository.js';
 import type { Profile } from '../repository/profile.js';
@@ -35,6 +36,8 @@ export interface LoadedModel {
   defaultVariant: LoadedVariant;
   /** Requests of this model queued or running. */
   outstanding: number;
+  /** Where the model captures live requests, if its config asks to. */
+  capture?: SampleCapture;
 }
 
 export interface ModelStatus {
@@ -149,10 +152,12 @@ export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; d
         }
         loaded.set(spec.name, { name: spec.name, sessionKey, spec, profile: files.profile });
       }
+      const c = config.capture;
       const model: LoadedModel = {
         name, config, inputs, outputs, variants: loaded,
         defaultVariant: loaded.get(config.default_variant ?? config.variants[0].name)!,
         outstanding: 0,
+        capture: c && new SampleCapture({ dir: join(this.repository.root, name), fraction: c.fraction, maxSamples: c.max_samples, maxBytes: c.max_bytes }),
       };
       this.entries.set(name, { state: 'READY', model });
       // The old version finishes what it has queued; new requests already go to the new one.
@@ -200,6 +205,7 @@ export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; d
       this.on('drained', onDrained);
     });
     await Promise.all([...model.variants.values()].map((v) => this.pool.unload(v.sessionKey)));
+    await model.capture?.close();
   }
 
   /** Called by the dispatcher when a model has no request queued or running. */

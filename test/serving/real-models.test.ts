@@ -148,6 +148,16 @@ describe('model.yaml checked against the graph at load', () => {
     assert.match(r.body.error, /is FP32 in the ONNX model but FP16 in model.yaml: write datatype: FP32/);
   });
 
+  it('a warm-up sample file that is missing or does not fit the signature is refused naming the file and sample', async () => {
+    const config = `inputs: [{ name: onnx::Flatten_0, datatype: FP32, shape: [-1, 25, 96] }]\noutputs: [{ name: "39", datatype: FP32, shape: [-1, 1] }]\nbatching: { max_batch_size: 1 }`;
+    let r = await load('wakeword', `${config}\nwarmup: nowhere.jsonl`);
+    assert.equal(r.status, 400);
+    assert.match(r.body.error, /nowhere\.jsonl: warmup: .*ENOENT/);
+    writeFileSync(join(repo.dir, 'wakeword', 'bad.jsonl'), `${jsonBody([f32('onnx::Flatten_0', [1, 24, 96], 1)])}\n`);
+    r = await load('wakeword', `${config}\nwarmup: bad.jsonl`);
+    assert.match(r.body.error, /bad\.jsonl: warmup sample 1: input 'onnx::Flatten_0': shape \[1,24,96\] does not match/);
+  });
+
   it('a recurrent state batched on axis 0, or a scalar left batched, is refused naming the field', async () => {
     let r = await load('silero-vad', `inputs:\n  - { name: input, datatype: FP32, shape: [-1, -1] }\n  - { name: state, datatype: FP32, shape: [2, -1, 128] }\n  - { name: sr, datatype: INT64, shape: [], batched: false }\noutputs:\n  - { name: output, datatype: FP32, shape: [-1, 1] }\n  - { name: stateN, datatype: FP32, shape: [2, -1, 128], batch_axis: 1 }`);
     assert.equal(r.status, 400);
