@@ -2,17 +2,9 @@
 // labels: top-1 per position (classes on the last axis), IoU of maps thresholded at 0.5 (dense
 // outputs with one channel), or the share of samples whose largest difference is within a tolerance.
 import ort from 'onnxruntime-node';
-import { DTYPE } from '../tensor/dtype.js';
-import type { Tensor } from '../tensor/tensor.js';
 
 export const AGREEMENT_METRICS = ['top1', 'iou', 'max-error'] as const;
 export type AgreementMetric = (typeof AGREEMENT_METRICS)[number];
-
-export function ortFeeds(inputs: readonly Tensor[]): Record<string, ort.Tensor> {
-  const f: Record<string, ort.Tensor> = {};
-  for (const t of inputs) f[t.name] = Array.isArray(t.data) ? new ort.Tensor('string', t.data, t.shape) : new ort.Tensor(DTYPE[t.datatype].ort as 'float32', t.data as Float32Array, t.shape);
-  return f;
-}
 
 export function argmaxes(t: ort.Tensor): number[] {
   const classes = Number(t.dims[t.dims.length - 1] ?? 1);

@@ -9,7 +9,7 @@ import ort from 'onnxruntime-node';
 import { Document, isSeq, visit } from 'yaml';
 import { readSampleFile, type Sample } from '../datasets/sample-file.js';
 import { concatBatch } from '../tensor/batch.js';
-import { ortFeeds } from '../profile/agreement.js';
+import { ortFeeds } from '../runtime/ort-feeds.js';
 import { datatypeFromOrt, type Datatype } from '../tensor/dtype.js';
 import { toJsonData, type Tensor } from '../tensor/tensor.js';
 import { ModelConfigSchema } from './model-config.js';

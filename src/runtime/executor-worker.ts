@@ -3,22 +3,15 @@
 import { parentPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import ort from 'onnxruntime-node';
-import { DTYPE, datatypeFromOrt } from '../tensor/dtype.js';
+import { datatypeFromOrt } from '../tensor/dtype.js';
 import type { FromWorker, SessionSignature, ToWorker, WireTensor } from './messages.js';
+import { ortFeeds } from './ort-feeds.js';
 
 const port = parentPort!;
 const sessions = new Map<string, ort.InferenceSession>();
 
 function reply(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
-}
-
-function feedsOf(inputs: WireTensor[]): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const t of inputs) {
-    feeds[t.name] = Array.isArray(t.data) ? new ort.Tensor('string', t.data, t.shape) : new ort.Tensor(DTYPE[t.datatype].ort as 'float32', t.data as Float32Array, t.shape);
-  }
-  return feeds;
 }
 
 function signatureOf(session: ort.InferenceSession): SessionSignature {
@@ -48,7 +41,7 @@ async function handle(msg: ToWorker): Promise<void> {
     case 'warmup': {
       const session = sessions.get(msg.key);
       if (!session) throw new Error(`no session '${msg.key}' in this executor`);
-      for (let i = 0; i < 3; i++) await session.run(feedsOf(msg.inputs));
+      for (let i = 0; i < 3; i++) await session.run(ortFeeds(msg.inputs));
       reply({ op: 'warm', id: msg.id });
       return;
     }
@@ -62,7 +55,7 @@ async function handle(msg: ToWorker): Promise<void> {
       const session = sessions.get(msg.key);
       if (!session) throw new Error(`no session '${msg.key}' in this executor`);
       const t0 = performance.now();
-      const results = await session.run(feedsOf(msg.inputs));
+      const results = await session.run(ortFeeds(msg.inputs));
       const computeMs = performance.now() - t0;
       const outputs: WireTensor[] = [];
       const transfer: ArrayBuffer[] = [];
