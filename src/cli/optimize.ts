@@ -52,15 +52,16 @@ export function profileCommand(): Command {
     .requiredOption('--data <dataset|file.jsonl>', `evaluation data: a bundled dataset's test split (${DATASETS.join(', ')}), or your own samples (docs/data-format.md)`)
     .addOption(new Option('--metric <metric>', 'for samples without labels: how a variant agrees with the reference (default: by output shape)').choices(AGREEMENT_METRICS))
     .option('--tolerance <x>', 'max-error metric: the largest absolute difference that still agrees', (v) => Number(v), 1e-2)
+    .option('--metric-module <file.js>', 'your own metric: a JS module whose default export (outputs, referenceOutputs, sample) => score in [0, 1] scores one sample')
     .option('--batch <n>', 'batch size at which the report compares per-sample latency', (v) => Number(v), 32)
     .option('--runs <n>', 'timed runs per batch size', (v) => Number(v), 200)
     .option('--agreement-with <variant>', 'measure accuracy as top-1 agreement with this variant (for data without task labels)')
     .addHelpText('after', `
 Writes <variant>/profile.json for each variant (the server reads them), REPORT.md and frontier.svg.`)
-    .action(async (dir: string, opts: { data: string; batch: number; runs: number; agreementWith?: string; metric?: AgreementMetric; tolerance: number }) => {
+    .action(async (dir: string, opts: { data: string; batch: number; runs: number; agreementWith?: string; metric?: AgreementMetric; tolerance: number; metricModule?: string }) => {
       if (!isDatasetName(opts.data)) {
         if (!existsSync(opts.data)) throw new InvalidArgumentError(`--data: '${opts.data}' is neither a bundled dataset (${DATASETS.join(', ')}) nor a file`);
-        await profileWithSamples({ modelDir: dir, data: opts.data, runs: opts.runs, reference: opts.agreementWith, metric: opts.metric, tolerance: opts.tolerance, log: (l) => console.log(l) });
+        await profileWithSamples({ modelDir: dir, data: opts.data, runs: opts.runs, reference: opts.agreementWith, metric: opts.metric, metricModule: opts.metricModule, tolerance: opts.tolerance, log: (l) => console.log(l) });
         console.log(`\nwritten: ${dir}/<variant>/profile.json`);
         return;
       }

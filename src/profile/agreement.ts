@@ -1,7 +1,10 @@
 // How far a variant's outputs agree with a reference's on the same inputs, for data without
 // labels: top-1 per position (classes on the last axis), IoU of maps thresholded at 0.5 (dense
 // outputs with one channel), or the share of samples whose largest difference is within a tolerance.
+import { basename, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import ort from 'onnxruntime-node';
+import type { Sample } from '../datasets/sample-file.js';
 
 export const AGREEMENT_METRICS = ['top1', 'iou', 'max-error'] as const;
 export type AgreementMetric = (typeof AGREEMENT_METRICS)[number];
@@ -48,3 +51,25 @@ export function defaultMetric(t: ort.Tensor): AgreementMetric {
   return 'max-error';
 }
 
+
+/**
+ * A user's own metric: a JS module whose default export scores one sample in [0, 1] from the
+ * variant's outputs, the reference variant's outputs on the same sample, and the sample itself (its
+ * `label` and `expected` included). Accuracy is the mean over the samples.
+ */
+export type UserMetric = (outputs: Record<string, ort.Tensor>, reference: Record<string, ort.Tensor>, sample: Sample) => number;
+
+export async function loadUserMetric(file: string): Promise<{ name: string; score: UserMetric }> {
+  const mod = (await import(pathToFileURL(resolve(file)).href)) as { default?: unknown };
+  if (typeof mod.default !== 'function') throw new Error(`${file}: the metric module must export a function as its default export`);
+  const fn = mod.default as UserMetric;
+  const name = basename(file).replace(/\.[cm]?js$/, '');
+  return {
+    name,
+    score: (outputs, reference, sample) => {
+      const v = fn(outputs, reference, sample);
+      if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new Error(`${file}: the metric returned ${String(v)}; it must return a number in [0, 1]`);
+      return v;
+    },
+  };
+}

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import ort from 'onnxruntime-node';
 import { readSampleFile, type Sample } from '../datasets/sample-file.js';
 import { ortFeeds as feeds } from '../runtime/ort-feeds.js';
-import { agreement, argmaxes, defaultMetric, type AgreementMetric } from './agreement.js';
+import { agreement, argmaxes, defaultMetric, loadUserMetric, type AgreementMetric } from './agreement.js';
 import { tensorSignatures } from '../repository/model-config.js';
 import { ModelRepository } from '../repository/model-repository.js';
 import { concatBatch } from '../tensor/batch.js';
@@ -25,6 +25,8 @@ export interface SampleProfileOptions {
   /** Variant whose outputs the others are compared with when samples carry no labels (default: the default variant). */
   reference?: string;
   metric?: AgreementMetric;
+  /** A JS module whose default export scores one sample (overrides labels and `metric`): see loadUserMetric. */
+  metricModule?: string;
   /** For max-error: the largest absolute difference a sample may have and still agree. */
   tolerance?: number;
   log?: (line: string) => void;
@@ -75,7 +77,8 @@ export async function profileWithSamples(opts: SampleProfileOptions) {
   const rowElements = inputs.reduce((n, spec, i) => n + (spec.batchAxis === null ? 0 : elementCount(common[0].inputs[i].shape) / common[0].inputs[i].shape[spec.batchAxis]), 0);
   const maxBatch = Math.max(1, config.batching.max_batch_size);
   const runs = opts.runs ?? 50;
-  const labelled = samples.every((s) => s.label !== undefined);
+  const user = opts.metricModule ? await loadUserMetric(opts.metricModule) : undefined;
+  const labelled = !user && samples.every((s) => s.label !== undefined);
   const referenceName = opts.reference ?? config.default_variant ?? config.variants[0].name;
   const reference = variants.find((v) => v.name === referenceName);
   if (!labelled && !reference) throw new Error(`no variant '${referenceName}' to measure agreement with`);
@@ -88,7 +91,11 @@ export async function profileWithSamples(opts: SampleProfileOptions) {
     for (const s of samples) outputs.push(await session.run(feeds(s.inputs)));
     const first = session.outputNames[0];
     let accuracy;
-    if (labelled) {
+    if (user) {
+      referenceOutputs ??= outputs;
+      const per = samples.map((s, i) => user.score(outputs[i], referenceOutputs![i], s));
+      accuracy = { metric: user.name, value: per.reduce((a, b) => a + b, 0) / per.length, samples: samples.length, reference: referenceName };
+    } else if (labelled) {
       const per = samples.map((s, i) => { const p = argmaxes(outputs[i][first]); return p.filter((c, j) => c === s.label![j]).length / p.length; });
       accuracy = { metric: 'top1', value: per.reduce((a, b) => a + b, 0) / per.length, samples: samples.length, reference: 'labels' };
     } else {

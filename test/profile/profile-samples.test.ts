@@ -53,6 +53,24 @@ describe('pareto profile on your own samples', () => {
     assert.ok(profile.accuracy.value >= 0 && profile.accuracy.value <= 1);
   });
 
+  it('scores with the user\'s own metric module, and refuses one that returns no score in [0, 1]', async () => {
+    // Share of the map's pixels within 0.05 of the reference: a metric written by a user.
+    const metric = join(repo.dir, 'close-pixels.mjs');
+    writeFileSync(metric, `export default (out, ref) => {
+  const a = out['sigmoid_0.tmp_0'].data, b = ref['sigmoid_0.tmp_0'].data;
+  let close = 0; for (let i = 0; i < b.length; i++) if (Math.abs(a[i] - b[i]) <= 0.05) close++;
+  return close / b.length;
+};\n`);
+    const results = await profileWithSamples({ modelDir: join(repo.dir, 'ocr-det'), data: join(repo.dir, 'det.jsonl'), runs: 1, metricModule: metric });
+    for (const { profile } of results) {
+      assert.equal(profile.accuracy.metric, 'close-pixels');
+      assert.equal(profile.accuracy.value, 1); // both variants are the same graph
+    }
+    const broken = join(repo.dir, 'broken.mjs');
+    writeFileSync(broken, 'export default () => 2;\n');
+    await assert.rejects(profileWithSamples({ modelDir: join(repo.dir, 'ocr-det'), data: join(repo.dir, 'det.jsonl'), runs: 1, metricModule: broken }), /broken\.mjs: the metric returned 2; it must return a number in \[0, 1\]/);
+  });
+
   it('names the file and sample of an input the model does not take', async () => {
     writeFileSync(join(repo.dir, 'bad.jsonl'), `${line([f32('x', [1, 3, 32], 1)])}\n`);
     await assert.rejects(profileWithSamples({ modelDir: join(repo.dir, 'ocr-det'), data: join(repo.dir, 'bad.jsonl') }), /bad\.jsonl: sample 1: input 'x': shape \[1,3,32\] does not match/);
