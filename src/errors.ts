@@ -132,8 +132,12 @@ export class DeadlineError extends ParetoError {
 
 /** The request's accuracy floor is above every variant's measured accuracy. */
 export class AccuracyUnavailableError extends ParetoError {
-  constructor(model: string, floor: number, best: number) {
-    super('PARETO_ERR_ACCURACY_UNAVAILABLE', `model '${model}' cannot meet min_accuracy ${floor}: its most accurate variant measured ${best}`, 422, GrpcStatus.FAILED_PRECONDITION);
+  /** `best` undefined: no variant that could serve it has a measured accuracy. */
+  constructor(model: string, floor: number, best: number | undefined) {
+    const why = best === undefined
+      ? 'no variant that serves this request has a measured accuracy (measure them with pareto profile, or send no min_accuracy)'
+      : `its most accurate variant measured ${best}`;
+    super('PARETO_ERR_ACCURACY_UNAVAILABLE', `model '${model}' cannot meet min_accuracy ${floor}: ${why}`, 422, GrpcStatus.FAILED_PRECONDITION);
   }
 }
 

@@ -104,7 +104,8 @@ export class BatchDispatcher {
   submit(model: LoadedModel, pinned: LoadedVariant | undefined, inputs: Tensor[], samples: number, sched: Scheduling, immediate = false): Promise<BatchResult> {
     const q = this.queueFor(model, pinned, immediate, inputs);
     if (sched.minAccuracy > q.planner.bestAccuracy) {
-      return Promise.reject(new AccuracyUnavailableError(model.name, sched.minAccuracy, q.planner.bestAccuracy));
+      const measured = [...q.variants.values()].some((v) => v.profile !== undefined);
+      return Promise.reject(new AccuracyUnavailableError(model.name, sched.minAccuracy, measured ? q.planner.bestAccuracy : undefined));
     }
     model.outstanding++;
     this.outstanding++;

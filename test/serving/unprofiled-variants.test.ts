@@ -40,4 +40,11 @@ describe('unprofiled variants', () => {
     assert.equal(a.body.parameters.accuracy_measured, false);
     assert.equal(a.header, 'unmeasured');
   });
+
+  it('cannot meet an accuracy floor: 422 saying no variant has a measured accuracy', async () => {
+    const { pixels } = digits(0, 1);
+    const res = await fetch(`${server.url}/v2/models/mnist-mlp/versions/int8/infer`, { method: 'POST', body: jsonInfer(pixels, 1, { parameters: { min_accuracy: 0.9 } }) });
+    assert.equal(res.status, 422);
+    assert.match((await res.json()).error, /no variant that serves this request has a measured accuracy/);
+  });
 });
