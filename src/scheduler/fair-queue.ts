@@ -54,7 +54,7 @@ export class FairQueue<T extends QueuedRequest> {
   push(r: T): void {
     let q = this.queues.get(r.tenant);
     if (!q) {
-      q = { tenant: r.tenant, heap: new MinHeap<T>((x) => x.deadline), samples: 0, vtime: this.vclock, weight: r.weight, priority: r.priority, lastDeadline: -Infinity };
+      q = { tenant: r.tenant, heap: new MinHeap<T>((x) => x.deadline, (x) => x.arrival), samples: 0, vtime: this.vclock, weight: r.weight, priority: r.priority, lastDeadline: -Infinity };
       this.queues.set(r.tenant, q);
       this.list.push(q);
     }
