@@ -20,10 +20,11 @@ export class Telemetry {
   private readonly listeners = new Set<(s: Snapshot) => void>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(opts: { logLevel: LogLevel; gauges: GaugeSources & { modelGauges(): ModelGauges }; tenantSlo: (tenant: string) => number | undefined; enabled?: boolean }) {
+  /** `destination`: where log lines go (default stdout). */
+  constructor(opts: { logLevel: LogLevel; gauges: GaugeSources & { modelGauges(): ModelGauges }; tenantSlo: (tenant: string) => number | undefined; enabled?: boolean; destination?: pino.DestinationStream }) {
     this.metrics = new Metrics(opts.gauges);
     this.live = new LiveStats(opts.tenantSlo);
-    this.log = pino({ level: opts.logLevel, base: { service: 'pareto' } });
+    this.log = pino({ level: opts.logLevel, base: { service: 'pareto' } }, opts.destination);
     this.enabled = opts.enabled ?? true;
     // Close a dashboard second every second; unref so it never keeps the process alive.
     this.timer = setInterval(() => {
@@ -40,9 +41,10 @@ export class Telemetry {
     if (!this.enabled) return;
     this.metrics.request(r);
     this.live.record(r);
-    // Server faults at error; a client's error (bad input, over quota: a flood of 429s) only at
-    // debug, beside every other request, since metrics already count them by reason.
-    if (r.status >= 500) this.log.error({ req: r.id, tenant: r.tenant, model: r.model, status: r.status, err: r.message }, 'request failed');
+    // Server faults at error; refusals (bad input, over quota, 503 overloaded or not ready, 504
+    // deadline) only at debug, beside every other request: they are answers, not faults, and
+    // metrics count them by reason (a 15-minute soak logged 3,295 × 504 at error, issue #17).
+    if (r.status >= 500 && r.status !== 503 && r.status !== 504) this.log.error({ req: r.id, tenant: r.tenant, model: r.model, status: r.status, err: r.message }, 'request failed');
     else if (!this.log.isLevelEnabled('debug')) return;
     else if (r.status >= 400) this.log.debug({ req: r.id, tenant: r.tenant, model: r.model, status: r.status, err: r.message }, 'request refused');
     else {
