@@ -50,8 +50,8 @@ export class ModelNotReadyError extends ParetoError {
 }
 
 export class PayloadTooLargeError extends ParetoError {
-  constructor(size: number, limit: number) {
-    super('PARETO_ERR_PAYLOAD_TOO_LARGE', `request body of ${size} bytes is over the limit of ${limit} bytes (--max-body-bytes)`, 413, GrpcStatus.RESOURCE_EXHAUSTED);
+  constructor(size: number, limit: number, what = 'body', flag = '--max-body-bytes') {
+    super('PARETO_ERR_PAYLOAD_TOO_LARGE', `request ${what} of ${size} bytes is over the limit of ${limit} bytes (${flag})`, 413, GrpcStatus.RESOURCE_EXHAUSTED);
   }
 }
 

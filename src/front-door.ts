@@ -18,6 +18,7 @@ export interface FrontDoorOptions {
   httpPort: number;
   grpcPort: number;
   maxBodyBytes: number;
+  maxJsonBytes: number;
   adminToken?: string;
   logLevel: LogLevel;
   telemetry: boolean;
@@ -76,7 +77,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
 
   let ready = false;
   const isReady = () => ready && (parts.ready?.() ?? true);
-  const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, isReady, report: parts.report, cluster: parts.cluster });
+  const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes, isReady, report: parts.report, cluster: parts.cluster });
   const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report: parts.report });
 
   let closing: Promise<void> | undefined;

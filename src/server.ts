@@ -30,6 +30,8 @@ export const ServerOptionsSchema = z.strictObject({
   /** Batches queued per executor (see ExecutorPoolOptions.pipelineDepth). */
   pipelineDepth: z.number().int().min(1).max(8).default(2),
   maxBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+  /** The JSON of a REST request (a whole JSON body, or a binary body's JSON header): large tensors travel as binary. */
+  maxJsonBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
   /** Samples queued server-wide beyond which new requests get 503. */
   maxQueuedSamples: z.number().int().min(1).default(65_536),

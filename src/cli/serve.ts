@@ -22,6 +22,7 @@ export function addFrontDoorOptions(cmd: Command): Command {
     .addOption(new Option('--http-port <port>', 'HTTP/REST port (0 = pick a free port, printed as http_port=N)').env('PARETO_HTTP_PORT').default(8000).argParser(integer))
     .addOption(new Option('--grpc-port <port>', 'gRPC port (0 = pick a free port, printed as grpc_port=N)').env('PARETO_GRPC_PORT').default(8001).argParser(integer))
     .addOption(new Option('--max-body-bytes <n>', 'largest request body or gRPC message accepted (413 / RESOURCE_EXHAUSTED above it)').env('PARETO_MAX_BODY_BYTES').default(64 * 1024 * 1024).argParser(integer))
+    .addOption(new Option('--max-json-bytes <n>', 'largest JSON in a REST request: a JSON body, or a binary body\'s JSON header (413 above it)').env('PARETO_MAX_JSON_BYTES').default(16 * 1024 * 1024).argParser(integer))
     .addOption(new Option('--max-queued-samples <n>', 'samples queued server-wide beyond which new requests get 503').env('PARETO_MAX_QUEUED_SAMPLES').default(65536).argParser(integer))
     .addOption(new Option('--log-level <level>', 'pino log level: every request at debug, server faults at error').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('PARETO_LOG_LEVEL').default('info'))
     .addOption(new Option('--no-telemetry', 'record no metrics, dashboard data or request logs (to measure their cost)'))
@@ -60,6 +61,7 @@ function serverOptions(opts: Record<string, any>): ServerOptions {
     executors: opts.executors,
     pipelineDepth: opts.pipelineDepth,
     maxBodyBytes: opts.maxBodyBytes,
+    maxJsonBytes: opts.maxJsonBytes,
     adminToken: opts.adminToken,
     tenants: opts.tenants,
     maxQueuedSamples: opts.maxQueuedSamples,

@@ -38,6 +38,8 @@ export const GatewayOptionsSchema = z.strictObject({
   workerKey: z.string().min(1).optional(),
   gatewayId: z.string().min(1).default(() => `${hostname()}-${process.pid}`),
   maxBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+  /** The JSON of a REST request (a whole JSON body, or a binary body's JSON header): large tensors travel as binary. */
+  maxJsonBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
   maxQueuedSamples: z.number().int().min(1).default(65_536),
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
   logLevel: z.enum(LOG_LEVELS).default('info'),

@@ -92,8 +92,16 @@ function alignedCopy(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
-function flattenInto(value: unknown, out: unknown[]): void {
-  if (Array.isArray(value)) for (const v of value) flattenInto(v, out);
+/**
+ * How deep JSON may nest, in a request or in a tensor's `data`: far more than any tensor's rank
+ * needs, and little enough that walking it can never overflow the stack (a body of 33 M `[`
+ * once took 35 s and ended in a 500).
+ */
+export const MAX_JSON_DEPTH = 64;
+
+function flattenInto(name: string, value: unknown, out: unknown[], depth: number): void {
+  if (depth > MAX_JSON_DEPTH) throw new InvalidRequestError(`input '${name}': 'data' nests deeper than ${MAX_JSON_DEPTH} levels`, 'PARETO_ERR_JSON_TOO_DEEP');
+  if (Array.isArray(value)) for (const v of value) flattenInto(name, v, out, depth + 1);
   else out.push(value);
 }
 
@@ -101,7 +109,7 @@ function flattenInto(value: unknown, out: unknown[]): void {
 export function fromJson(name: string, datatype: Datatype, shape: number[], data: unknown): Tensor {
   if (!Array.isArray(data)) throw new InvalidRequestError(`input '${name}': 'data' must be an array`);
   const flat: unknown[] = [];
-  flattenInto(data, flat);
+  flattenInto(name, data, flat, 0);
   const count = elementCount(shape);
   if (flat.length !== count) throw new InvalidRequestError(`input '${name}': shape [${shape}] needs ${count} elements, 'data' has ${flat.length}`);
   if (datatype === 'BYTES') {

@@ -11,7 +11,8 @@ import type { Tenant } from '../../tenancy/tenants.js';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import { requestRecord } from '../request-record.js';
 import type { ServingInfo } from '../types.js';
-import { BINARY_HEADER, decodeInferBody, encodeInferResponse } from './infer-codec.js';
+import { BINARY_HEADER, decodeInferBody, DEPTH_SCAN_BYTES, encodeInferResponse, JsonDepthScan, JsonTooDeepError } from './infer-codec.js';
+import { MAX_JSON_DEPTH } from '../../tensor/tensor.js';
 
 const INFER_PATH = /^\/v2\/models\/([^/?]+)(?:\/versions\/([^/?]+))?\/infer(?:\?|$)/;
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -20,6 +21,7 @@ export interface InferRouteOptions {
   service: InferenceService;
   telemetry: Telemetry;
   maxBodyBytes: number;
+  maxJsonBytes: number;
 }
 
 /** What one request has come to, for its telemetry record. */
@@ -34,7 +36,7 @@ interface Exchange {
 
 /** A node:http request handler for the infer route: true when it took the request. */
 export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const { service, telemetry, maxBodyBytes } = opts;
+  const { service, telemetry, maxBodyBytes, maxJsonBytes } = opts;
 
   const finish = (x: Exchange, status: number, error?: string) => {
     telemetry.request(requestRecord(service, x.model, x.tenant?.id, x.serving, status, x.samples, performance.now() - x.start, x.id, error));
@@ -53,7 +55,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     finish(x, status, error?.message ?? (e as Error).message);
   };
 
-  const answer = async (x: Exchange, req: IncomingMessage, res: ServerResponse, version: string | undefined, body: Buffer) => {
+  const answer = async (x: Exchange, req: IncomingMessage, res: ServerResponse, version: string | undefined, body: Buffer, depthScanned: boolean) => {
     // Key and model access (401/403) were checked before the body was read; unknown model or version: 404.
     service.models.variant(service.models.get(x.model), version);
     if (body.length === 0) throw new InvalidRequestError('the request has no body; send a JSON inference request');
@@ -63,7 +65,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       headerLength = Number(header);
       if (!Number.isInteger(headerLength)) throw new InvalidRequestError(`Inference-Header-Content-Length must be an integer, got '${header}'`);
     }
-    const request = decodeInferBody(x.model, version, body, headerLength);
+    const request = decodeInferBody(x.model, version, body, headerLength, maxJsonBytes, depthScanned);
     request.authorization = req.headers.authorization;
     request.caller = { tenant: x.tenant };
     x.samples = request.inputs[0]?.shape[0] ?? 0;
@@ -108,17 +110,28 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     // Over the limit: answered at once; the rest of the body is read and dropped, so the
     // connection stays usable (and a client still sending it gets its 413, not a reset).
     const declared = Number(req.headers['content-length']);
-    let tooLarge = declared > maxBodyBytes;
-    if (tooLarge) fail(x, res, new PayloadTooLargeError(declared, maxBodyBytes));
+    // A body with no binary part is all JSON, which has its own, smaller limit.
+    const json = req.headers[BINARY_HEADER] === undefined;
+    const limit = json ? Math.min(maxBodyBytes, maxJsonBytes) : maxBodyBytes;
+    let tooLarge = declared > limit;
+    if (tooLarge) fail(x, res, json && limit < maxBodyBytes ? new PayloadTooLargeError(declared, limit, 'JSON', '--max-json-bytes; large tensors travel as binary data') : new PayloadTooLargeError(declared, limit));
     const chunks: Buffer[] = [];
     let length = 0;
+    // A large JSON body is scanned as it arrives: one that nests too deep is refused at once.
+    const depth = json && (declared > DEPTH_SCAN_BYTES || Number.isNaN(declared)) ? new JsonDepthScan(MAX_JSON_DEPTH) : undefined;
     req.on('data', (chunk: Buffer) => {
       if (tooLarge) return;
       length += chunk.length;
-      if (length > maxBodyBytes) {
+      if (length > limit) {
         tooLarge = true;
         chunks.length = 0;
-        fail(x, res, new PayloadTooLargeError(length, maxBodyBytes));
+        fail(x, res, json && limit < maxBodyBytes ? new PayloadTooLargeError(length, limit, 'JSON', '--max-json-bytes; large tensors travel as binary data') : new PayloadTooLargeError(length, limit));
+        return;
+      }
+      if (depth?.feed(chunk)) {
+        tooLarge = true; // refused: the rest is read and dropped, as above
+        chunks.length = 0;
+        fail(x, res, new JsonTooDeepError());
         return;
       }
       chunks.push(chunk);
@@ -126,7 +139,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     req.on('end', () => {
       if (tooLarge) return;
       const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length);
-      answer(x, req, res, version, body).catch((e: unknown) => fail(x, res, e));
+      answer(x, req, res, version, body, depth !== undefined).catch((e: unknown) => fail(x, res, e));
     });
     req.on('error', () => undefined); // a client that goes away mid-body has nothing to be told
     return true;

@@ -17,6 +17,7 @@ export interface RestServerOptions {
   telemetry: Telemetry;
   admin: AdminToken;
   maxBodyBytes: number;
+  maxJsonBytes: number;
   isReady: () => boolean;
   report: () => LoadReport;
   /** A gateway's view of its cluster, served at GET /v2/pareto/cluster. */
@@ -27,7 +28,7 @@ type ModelParams = { model: string; version?: string };
 
 export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   const { service, admin } = opts;
-  const infer = inferRoute({ service, telemetry: opts.telemetry, maxBodyBytes: opts.maxBodyBytes });
+  const infer = inferRoute({ service, telemetry: opts.telemetry, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes });
   const app = Fastify({
     bodyLimit: opts.maxBodyBytes,
     logger: false,
