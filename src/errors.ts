@@ -2,6 +2,12 @@
 // status. Edges map them once; tests refer to codes, never to message text.
 import { status as GrpcStatus } from '@grpc/grpc-js';
 
+/**
+ * A message a client sees stops here: it may quote what the client sent (a name, a datatype), and
+ * a 10 MB string in a request once came back whole in a 10 MB error.
+ */
+const MAX_MESSAGE_CHARS = 1000;
+
 export class ParetoError extends Error {
   constructor(
     readonly code: string,
@@ -9,6 +15,7 @@ export class ParetoError extends Error {
     readonly httpStatus: number,
     readonly grpcStatus: GrpcStatus,
   ) {
+    if (message.length > MAX_MESSAGE_CHARS) message = `${message.slice(0, MAX_MESSAGE_CHARS)}… (cut at ${MAX_MESSAGE_CHARS} characters)`;
     // Only a server fault (500) keeps its stack. Everything else is an answer (a refusal, a
     // missing model, a deadline), not something to debug: its stack would only say which check
     // said no, and capturing one costs ~5.6 µs at a handler's depth (measured), more than all the

@@ -1,5 +1,6 @@
 // The telemetry record of one finished inference request, the same for REST and gRPC. Label
-// values stay bounded: a model the server has not loaded or tried is 'unknown'.
+// values stay bounded: a model the server has not loaded or tried is 'unknown', and so is the
+// model of a 403, which must not tell a prober that the model exists.
 import type { InferenceService } from '../serving/inference-service.js';
 import type { RequestLog } from '../telemetry/telemetry.js';
 import type { ServingInfo } from './types.js';
@@ -9,7 +10,7 @@ export function requestRecord(service: InferenceService, model: string, tenant: 
   const budget = serving?.budgetMs;
   return {
     tenant: tenant ?? (service.tenants ? 'unauthenticated' : 'anonymous'),
-    model: service.models.isKnown(model) ? model : 'unknown',
+    model: status !== 403 && service.models.isKnown(model) ? model : 'unknown',
     version: serving?.variant ?? '',
     outcome: ok ? 'success' : String(status),
     status,

@@ -3,7 +3,7 @@
 // reload never interrupts serving), and an index with a reason for every model that is not ready.
 import { EventEmitter } from 'node:events';
 import { isParetoError, ModelConfigError, ModelLoadError, ModelNotFoundError, ModelNotReadyError, VersionNotFoundError } from '../errors.js';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { readSampleFile } from '../datasets/sample-file.js';
 import { SampleCapture } from './sample-capture.js';
 import { tensorSignatures, type ModelConfig, type VariantSpec } from '../repository/model-config.js';
@@ -165,6 +165,9 @@ export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; d
       return this.status(name);
     } catch (e) {
       await Promise.all(loadedKeys.map((k) => this.pool.unload(k).catch(() => undefined)));
+      // Clients see this reason (503s, the repository index): paths relative to the repository,
+      // never where it lives on the server's disk (ONNX Runtime's own messages name the file too).
+      if (e instanceof Error) e.message = e.message.replaceAll(`${this.repository.root}${sep}`, '');
       const reason = e instanceof Error ? e.message : String(e);
       if (previous?.state === 'READY' && previous.model) {
         this.entries.set(name, { state: 'READY', model: previous.model, reason: `reload failed, still serving the previous version: ${reason}` });

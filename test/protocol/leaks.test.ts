@@ -1,0 +1,51 @@
+// What a client must not learn: whether a model it may not use exists, where the repository lives,
+// and its own huge strings echoed back.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { hashKey } from '../../src/tenancy/tenants.js';
+import { ADMIN_TOKEN, binaryInfer, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+
+let server: TestServer;
+let repo: ReturnType<typeof scratchRepository>;
+
+before(async () => {
+  repo = scratchRepository();
+  writeFileSync(join(repo.dir, 'tenants.yaml'), `tenants:\n  - id: limited\n    keys: ["${hashKey('limited-key')}"]\n    models: [mnist-mlp, fashion-mlp]\n`);
+  // A model whose config is broken: its reason is client-visible.
+  writeFileSync(join(repo.dir, 'fashion-mlp', 'model.yaml'), 'name: fashion-mlp\ninputs: 3\n');
+  server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml') });
+});
+after(async () => { await server.close(); repo.remove(); });
+
+const infer = (model: string, body: BodyInit, headers: Record<string, string>) => fetch(`${server.url}/v2/models/${model}/infer`, { method: 'POST', body, headers: { ...headers, authorization: 'Bearer limited-key' } });
+
+describe('what does not leak', () => {
+  it('a forbidden probe of a real model is recorded exactly like one of a model that does not exist', async () => {
+    const { body, headers } = binaryInfer(digits(0, 1).pixels, 1);
+    for (const model of ['mnist-mlp-wide', 'no-such-model']) assert.equal((await infer(model, new Uint8Array(body), headers)).status, 403);
+    const metrics = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    const forbidden = metrics.split('\n').filter((l) => l.startsWith('pareto_inference_request_total') && l.includes('outcome="403"'));
+    assert.ok(forbidden.length > 0, 'the probes are counted');
+    assert.ok(forbidden.every((l) => l.includes('model="unknown"') && !l.includes('mnist-mlp-wide')), forbidden.join('\n'));
+  });
+
+  it('errors quote at most a short piece of what the client sent', async () => {
+    const name = 'x'.repeat(1_000_000);
+    const res = await infer('mnist-mlp', JSON.stringify({ inputs: [{ name, datatype: 'FP32', shape: [1, 784], data: new Array(784).fill(0) }] }), { 'content-type': 'application/json' });
+    assert.equal(res.status, 400);
+    const error = (await res.json()).error as string;
+    assert.ok(error.length < 1100, `${error.length} characters`);
+    assert.match(error, /cut at 1000 characters/);
+  });
+
+  it('a model that failed to load says why without the repository\'s place on disk', async () => {
+    const res = await infer('fashion-mlp', '{}', { 'content-type': 'application/json' });
+    const index = await (await fetch(`${server.url}/v2/repository/index`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    for (const text of [await res.text(), index]) {
+      assert.match(text, /fashion-mlp\/model\.yaml: inputs/);
+      assert.ok(!text.includes(repo.dir), text);
+    }
+  });
+});
