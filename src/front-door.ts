@@ -12,6 +12,7 @@ import type { BatchDispatcher } from './serving/batch-dispatcher.js';
 import type { InferenceService } from './serving/inference-service.js';
 import type { Tenants } from './tenancy/tenants.js';
 import { Telemetry, type LogLevel } from './telemetry/telemetry.js';
+import { BodyBudget } from './protocol/rest/body-budget.js';
 
 export interface FrontDoorOptions {
   host: string;
@@ -19,6 +20,8 @@ export interface FrontDoorOptions {
   grpcPort: number;
   maxBodyBytes: number;
   maxJsonBytes: number;
+  maxInflightBodyBytes: number;
+  maxTenantBodyBytes: number;
   adminToken?: string;
   logLevel: LogLevel;
   telemetry: boolean;
@@ -77,7 +80,8 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
 
   let ready = false;
   const isReady = () => ready && (parts.ready?.() ?? true);
-  const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes, isReady, report: parts.report, cluster: parts.cluster });
+  const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes,
+    bodies: new BodyBudget({ serverBytes: opts.maxInflightBodyBytes, tenantBytes: opts.maxTenantBodyBytes }), isReady, report: parts.report, cluster: parts.cluster });
   const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report: parts.report });
 
   let closing: Promise<void> | undefined;

@@ -23,6 +23,8 @@ export function addFrontDoorOptions(cmd: Command): Command {
     .addOption(new Option('--grpc-port <port>', 'gRPC port (0 = pick a free port, printed as grpc_port=N)').env('PARETO_GRPC_PORT').default(8001).argParser(integer))
     .addOption(new Option('--max-body-bytes <n>', 'largest request body or gRPC message accepted (413 / RESOURCE_EXHAUSTED above it)').env('PARETO_MAX_BODY_BYTES').default(64 * 1024 * 1024).argParser(integer))
     .addOption(new Option('--max-json-bytes <n>', 'largest JSON in a REST request: a JSON body, or a binary body\'s JSON header (413 above it)').env('PARETO_MAX_JSON_BYTES').default(16 * 1024 * 1024).argParser(integer))
+    .addOption(new Option('--max-inflight-body-bytes <n>', 'bytes of REST request bodies held at once, counted from the headers on (503 past it)').env('PARETO_MAX_INFLIGHT_BODY_BYTES').default(512 * 1024 * 1024).argParser(integer))
+    .addOption(new Option('--max-tenant-body-bytes <n>', 'bytes of REST request bodies one tenant holds at once (429 past it)').env('PARETO_MAX_TENANT_BODY_BYTES').default(256 * 1024 * 1024).argParser(integer))
     .addOption(new Option('--max-queued-samples <n>', 'samples queued server-wide beyond which new requests get 503').env('PARETO_MAX_QUEUED_SAMPLES').default(65536).argParser(integer))
     .addOption(new Option('--log-level <level>', 'pino log level: every request at debug, server faults at error').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('PARETO_LOG_LEVEL').default('info'))
     .addOption(new Option('--no-telemetry', 'record no metrics, dashboard data or request logs (to measure their cost)'))
@@ -62,6 +64,8 @@ function serverOptions(opts: Record<string, any>): ServerOptions {
     pipelineDepth: opts.pipelineDepth,
     maxBodyBytes: opts.maxBodyBytes,
     maxJsonBytes: opts.maxJsonBytes,
+    maxInflightBodyBytes: opts.maxInflightBodyBytes,
+    maxTenantBodyBytes: opts.maxTenantBodyBytes,
     adminToken: opts.adminToken,
     tenants: opts.tenants,
     maxQueuedSamples: opts.maxQueuedSamples,

@@ -40,6 +40,9 @@ export const GatewayOptionsSchema = z.strictObject({
   maxBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
   /** The JSON of a REST request (a whole JSON body, or a binary body's JSON header): large tensors travel as binary. */
   maxJsonBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+  /** Bytes of REST request bodies held at once, all together and per tenant (503 / 429 past them). */
+  maxInflightBodyBytes: z.number().int().min(1024).default(512 * 1024 * 1024),
+  maxTenantBodyBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
   maxQueuedSamples: z.number().int().min(1).default(65_536),
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
   logLevel: z.enum(LOG_LEVELS).default('info'),

@@ -11,6 +11,7 @@ import type { Tenant } from '../../tenancy/tenants.js';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import { requestRecord } from '../request-record.js';
 import type { ServingInfo } from '../types.js';
+import type { BodyBudget } from './body-budget.js';
 import { BINARY_HEADER, decodeInferBody, DEPTH_SCAN_BYTES, encodeInferResponse, JsonDepthScan, JsonTooDeepError } from './infer-codec.js';
 import { MAX_JSON_DEPTH } from '../../tensor/tensor.js';
 
@@ -22,6 +23,7 @@ export interface InferRouteOptions {
   telemetry: Telemetry;
   maxBodyBytes: number;
   maxJsonBytes: number;
+  bodies: BodyBudget;
 }
 
 /** What one request has come to, for its telemetry record. */
@@ -36,7 +38,7 @@ interface Exchange {
 
 /** A node:http request handler for the infer route: true when it took the request. */
 export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const { service, telemetry, maxBodyBytes, maxJsonBytes } = opts;
+  const { service, telemetry, maxBodyBytes, maxJsonBytes, bodies } = opts;
 
   const finish = (x: Exchange, status: number, error?: string) => {
     telemetry.request(requestRecord(service, x.model, x.tenant?.id, x.serving, status, x.samples, performance.now() - x.start, x.id, error));
@@ -115,6 +117,19 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     const limit = json ? Math.min(maxBodyBytes, maxJsonBytes) : maxBodyBytes;
     let tooLarge = declared > limit;
     if (tooLarge) fail(x, res, json && limit < maxBodyBytes ? new PayloadTooLargeError(declared, limit, 'JSON', '--max-json-bytes; large tensors travel as binary data') : new PayloadTooLargeError(declared, limit));
+    // The body's memory is held from its headers on (its declared length), or as it arrives, and
+    // given back when the answer is sent or the connection closes.
+    const hold = bodies.hold(x.tenant?.id ?? 'anonymous');
+    res.once('close', hold.release);
+    const declaredHeld = !tooLarge && declared > 0;
+    if (declaredHeld) {
+      try {
+        hold.grow(declared);
+      } catch (e) {
+        tooLarge = true;
+        fail(x, res, e);
+      }
+    }
     const chunks: Buffer[] = [];
     let length = 0;
     // A large JSON body is scanned as it arrives: one that nests too deep is refused at once.
@@ -127,6 +142,16 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
         chunks.length = 0;
         fail(x, res, json && limit < maxBodyBytes ? new PayloadTooLargeError(length, limit, 'JSON', '--max-json-bytes; large tensors travel as binary data') : new PayloadTooLargeError(length, limit));
         return;
+      }
+      if (!declaredHeld) {
+        try {
+          hold.grow(chunk.length);
+        } catch (e) {
+          tooLarge = true;
+          chunks.length = 0;
+          fail(x, res, e);
+          return;
+        }
       }
       if (depth?.feed(chunk)) {
         tooLarge = true; // refused: the rest is read and dropped, as above

@@ -10,6 +10,7 @@ import type { Telemetry } from '../../telemetry/telemetry.js';
 import { registerDashboard } from './dashboard-routes.js';
 import { inferRoute } from './infer-route.js';
 import { createServer } from 'node:http';
+import type { BodyBudget } from './body-budget.js';
 import type { LoadReport } from '../load-report.js';
 
 export interface RestServerOptions {
@@ -18,6 +19,7 @@ export interface RestServerOptions {
   admin: AdminToken;
   maxBodyBytes: number;
   maxJsonBytes: number;
+  bodies: BodyBudget;
   isReady: () => boolean;
   report: () => LoadReport;
   /** A gateway's view of its cluster, served at GET /v2/pareto/cluster. */
@@ -28,7 +30,7 @@ type ModelParams = { model: string; version?: string };
 
 export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   const { service, admin } = opts;
-  const infer = inferRoute({ service, telemetry: opts.telemetry, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes });
+  const infer = inferRoute({ service, telemetry: opts.telemetry, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes, bodies: opts.bodies });
   const app = Fastify({
     bodyLimit: opts.maxBodyBytes,
     logger: false,
