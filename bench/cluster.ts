@@ -52,8 +52,8 @@ function binaryCase(path: string, key: string): HttpCase {
   };
 }
 
-const worker = (redis?: string, extra: string[] = []) => startChild([CLI, 'worker', '-r', repo, '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--log-level', 'warn', ...(redis ? ['--redis', redis] : []), ...extra], /^pareto worker on/);
-const gateway = (flags: string[]) => startChild([CLI, 'gateway', '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--tenants', tenants, '--log-level', 'warn', ...flags], /^pareto gateway on/);
+const worker = (redis?: string, extra: string[] = []) => startChild([CLI, 'worker', '-r', repo, '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--log-level', 'warn', '--open-metrics', ...(redis ? ['--redis', redis] : []), ...extra], /^pareto worker on/);
+const gateway = (flags: string[]) => startChild([CLI, 'gateway', '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--tenants', tenants, '--log-level', 'warn', '--open-metrics', ...flags], /^pareto gateway on/);
 
 async function metric(origin: string, name: string, labels: Record<string, string> = {}): Promise<number> {
   return metricValue(await (await fetch(`${origin}/metrics`)).text(), name, labels);

@@ -75,7 +75,7 @@ const digits = loadMnist('test').pixels;
 
 /** One side-by-side run: the real server, then the simulator on the same arrivals and this run's measured speeds. */
 async function run(): Promise<{ real: Report; sim: Report; slowdown: number; frontCpuMs: number }> {
-  const server = await startChild([join(ROOT, 'dist/src/cli/main.js'), 'serve', '--repository', dir, '--tenants', join(dir, 'tenants.yaml'), '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--admin-token', 'bench-admin-token', '--executors', '1'], /^pareto serving/, 0, process.env.PARETO_SERVER_CPUS);
+  const server = await startChild([join(ROOT, 'dist/src/cli/main.js'), 'serve', '--repository', dir, '--tenants', join(dir, 'tenants.yaml'), '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--admin-token', 'bench-admin-token', '--open-metrics', '--executors', '1'], /^pareto serving/, 0, process.env.PARETO_SERVER_CPUS);
   let real: ReturnType<typeof report>;
   let slowdown = 1;
   let frontCpuMs = 0;

@@ -23,6 +23,8 @@ export interface FrontDoorOptions {
   maxInflightBodyBytes: number;
   maxTenantBodyBytes: number;
   adminToken?: string;
+  metricsToken?: string;
+  openMetrics: boolean;
   logLevel: LogLevel;
   telemetry: boolean;
 }
@@ -81,7 +83,8 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
   let ready = false;
   const isReady = () => ready && (parts.ready?.() ?? true);
   const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes,
-    bodies: new BodyBudget({ serverBytes: opts.maxInflightBodyBytes, tenantBytes: opts.maxTenantBodyBytes }), isReady, report: parts.report, cluster: parts.cluster });
+    bodies: new BodyBudget({ serverBytes: opts.maxInflightBodyBytes, tenantBytes: opts.maxTenantBodyBytes }),
+    metricsAccess: opts.openMetrics ? 'open' : opts.metricsToken ? new AdminToken(opts.metricsToken) : undefined, isReady, report: parts.report, cluster: parts.cluster });
   const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report: parts.report });
 
   let closing: Promise<void> | undefined;

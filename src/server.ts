@@ -36,6 +36,9 @@ export const ServerOptionsSchema = z.strictObject({
   maxInflightBodyBytes: z.number().int().min(1024).default(512 * 1024 * 1024),
   maxTenantBodyBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
+  /** Token for GET /metrics (the admin token works too); `openMetrics` serves it to anyone (local use). */
+  metricsToken: z.string().min(8, 'the metrics token must have at least 8 characters').optional(),
+  openMetrics: z.boolean().default(false),
   /** Samples queued server-wide beyond which new requests get 503. */
   maxQueuedSamples: z.number().int().min(1).default(65_536),
   logLevel: z.enum(LOG_LEVELS).default('info'),

@@ -29,6 +29,8 @@ export function addFrontDoorOptions(cmd: Command): Command {
     .addOption(new Option('--log-level <level>', 'pino log level: every request at debug, server faults at error').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('PARETO_LOG_LEVEL').default('info'))
     .addOption(new Option('--no-telemetry', 'record no metrics, dashboard data or request logs (to measure their cost)'))
     .addOption(new Option('--tenants <file>', 'tenants.yaml: API keys, allowed models, quotas, SLOs (reloaded on change and SIGHUP); without it the server is open').env('PARETO_TENANTS'))
+    .addOption(new Option('--metrics-token <token>', 'token for GET /metrics (the admin token works too)').env('PARETO_METRICS_TOKEN'))
+    .addOption(new Option('--open-metrics', 'serve /metrics to anyone who can reach the port (local use)').env('PARETO_OPEN_METRICS'))
     .addOption(new Option('--admin-token <token>', 'token for the repository API (load/unload); a random one is printed if not set').env('PARETO_ADMIN_TOKEN'));
 }
 
@@ -64,6 +66,8 @@ function serverOptions(opts: Record<string, any>): ServerOptions {
     pipelineDepth: opts.pipelineDepth,
     maxBodyBytes: opts.maxBodyBytes,
     maxJsonBytes: opts.maxJsonBytes,
+    metricsToken: opts.metricsToken,
+    openMetrics: opts.openMetrics === true,
     maxInflightBodyBytes: opts.maxInflightBodyBytes,
     maxTenantBodyBytes: opts.maxTenantBodyBytes,
     adminToken: opts.adminToken,

@@ -45,6 +45,9 @@ export const GatewayOptionsSchema = z.strictObject({
   maxTenantBodyBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
   maxQueuedSamples: z.number().int().min(1).default(65_536),
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
+  /** Token for GET /metrics (the admin token works too); `openMetrics` serves it to anyone (local use). */
+  metricsToken: z.string().min(8, 'the metrics token must have at least 8 characters').optional(),
+  openMetrics: z.boolean().default(false),
   logLevel: z.enum(LOG_LEVELS).default('info'),
   telemetry: z.boolean().default(true),
   /** Target executor utilisation the autoscaler sizes workers for. */

@@ -3,6 +3,7 @@
 // the gateways' pareto_autoscaler_desired_workers, rounds up, clamps to [min, max], starts workers
 // at once when more are needed and stops one (SIGTERM: it leaves, finishes, exits) per interval
 // when fewer are, after the need has stayed lower for two intervals.
+import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -66,6 +67,8 @@ export function startRole(args: string[], log: (line: string) => void = () => un
 }
 
 export class LocalCluster {
+  /** The gateways' /metrics token: this process reads their autoscaling need there. */
+  private readonly metricsToken = randomBytes(18).toString('base64url');
   private redisServer?: RedisServer;
   redisUrl = '';
   readonly gateways: RoleProcess[] = [];
@@ -92,6 +95,7 @@ export class LocalCluster {
         'gateway', '--host', o.host, '--redis', this.redisUrl,
         '--http-port', String(i === 0 ? o.httpPort : 0), '--grpc-port', String(i === 0 ? o.grpcPort : 0),
         '--target-utilization', String(o.targetUtilization), '--autoscale-window', String(o.autoscaleWindowS), '--log-level', 'warn',
+        '--metrics-token', this.metricsToken,
         ...(o.tenants ? ['--tenants', o.tenants] : []), ...(o.adminToken ? ['--admin-token', o.adminToken] : []),
       ], o.log);
       this.gateways.push(g);
@@ -127,7 +131,7 @@ export class LocalCluster {
   async desired(): Promise<number> {
     const loads = await Promise.all(this.gateways.map(async (g) => {
       try {
-        const text = await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`, { signal: AbortSignal.timeout(1000) })).text();
+        const text = await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`, { headers: { authorization: `Bearer ${this.metricsToken}` }, signal: AbortSignal.timeout(1000) })).text();
         const load = metricValue(text, 'pareto_autoscaler_desired_workers');
         return Number.isNaN(load) ? 0 : load;
       } catch {

@@ -31,6 +31,20 @@ describe('what does not leak', () => {
     assert.ok(forbidden.every((l) => l.includes('model="unknown"') && !l.includes('mnist-mlp-wide')), forbidden.join('\n'));
   });
 
+  it('/metrics needs the metrics or admin token, unless the server is started with --open-metrics', async () => {
+    assert.equal((await fetch(`${server.url}/metrics`)).status, 401);
+    assert.equal((await fetch(`${server.url}/metrics`, { headers: { authorization: 'Bearer limited-key' } })).status, 401, 'a tenant key is not enough');
+    const withToken = await startTestServer({ repository: repo.dir, metricsToken: 'scrape-token' });
+    const open = await startTestServer({ repository: repo.dir, openMetrics: true });
+    try {
+      assert.equal((await fetch(`${withToken.url}/metrics`)).status, 401);
+      assert.equal((await fetch(`${withToken.url}/metrics`, { headers: { authorization: 'Bearer scrape-token' } })).status, 200);
+      assert.equal((await fetch(`${open.url}/metrics`)).status, 200);
+    } finally {
+      await Promise.all([withToken.close(), open.close()]);
+    }
+  });
+
   it('errors quote at most a short piece of what the client sent', async () => {
     const name = 'x'.repeat(1_000_000);
     const res = await infer('mnist-mlp', JSON.stringify({ inputs: [{ name, datatype: 'FP32', shape: [1, 784], data: new Array(784).fill(0) }] }), { 'content-type': 'application/json' });

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hashKey } from '../../src/tenancy/tenants.js';
-import { binaryInfer, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+import { ADMIN_TOKEN, binaryInfer, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
 let repo: ReturnType<typeof scratchRepository>;
@@ -56,7 +56,7 @@ describe('/metrics', () => {
     note(await infer(`random-${Math.random()}`, 'good-key'));
     assert.deepEqual(sent, { 200: 9, 401: 5, 403: 2, 429: 2, 400: 1, 404: 1 });
 
-    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
     const m = 'pareto_inference_request_total';
     assert.equal(sum(text, m), 20, 'requests sent = sum over outcomes');
     assert.equal(sum(text, m, { outcome: 'success' }), 9);

@@ -2,7 +2,7 @@
 // Inference goes straight to node:http (infer-route.ts); every other route is fastify's, with
 // errors mapped once, in the error handler.
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { isParetoError, InvalidRequestError, PayloadTooLargeError, RateLimitedError } from '../../errors.js';
+import { isParetoError, InvalidRequestError, PayloadTooLargeError, RateLimitedError, UnauthorizedError } from '../../errors.js';
 import type { InferenceService } from '../../serving/inference-service.js';
 import type { AdminToken } from '../admin-token.js';
 import { serverMetadata, modelMetadata } from '../metadata.js';
@@ -20,6 +20,8 @@ export interface RestServerOptions {
   maxBodyBytes: number;
   maxJsonBytes: number;
   bodies: BodyBudget;
+  /** Who may read /metrics besides the admin: anyone ('open'), a metrics token, or nobody else. */
+  metricsAccess?: 'open' | AdminToken;
   isReady: () => boolean;
   report: () => LoadReport;
   /** A gateway's view of its cluster, served at GET /v2/pareto/cluster. */
@@ -91,7 +93,15 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   app.get('/v2/models/:model/versions/:version/ready', ready);
 
   registerDashboard(app, service, opts.telemetry, admin);
-  app.get('/metrics', async (_req, reply) => reply.type(opts.telemetry.metrics.contentType).send(await opts.telemetry.metrics.text()));
+  // Metrics name every tenant and its traffic: not for anyone who can reach the port.
+  app.get('/metrics', async (req, reply) => {
+    const auth = req.headers.authorization;
+    const access = opts.metricsAccess;
+    if (access !== 'open' && !admin.matches(auth) && !access?.matches(auth)) {
+      throw new UnauthorizedError('/metrics needs the metrics token (--metrics-token) or the admin token as Authorization: Bearer <token>; --open-metrics serves it to anyone');
+    }
+    return reply.type(opts.telemetry.metrics.contentType).send(await opts.telemetry.metrics.text());
+  });
 
   // Triton's model repository extension.
   app.post('/v2/repository/index', async (req) => {
