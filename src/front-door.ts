@@ -82,10 +82,18 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
 
   let ready = false;
   const isReady = () => ready && (parts.ready?.() ?? true);
+  const metricsAccess = opts.openMetrics ? 'open' as const : opts.metricsToken ? new AdminToken(opts.metricsToken) : undefined;
+  // The load report lists every model, variant and profile: the admin or metrics token, or on a
+  // server with tenants any tenant's key (a gateway sends its --worker-key); an open server is open.
+  const report = (authorization: string | undefined) => {
+    if (metricsAccess === 'open' || admin.matches(authorization) || metricsAccess?.matches(authorization)) return parts.report();
+    service.identify(authorization);
+    return parts.report();
+  };
   const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes,
     bodies: new BodyBudget({ serverBytes: opts.maxInflightBodyBytes, tenantBytes: opts.maxTenantBodyBytes }),
-    metricsAccess: opts.openMetrics ? 'open' : opts.metricsToken ? new AdminToken(opts.metricsToken) : undefined, isReady, report: parts.report, cluster: parts.cluster });
-  const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report: parts.report });
+    metricsAccess, isReady, report, cluster: parts.cluster });
+  const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report });
 
   let closing: Promise<void> | undefined;
   const door: FrontDoor = {

@@ -115,8 +115,9 @@ describe('gateway', { timeout: 90_000 }, () => {
     assert.match(((await wrongShape.json()) as { error: string }).error, /784/);
     const unknown = await fetch(`${url}/v2/models/mnist-mlp/versions/fp64/infer`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, ...auth } });
     assert.equal(unknown.status, 404);
-    // Its own load report lists what its workers serve, so another gateway could front it.
-    const report = await (await fetch(`${url}/v2/pareto/load`)).json() as { models: Array<{ name: string; variants: Array<{ name: string }> }> };
+    // Its own load report lists what its workers serve, so another gateway could front it (with a key).
+    assert.equal((await fetch(`${url}/v2/pareto/load`)).status, 401);
+    const report = await (await fetch(`${url}/v2/pareto/load`, { headers: auth })).json() as { models: Array<{ name: string; variants: Array<{ name: string }> }> };
     assert.deepEqual(report.models.map((m) => m.name).sort(), ['digits', 'mnist-mlp']);
     assert.ok(report.models.find((m) => m.name === 'mnist-mlp')!.variants.some((v) => v.name === 'int8'));
     assert.equal((await fetch(`${url}/v2/pareto/cluster`)).status, 401);

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { loadReporterService } from '../../src/protocol/grpc/proto.js';
 import { hashKey } from '../../src/tenancy/tenants.js';
 import { ADMIN_TOKEN, binaryInfer, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -42,6 +44,22 @@ describe('what does not leak', () => {
       assert.equal((await fetch(`${open.url}/metrics`)).status, 200);
     } finally {
       await Promise.all([withToken.close(), open.close()]);
+    }
+  });
+
+  it('the load report needs a key on a server with tenants (REST and gRPC)', async () => {
+    assert.equal((await fetch(`${server.url}/v2/pareto/load`)).status, 401);
+    assert.equal((await fetch(`${server.url}/v2/pareto/load`, { headers: { authorization: 'Bearer limited-key' } })).status, 200);
+    assert.equal((await fetch(`${server.url}/v2/pareto/load`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status, 200);
+    const reporter = new (loadReporterService())(server.grpcAddress, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Report: Function };
+    const report = (md: grpc.Metadata) => new Promise<grpc.ServiceError | null>((resolve) => reporter.Report({}, md, (err: grpc.ServiceError | null) => resolve(err)));
+    try {
+      assert.equal((await report(new grpc.Metadata()))?.code, grpc.status.UNAUTHENTICATED);
+      const md = new grpc.Metadata();
+      md.set('authorization', 'Bearer limited-key');
+      assert.equal(await report(md), null);
+    } finally {
+      reporter.close();
     }
   });
 

@@ -16,7 +16,7 @@ export interface GrpcServerOptions {
   telemetry: Telemetry;
   maxMessageBytes: number;
   isReady: () => boolean;
-  report: () => LoadReport;
+  report: (authorization: string | undefined) => LoadReport;
 }
 
 type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
@@ -97,7 +97,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       }
     }),
   });
-  server.addService(loadReporterService().service, { Report: unary(() => opts.report()) });
+  server.addService(loadReporterService().service, { Report: unary((_req, authorization) => opts.report(authorization)) });
   return server;
 }
 

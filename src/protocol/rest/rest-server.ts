@@ -23,7 +23,8 @@ export interface RestServerOptions {
   /** Who may read /metrics besides the admin: anyone ('open'), a metrics token, or nobody else. */
   metricsAccess?: 'open' | AdminToken;
   isReady: () => boolean;
-  report: () => LoadReport;
+  /** The load report for a caller (its Authorization), or a 401. */
+  report: (authorization: string | undefined) => LoadReport;
   /** A gateway's view of its cluster, served at GET /v2/pareto/cluster. */
   cluster?: () => unknown;
 }
@@ -64,7 +65,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url}`, code: 'PARETO_ERR_NO_ROUTE' }));
 
   app.get('/v2/health/live', async () => ({ live: true }));
-  app.get('/v2/pareto/load', async () => opts.report());
+  app.get('/v2/pareto/load', async (req) => opts.report(req.headers.authorization));
   const cluster = opts.cluster;
   // Worker addresses are for operators: behind the admin token, like the repository API.
   if (cluster) app.get('/v2/pareto/cluster', async (req) => { admin.check(req.headers.authorization); return cluster(); });
