@@ -22,6 +22,8 @@ export interface FrontDoorOptions {
   maxJsonBytes: number;
   maxInflightBodyBytes: number;
   maxTenantBodyBytes: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
   adminToken?: string;
   metricsToken?: string;
   openMetrics: boolean;
@@ -92,7 +94,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
   };
   const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes,
     bodies: new BodyBudget({ serverBytes: opts.maxInflightBodyBytes, tenantBytes: opts.maxTenantBodyBytes }),
-    metricsAccess, isReady, report, cluster: parts.cluster });
+    metricsAccess, isReady, report, cluster: parts.cluster, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs });
   const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report });
 
   let closing: Promise<void> | undefined;

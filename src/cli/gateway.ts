@@ -21,7 +21,7 @@ Examples:
       const gateway = await startGateway({
         host: opts.host, httpPort: opts.httpPort, grpcPort: opts.grpcPort, tenants: opts.tenants, redis: opts.redis,
         workers: opts.workers ? String(opts.workers).split(',').map((s) => s.trim()).filter(Boolean) : [],
-        gatewayId: opts.gatewayId, targetUtilization: opts.targetUtilization, autoscaleWindowS: opts.autoscaleWindow, workerProtocol: opts.workerProtocol, workerKey: opts.workerKey, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes, metricsToken: opts.metricsToken, openMetrics: opts.openMetrics === true, maxInflightBodyBytes: opts.maxInflightBodyBytes, maxTenantBodyBytes: opts.maxTenantBodyBytes, maxQueuedSamples: opts.maxQueuedSamples,
+        gatewayId: opts.gatewayId, targetUtilization: opts.targetUtilization, autoscaleWindowS: opts.autoscaleWindow, workerProtocol: opts.workerProtocol, workerKey: opts.workerKey, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes, metricsToken: opts.metricsToken, openMetrics: opts.openMetrics === true, maxInflightBodyBytes: opts.maxInflightBodyBytes, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, maxTenantBodyBytes: opts.maxTenantBodyBytes, maxQueuedSamples: opts.maxQueuedSamples,
         adminToken: opts.adminToken, logLevel: opts.logLevel, telemetry: opts.telemetry,
       });
       announceAndWait('gateway', gateway, opts);

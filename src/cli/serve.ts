@@ -25,6 +25,8 @@ export function addFrontDoorOptions(cmd: Command): Command {
     .addOption(new Option('--max-json-bytes <n>', 'largest JSON in a REST request: a JSON body, or a binary body\'s JSON header (413 above it)').env('PARETO_MAX_JSON_BYTES').default(16 * 1024 * 1024).argParser(integer))
     .addOption(new Option('--max-inflight-body-bytes <n>', 'bytes of REST request bodies held at once, counted from the headers on (503 past it)').env('PARETO_MAX_INFLIGHT_BODY_BYTES').default(512 * 1024 * 1024).argParser(integer))
     .addOption(new Option('--max-tenant-body-bytes <n>', 'bytes of REST request bodies one tenant holds at once (429 past it)').env('PARETO_MAX_TENANT_BODY_BYTES').default(256 * 1024 * 1024).argParser(integer))
+    .addOption(new Option('--headers-timeout-ms <ms>', 'a REST request\'s headers must arrive within this (408 past it)').env('PARETO_HEADERS_TIMEOUT_MS').default(10_000).argParser(integer))
+    .addOption(new Option('--request-timeout-ms <ms>', 'a REST request, body included, must arrive within this (408 past it)').env('PARETO_REQUEST_TIMEOUT_MS').default(60_000).argParser(integer))
     .addOption(new Option('--max-queued-samples <n>', 'samples queued server-wide beyond which new requests get 503').env('PARETO_MAX_QUEUED_SAMPLES').default(65536).argParser(integer))
     .addOption(new Option('--log-level <level>', 'pino log level: every request at debug, server faults at error').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('PARETO_LOG_LEVEL').default('info'))
     .addOption(new Option('--no-telemetry', 'record no metrics, dashboard data or request logs (to measure their cost)'))
@@ -69,6 +71,8 @@ function serverOptions(opts: Record<string, any>): ServerOptions {
     metricsToken: opts.metricsToken,
     openMetrics: opts.openMetrics === true,
     maxInflightBodyBytes: opts.maxInflightBodyBytes,
+    headersTimeoutMs: opts.headersTimeoutMs,
+    requestTimeoutMs: opts.requestTimeoutMs,
     maxTenantBodyBytes: opts.maxTenantBodyBytes,
     adminToken: opts.adminToken,
     tenants: opts.tenants,

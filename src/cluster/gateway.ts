@@ -43,6 +43,9 @@ export const GatewayOptionsSchema = z.strictObject({
   /** Bytes of REST request bodies held at once, all together and per tenant (503 / 429 past them). */
   maxInflightBodyBytes: z.number().int().min(1024).default(512 * 1024 * 1024),
   maxTenantBodyBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
+  /** A REST request's headers, and its whole body, must arrive within these (408 past them). */
+  headersTimeoutMs: z.number().int().min(100).default(10_000),
+  requestTimeoutMs: z.number().int().min(100).default(60_000),
   maxQueuedSamples: z.number().int().min(1).default(65_536),
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
   /** Token for GET /metrics (the admin token works too); `openMetrics` serves it to anyone (local use). */

@@ -56,3 +56,24 @@ describe('in-flight body bytes', () => {
     await until(async () => (await fetch(`${server.url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: big, headers })).status === 400, 5000, 'the held bodies are given back');
   });
 });
+
+describe('slow clients', () => {
+  it('a body that stops half way, or headers that never end, get 408 and the connection closed', async () => {
+    const slow = await startTestServer({ repository: repo.dir, requestTimeoutMs: 600, headersTimeoutMs: 300 });
+    try {
+      const answer = async (first: string) => {
+        const socket = connect(slow.httpPort, '127.0.0.1');
+        await once(socket, 'connect');
+        socket.write(first);
+        let text = '';
+        socket.on('data', (d) => { text += d.toString(); });
+        await once(socket, 'close');
+        return /^HTTP\/1\.1 (\d+)/.exec(text)?.[1];
+      };
+      assert.equal(await answer('POST /v2/models/mnist-mlp/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{"inputs":'), '408');
+      assert.equal(await answer('POST /v2/models/mnist-mlp/infer HTTP/1.1\r\nHost: x\r\nX-Half: '), '408');
+    } finally {
+      await slow.close();
+    }
+  });
+});

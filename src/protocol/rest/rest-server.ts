@@ -20,6 +20,8 @@ export interface RestServerOptions {
   maxBodyBytes: number;
   maxJsonBytes: number;
   bodies: BodyBudget;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
   /** Who may read /metrics besides the admin: anyone ('open'), a metrics token, or nobody else. */
   metricsAccess?: 'open' | AdminToken;
   isReady: () => boolean;
@@ -38,7 +40,14 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
     bodyLimit: opts.maxBodyBytes,
     logger: false,
     return503OnClosing: true,
-    serverFactory: (handler) => createServer((req, res) => {
+    // A client that sends its headers or body too slowly (or stops half way) gets 408 and its
+    // connection closed, rather than holding a socket (and a body's memory) until Node's 300 s
+    // default; checked every second, not Node's default 30 s.
+    serverFactory: (handler) => createServer({
+      headersTimeout: Math.min(opts.headersTimeoutMs, opts.requestTimeoutMs),
+      requestTimeout: opts.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, Math.max(100, opts.headersTimeoutMs / 4)),
+    }, (req, res) => {
       if (!infer(req, res)) handler(req, res);
     }),
   });
