@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { loadReporterService } from '../../src/protocol/grpc/proto.js';
+import { inferenceService, loadReporterService } from '../../src/protocol/grpc/proto.js';
 import { hashKey } from '../../src/tenancy/tenants.js';
 import { ADMIN_TOKEN, binaryInfer, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -60,6 +60,18 @@ describe('what does not leak', () => {
       assert.equal(await report(md), null);
     } finally {
       reporter.close();
+    }
+  });
+
+  it('a gRPC inference without a key is refused at its metadata, its message never read', async () => {
+    const Client = inferenceService();
+    const client = new Client(server.grpcAddress, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 * 1024 * 1024 }) as unknown as grpc.Client & { ModelInfer: Function };
+    try {
+      const err = await new Promise<grpc.ServiceError>((resolve) => client.ModelInfer({ model_name: 'mnist-mlp', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4 * 1024 * 1024] }], raw_input_contents: [Buffer.alloc(16 * 1024 * 1024)] }, (e: grpc.ServiceError) => resolve(e)));
+      assert.equal(err.code, grpc.status.UNAUTHENTICATED);
+      assert.equal(err.metadata.get('pareto-error-code')[0], 'PARETO_ERR_UNAUTHORIZED');
+    } finally {
+      client.close();
     }
   });
 

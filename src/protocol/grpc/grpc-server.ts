@@ -1,6 +1,6 @@
 // The Open Inference Protocol over gRPC (inference.GRPCInferenceService) on @grpc/grpc-js.
 import * as grpc from '@grpc/grpc-js';
-import { isParetoError, RateLimitedError } from '../../errors.js';
+import { isParetoError, RateLimitedError, type ParetoError } from '../../errors.js';
 import type { InferenceService } from '../../serving/inference-service.js';
 import { modelMetadata, serverMetadata } from '../metadata.js';
 import { inferenceService, loadReporterService } from './proto.js';
@@ -44,11 +44,39 @@ function errorMetadata(code: string): grpc.Metadata {
   return md;
 }
 
+/**
+ * Checks the key from the call's metadata before its message is read: an unauthenticated call
+ * ends at its headers, so it cannot make the server buffer a message of up to the size limit
+ * (24 concurrent 60 MB messages with no key took RSS from 295 MB to 3.1 GB). Health and
+ * metadata calls keep their own checks.
+ */
+function keyBeforeMessage(service: InferenceService, telemetry: Telemetry): grpc.ServerInterceptor {
+  return (method, call) => new grpc.ServerInterceptingCall(call, {
+    start: (next) => next({
+      onReceiveMetadata: (metadata, proceed) => {
+        if (service.tenants && method.path.endsWith('/ModelInfer')) {
+          try {
+            service.identify(metadata.get('authorization')[0] as string | undefined);
+          } catch (e) {
+            const error = e as ParetoError;
+            // Counted like any refusal, under model 'unknown': the model is in the unread message.
+            telemetry.request(requestRecord(service, '', undefined, undefined, error.httpStatus, 0, 0, undefined, error.message));
+            call.sendStatus({ code: error.grpcStatus, details: error.message, metadata: errorMetadata(error.code) });
+            return;
+          }
+        }
+        proceed(metadata);
+      },
+    }),
+  });
+}
+
 export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
   const { service } = opts;
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxMessageBytes,
     'grpc.max_send_message_length': opts.maxMessageBytes,
+    interceptors: [keyBeforeMessage(service, opts.telemetry)],
   });
   const models = service.models;
   server.addService(inferenceService().service, {
