@@ -23,16 +23,17 @@ export function optimizeCommand(): Command {
     .addOption(new Option('--train <dataset>', 'labelled training data for fine-tuning pruned models and distillation').argParser(dataset))
     .option('--max-batch-size <n>', 'max_batch_size written to model.yaml', (v) => Number(v), 64)
     .option('--input-shape <dims>', 'fix symbolic input dimensions after the batch axis, e.g. 3,48,192', (v) => v.split(',').map(Number))
+    .option('--min-agreement <x>', 'with --samples: a variant agreeing with fp32 on less than this (0-1) is refused as broken', (v) => Number(v), 0.5)
     .option('--samples <file.jsonl>', 'your own samples (docs/data-format.md): any model, any inputs; variants are calibrated and verified on them (fp16, int8, int8-static)')
     .addHelpText('after', `
 Each variant is loaded in ONNX Runtime and run once before it is written into model.yaml; a transform
 that does not apply to the model is skipped with the reason. Then measure them:
   $ pareto optimize model.onnx --out models/digits --train mnist
   $ pareto profile models/digits --data mnist`)
-    .action(async (source: string, opts: { out: string; train?: DatasetName; maxBatchSize: number; inputShape?: number[]; samples?: string }) => {
+    .action(async (source: string, opts: { out: string; train?: DatasetName; maxBatchSize: number; inputShape?: number[]; samples?: string; minAgreement: number }) => {
       const out = resolve(opts.out);
       if (opts.samples) {
-        const results = await optimizeGraph({ source, out, samples: opts.samples, maxBatchSize: opts.maxBatchSize, log: (l) => console.log(l) });
+        const results = await optimizeGraph({ source, out, samples: opts.samples, maxBatchSize: opts.maxBatchSize, minAgreement: opts.minAgreement, log: (l) => console.log(l) });
         console.log(`\n${results.filter((r) => !r.skipped).length} variants in ${out}; next: pareto profile ${opts.out} --data ${opts.samples}`);
         return;
       }
