@@ -171,6 +171,17 @@ export class Tenants {
   }
 }
 
+/**
+ * Triton's numeric priority (1 is the highest level, larger numbers lower, 0 the model's default)
+ * onto the three classes: 1 high, 2 normal, 3 and above low. Undefined when it is not a number.
+ */
+function tritonPriority(v: unknown): Priority | 'default' | undefined {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined;
+  if (n === undefined) return undefined;
+  if (!Number.isInteger(n) || n < 0) throw new InvalidRequestError(`parameter priority must be a non-negative integer (1 highest, 0 the default) or one of ${PRIORITIES.join(', ')}`);
+  return n === 0 ? 'default' : n === 1 ? 'high' : n === 2 ? 'normal' : 'low';
+}
+
 /** Request parameters may only tighten the tenant's SLO: a lower latency, a higher floor, a lower priority. */
 export function resolveSlo(cfg: TenantConfig, model: string, params: Parameters): Slo {
   const base = { ...cfg.slo.default, ...cfg.slo.models[model] };
@@ -187,9 +198,14 @@ export function resolveSlo(cfg: TenantConfig, model: string, params: Parameters)
     if (typeof v !== 'number' || v < 0 || v > 1) throw new InvalidRequestError('parameter min_accuracy must be a number in [0, 1]');
     minAccuracy = Math.max(minAccuracy, v);
   }
-  if (params.priority !== undefined) {
+  const numeric = tritonPriority(params.priority);
+  if (numeric !== undefined) {
+    // Triton's number may only lower the tenant's class, never raise it (clamped, not refused:
+    // clients send it per request without knowing the tenant's class).
+    if (numeric !== 'default' && PRIORITY_RANK[numeric] < PRIORITY_RANK[priority]) priority = numeric;
+  } else if (params.priority !== undefined) {
     const v = params.priority;
-    if (typeof v !== 'string' || !(PRIORITIES as readonly string[]).includes(v)) throw new InvalidRequestError(`parameter priority must be one of ${PRIORITIES.join(', ')}`);
+    if (typeof v !== 'string' || !(PRIORITIES as readonly string[]).includes(v)) throw new InvalidRequestError(`parameter priority must be one of ${PRIORITIES.join(', ')}, or Triton's number (1 highest, 0 the default)`);
     if (PRIORITY_RANK[v as Priority] > PRIORITY_RANK[priority]) {
       throw new InvalidRequestError(`priority '${v}' is above tenant '${cfg.id}''s priority '${priority}'`);
     }

@@ -28,6 +28,8 @@ describe('gRPC inference service', () => {
     assert.equal(meta.name, 'pareto');
     assert.ok(meta.extensions.includes('binary_tensor_data'));
     assert.equal((await call('ModelReady', { name: 'mnist-mlp' })).ready, true);
+    // Triton answers false for a model it does not know, and its clients expect that, not NOT_FOUND.
+    assert.equal((await call('ModelReady', { name: 'no-such-model' })).ready, false);
     const model = await call('ModelMetadata', { name: 'mnist-mlp', version: 'fp32' });
     assert.deepEqual(model.inputs, [{ name: 'input', datatype: 'FP32', shape: [-1, 784] }]);
     assert.equal(model.platform, 'onnxruntime_onnx');

@@ -74,6 +74,19 @@ describe('tenants', () => {
     assert.throws(() => resolveSlo(cfg, 'm1', { latency_ms: -1 }), InvalidRequestError);
   });
 
+  it('takes Triton\'s numeric priority (1 highest, 0 the default), never above the tenant\'s class', () => {
+    const cfg = tenantsFile().tenants[0]; // normal
+    const priority = (p: number | string) => resolveSlo(cfg, 'm1', { priority: p }).priority;
+    assert.equal(priority(0), 'normal', '0: the default');
+    assert.equal(priority(1), 'normal', '1 would be high: clamped to the tenant\'s normal');
+    assert.equal(priority(2), 'normal');
+    assert.equal(priority(3), 'low');
+    assert.equal(priority(17), 'low');
+    assert.equal(priority('3'), 'low', 'a uint64 over gRPC may arrive as a string');
+    assert.throws(() => resolveSlo(cfg, 'm1', { priority: 1.5 }), /non-negative integer/);
+    assert.throws(() => resolveSlo(cfg, 'm1', { priority: -1 }), /non-negative integer/);
+  });
+
   it('keeps live counters across a reload and drops removed tenants', () => {
     const t = new Tenants(tenantsFile(), () => 0);
     const a = t.authenticate('key-a');

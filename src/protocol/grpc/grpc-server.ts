@@ -54,7 +54,7 @@ function keyBeforeMessage(service: InferenceService, telemetry: Telemetry): grpc
   return (method, call) => new grpc.ServerInterceptingCall(call, {
     start: (next) => next({
       onReceiveMetadata: (metadata, proceed) => {
-        if (service.tenants && method.path.endsWith('/ModelInfer')) {
+        if (method.path.endsWith('/ModelInfer')) {
           try {
             service.identify(metadata.get('authorization')[0] as string | undefined);
           } catch (e) {
@@ -76,7 +76,8 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxMessageBytes,
     'grpc.max_send_message_length': opts.maxMessageBytes,
-    interceptors: [keyBeforeMessage(service, opts.telemetry)],
+    // Only where there are keys to check: an open server's calls skip the interceptor's cost.
+    interceptors: service.tenants ? [keyBeforeMessage(service, opts.telemetry)] : [],
   });
   const models = service.models;
   server.addService(inferenceService().service, {
@@ -89,7 +90,8 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
         if (req.version) models.variant(model, req.version);
         return { ready: true };
       } catch (e) {
-        if (isParetoError(e) && e.httpStatus === 503) return { ready: false };
+        // Not ready, or unknown: Triton answers false for both, and clients expect that.
+        if (isParetoError(e) && (e.httpStatus === 503 || e.httpStatus === 404)) return { ready: false };
         throw e;
       }
     }),
