@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { InvalidRequestError } from '../errors.js';
 import { DTYPE, isDatatype } from '../tensor/dtype.js';
 import { elementCount, fromBytes, fromJson, type Tensor } from '../tensor/tensor.js';
-import { checkShape } from '../tensor/validate.js';
+import { checkShape, validateInputs, type TensorSignature } from '../tensor/validate.js';
 
 export interface Sample {
   inputs: Tensor[];
@@ -66,4 +66,22 @@ export function readSampleFile(file: string, limit = Infinity): Sample[] {
   }
   if (out.length === 0) throw new SampleFileError(file, 1, 'no samples in the file');
   return out;
+}
+
+/** A sample checked against a model's signature: its inputs in signature order, and its rows. */
+export interface FittedSample extends Sample {
+  rows: number;
+}
+
+/** Checks samples against a signature; throws `sample N: why` for the first that does not fit. */
+export function fitSamples(samples: readonly Sample[], signature: readonly TensorSignature[], maxBatchSize = Infinity): FittedSample[] {
+  return samples.map((s, i) => {
+    let rows: number;
+    try {
+      rows = validateInputs(s.inputs, signature, maxBatchSize);
+    } catch (e) {
+      throw new Error(`sample ${i + 1}: ${(e as Error).message}`);
+    }
+    return { ...s, rows, inputs: signature.map((spec) => s.inputs.find((t) => t.name === spec.name)!) };
+  });
 }

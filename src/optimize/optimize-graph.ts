@@ -7,13 +7,12 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { basename, dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { parseDocument } from 'yaml';
-import { readSampleFile } from '../datasets/sample-file.js';
+import { fitSamples, readSampleFile } from '../datasets/sample-file.js';
 import { constantsToInitializers, encodeModel, graphOf, readModel, type Model } from '../onnx/model.js';
 import { agreement, defaultMetric, type AgreementMetric } from '../profile/agreement.js';
 import { ortFeeds } from '../runtime/ort-feeds.js';
 import { importModel } from '../repository/import-model.js';
 import { readModelConfig, tensorSignatures } from '../repository/model-config.js';
-import { validateInputs } from '../tensor/validate.js';
 import { UnsupportedModelError } from './errors.js';
 import { convertFp16 } from './fp16.js';
 import { halfResolution } from './half-resolution.js';
@@ -62,14 +61,12 @@ export async function optimizeGraph(opts: GraphOptimizeOptions): Promise<GraphVa
   const configFile = join(opts.out, 'model.yaml');
   const config = readModelConfig(configFile, name);
   const signature = tensorSignatures(config, 'inputs');
-  const samples = readSampleFile(opts.samples, MAX_SAMPLES).map((s, i) => {
-    try {
-      validateInputs(s.inputs, signature, Infinity);
-    } catch (e) {
-      throw new UnsupportedModelError(`${opts.samples}: sample ${i + 1}: ${(e as Error).message}`);
-    }
-    return ortFeeds(s.inputs);
-  });
+  let samples: Array<Record<string, ort.Tensor>>;
+  try {
+    samples = fitSamples(readSampleFile(opts.samples, MAX_SAMPLES), signature).map((s) => ortFeeds(s.inputs));
+  } catch (e) {
+    throw new UnsupportedModelError(`${opts.samples}: ${(e as Error).message}`);
+  }
 
   const fp32Path = join(opts.out, 'fp32', 'model.onnx');
   const reference: Model = readModel(fp32Path);

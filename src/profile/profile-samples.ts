@@ -8,15 +8,15 @@ import { writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import ort from 'onnxruntime-node';
-import { readSampleFile, type Sample } from '../datasets/sample-file.js';
+import { fitSamples, readSampleFile, type FittedSample } from '../datasets/sample-file.js';
 import { ortFeeds as feeds } from '../runtime/ort-feeds.js';
 import { agreement, argmaxes, defaultMetric, loadUserMetric, type AgreementMetric } from './agreement.js';
 import { tensorSignatures } from '../repository/model-config.js';
 import { ModelRepository } from '../repository/model-repository.js';
 import { concatBatch } from '../tensor/batch.js';
-import { shapeClass } from '../tensor/shape-class.js';
-import { elementCount, type Tensor } from '../tensor/tensor.js';
-import { validateInputs, type TensorSignature } from '../tensor/validate.js';
+import { rowElements, shapeClass } from '../tensor/shape-class.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { TensorSignature } from '../tensor/validate.js';
 
 export interface SampleProfileOptions {
   modelDir: string;
@@ -35,20 +35,16 @@ export interface SampleProfileOptions {
 type Outputs = Record<string, ort.Tensor>;
 
 /** A batch of `rows` rows from the class's samples (cycled), in signature order. */
-function batchOf(samples: readonly Sample[], signature: readonly TensorSignature[], rows: number): Tensor[] | undefined {
-  const parts: Sample[] = [];
+function batchOf(samples: readonly FittedSample[], signature: readonly TensorSignature[], rows: number): Tensor[] | undefined {
+  const parts: FittedSample[] = [];
   let have = 0;
   for (let i = 0; have < rows; i++) {
     const s = samples[i % samples.length];
-    const r = validateInputs(s.inputs, signature, Infinity);
-    if (have + r > rows) return undefined;
+    if (have + s.rows > rows) return undefined;
     parts.push(s);
-    have += r;
+    have += s.rows;
   }
-  return signature.map((spec) => {
-    const mine = parts.map((p) => p.inputs.find((t) => t.name === spec.name)!);
-    return spec.batchAxis === null ? mine[0] : concatBatch(mine, spec.batchAxis);
-  });
+  return signature.map((spec, k) => (spec.batchAxis === null ? parts[0].inputs[k] : concatBatch(parts.map((p) => p.inputs[k]), spec.batchAxis)));
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -59,22 +55,20 @@ export async function profileWithSamples(opts: SampleProfileOptions) {
   const dir = resolve(opts.modelDir);
   const { config, variants } = new ModelRepository(dirname(dir)).read(basename(dir), { profiles: false });
   const inputs = tensorSignatures(config, 'inputs');
-  const samples = readSampleFile(opts.data).map((s, i) => {
-    try {
-      validateInputs(s.inputs, inputs, Infinity);
-    } catch (e) {
-      throw new Error(`${opts.data}: sample ${i + 1}: ${(e as Error).message}`);
-    }
-    return { ...s, inputs: inputs.map((spec) => s.inputs.find((t) => t.name === spec.name)!) };
-  });
+  let samples: FittedSample[];
+  try {
+    samples = fitSamples(readSampleFile(opts.data), inputs);
+  } catch (e) {
+    throw new Error(`${opts.data}: ${(e as Error).message}`);
+  }
   // The most common shape class: latency is measured where traffic is (and keyed by it).
-  const classes = new Map<string, Sample[]>();
+  const classes = new Map<string, FittedSample[]>();
   for (const s of samples) {
     const key = shapeClass(s.inputs, inputs, true);
     classes.set(key, [...(classes.get(key) ?? []), s]);
   }
   const [shape, common] = [...classes.entries()].sort((a, b) => b[1].length - a[1].length)[0];
-  const rowElements = inputs.reduce((n, spec, i) => n + (spec.batchAxis === null ? 0 : elementCount(common[0].inputs[i].shape) / common[0].inputs[i].shape[spec.batchAxis]), 0);
+  const elements = rowElements(common[0].inputs, inputs);
   const maxBatch = Math.max(1, config.batching.max_batch_size);
   const runs = opts.runs ?? 50;
   const user = opts.metricModule ? await loadUserMetric(opts.metricModule) : undefined;
@@ -125,7 +119,7 @@ export async function profileWithSamples(opts: SampleProfileOptions) {
       latency,
       measured: {
         date: new Date().toISOString(), host: hostname(), cpu: cpus()[0]?.model ?? 'unknown', onnxruntime: ort.env.versions.node ?? 'unknown', intra_op_threads: 1,
-        shape_class: shape, row_elements: rowElements,
+        shape_class: shape, row_elements: elements,
         method: `onnxruntime-node in-process on ${opts.data}: 3 warm-up runs then ${runs} timed runs per batch size, on its most common shape class`,
       },
     };

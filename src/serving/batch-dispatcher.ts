@@ -10,9 +10,8 @@ import type { ServingInfo } from '../protocol/types.js';
 import { FairQueue, type QueuedRequest } from '../scheduler/fair-queue.js';
 import { Planner, type BatchPlan, type PlannerVariant } from '../scheduler/planner.js';
 import { concatBatch, splitBatch } from '../tensor/batch.js';
-import { hasShapeClasses, shapeClass } from '../tensor/shape-class.js';
-import { elementCount, type Tensor } from '../tensor/tensor.js';
-import type { TensorSignature } from '../tensor/validate.js';
+import { hasShapeClasses, rowElements, shapeClass } from '../tensor/shape-class.js';
+import type { Tensor } from '../tensor/tensor.js';
 import type { BatchRecord } from '../telemetry/metrics.js';
 import type { Executors } from './executors.js';
 import type { LoadedModel, LoadedVariant } from './model-host.js';
@@ -62,15 +61,6 @@ function plannerVariant(v: LoadedVariant, rowElements: number): PlannerVariant {
     accuracy: v.profile?.accuracy.value ?? 0,
     latency: (v.profile?.latency ?? []).map((l) => ({ batch: l.batch_size, ms: l.p50_ms * scale })),
   };
-}
-
-/** Input elements per row of a request: the batched inputs' elements over their batch axis. */
-function rowElements(inputs: readonly Tensor[], signature: readonly TensorSignature[]): number {
-  let n = 0;
-  signature.forEach((s, i) => {
-    if (s.batchAxis !== null) n += elementCount(inputs[i].shape) / Math.max(1, inputs[i].shape[s.batchAxis]);
-  });
-  return n;
 }
 
 export class BatchDispatcher {
@@ -274,14 +264,15 @@ export class BatchDispatcher {
         // A busy executor only gets a batch queued behind its current one when that batch is full:
         // a partial batch is better left to grow until an executor is really free.
         if (!executor.idle && q.queue.samples < q.planner.opts.maxBatchSize) break;
-        const { plan, expired, wakeAt: at } = q.planner.plan(q.queue, now, executor.idle ? now : Math.max(now, this.busyUntil.get(executor.index) ?? now));
+        // The executor's committed work: what it runs now (if any), then this batch.
+        const startAt = executor.idle ? now : Math.max(now, this.busyUntil.get(executor.index) ?? now);
+        const { plan, expired, wakeAt: at } = q.planner.plan(q.queue, now, startAt);
         if (expired.length) this.expired(q, expired, now);
         if (!plan) {
           if (at !== undefined) wakeAt = Math.min(wakeAt, at);
           break;
         }
-        // Its committed work: what it runs now (if any) and then this batch.
-        this.busyUntil.set(executor.index, (executor.idle ? now : Math.max(now, this.busyUntil.get(executor.index) ?? now)) + plan.predictedMs);
+        this.busyUntil.set(executor.index, startAt + plan.predictedMs);
         void this.execute(executor.index, executor.idle, q, plan, now);
       }
       if (q.queue.length > 0) wakeAt = Math.min(wakeAt, q.planner.nextExpiry(q.queue));

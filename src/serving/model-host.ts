@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { isParetoError, ModelConfigError, ModelLoadError, ModelNotFoundError, ModelNotReadyError, VersionNotFoundError } from '../errors.js';
 import { join, sep } from 'node:path';
-import { readSampleFile } from '../datasets/sample-file.js';
+import { fitSamples, readSampleFile } from '../datasets/sample-file.js';
 import { SampleCapture } from './sample-capture.js';
 import { tensorSignatures, type ModelConfig, type VariantSpec } from '../repository/model-config.js';
 import type { ModelRepository } from '../repository/model-repository.js';
@@ -15,7 +15,7 @@ import type { ModelCatalog } from './model-catalog.js';
 import type { SessionSignature, WireTensor } from '../runtime/messages.js';
 import { DTYPE } from '../tensor/dtype.js';
 import { concatBatch } from '../tensor/batch.js';
-import { validateInputs, type TensorSignature } from '../tensor/validate.js';
+import type { TensorSignature } from '../tensor/validate.js';
 
 export type ModelState = 'READY' | 'LOADING' | 'UNLOADING' | 'UNAVAILABLE';
 
@@ -235,14 +235,12 @@ function warmupInputs(config: ModelConfig, inputs: TensorSignature[], dir: strin
     } catch (e) {
       throw new ModelConfigError(file, `warmup: ${(e as Error).message}`);
     }
-    const runs = samples.map((s, i) => {
-      try {
-        validateInputs(s.inputs, inputs, Math.max(1, config.batching.max_batch_size));
-      } catch (e) {
-        throw new ModelConfigError(file, `warmup sample ${i + 1}: ${(e as Error).message}`);
-      }
-      return inputs.map((spec) => s.inputs.find((t) => t.name === spec.name)!);
-    });
+    let runs: WireTensor[][];
+    try {
+      runs = fitSamples(samples, inputs, Math.max(1, config.batching.max_batch_size)).map((s) => s.inputs);
+    } catch (e) {
+      throw new ModelConfigError(file, `warmup ${(e as Error).message}`);
+    }
     // And a full batch of the first sample: ONNX Runtime grows its buffers on the first run of a
     // larger batch, and that run must not be a request's (bench:own-model: every late answer came
     // in the first burst, when the fast variant first ran batches of 4).

@@ -2,7 +2,7 @@
 // must agree on every dimension but the batch axis, and unbatched inputs (a sample rate) on their
 // values too, or the batch would be concatenated wrongly (and answered wrongly, with status 200).
 import { hash } from 'node:crypto';
-import { byteView, type Tensor } from './tensor.js';
+import { byteView, elementCount, type Tensor } from './tensor.js';
 import type { TensorSignature } from './validate.js';
 
 /** Values up to this many bytes are part of the key as they are; longer ones by their SHA-256. */
@@ -40,4 +40,13 @@ function valueKey(t: Tensor): string {
   }
   const bytes = byteView(t.data);
   return bytes.byteLength <= INLINE_VALUE_BYTES ? Buffer.from(bytes).toString('hex') : hash('sha256', bytes);
+}
+
+/** Input elements per row of a request (inputs in signature order): the batched inputs' elements over their batch axis. */
+export function rowElements(inputs: readonly Tensor[], signature: readonly TensorSignature[]): number {
+  let n = 0;
+  signature.forEach((s, i) => {
+    if (s.batchAxis !== null) n += elementCount(inputs[i].shape) / Math.max(1, inputs[i].shape[s.batchAxis]);
+  });
+  return n;
 }
