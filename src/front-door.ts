@@ -1,7 +1,9 @@
 // The protocol front ends every Pareto role opens over its inference service: REST and gRPC on
 // their ports, telemetry, readiness, and an orderly close. `pareto serve`/`worker` put executor
 // threads behind it; `pareto gateway` puts remote workers behind it.
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { z } from 'zod';
 import type * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import { AdminToken } from './protocol/admin-token.js';
@@ -11,25 +13,55 @@ import type { LoadReport } from './protocol/load-report.js';
 import type { BatchDispatcher } from './serving/batch-dispatcher.js';
 import type { InferenceService } from './serving/inference-service.js';
 import type { Tenants } from './tenancy/tenants.js';
-import { Telemetry, type LogLevel } from './telemetry/telemetry.js';
+import { LOG_LEVELS, Telemetry } from './telemetry/telemetry.js';
 import { BodyBudget } from './protocol/rest/body-budget.js';
+import { DecoderPool } from './protocol/rest/decoder-pool.js';
+import { SlowBodies } from './protocol/rest/slow-bodies.js';
+import { RefusalTarpit } from './protocol/rest/refusal-tarpit.js';
 
-export interface FrontDoorOptions {
-  host: string;
-  httpPort: number;
-  grpcPort: number;
-  maxBodyBytes: number;
-  maxJsonBytes: number;
-  maxInflightBodyBytes: number;
-  maxTenantBodyBytes: number;
-  headersTimeoutMs: number;
-  requestTimeoutMs: number;
-  adminToken?: string;
-  metricsToken?: string;
-  openMetrics: boolean;
-  logLevel: LogLevel;
-  telemetry: boolean;
-}
+/** Decoder threads run at this niceness: decoding bulk bodies yields the core to the event loop and the executors. */
+const DECODER_NICENESS = 5;
+
+/** What every front door (server, worker, gateway) takes: where it listens, its limits, its logs. */
+export const FrontDoorOptionsSchema = z.strictObject({
+  host: z.string().min(1).default('0.0.0.0'),
+  /** Triton's defaults; 0 picks a free port. */
+  httpPort: z.number().int().min(0).max(65535).default(8000),
+  grpcPort: z.number().int().min(0).max(65535).default(8001),
+  maxBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+  /** The JSON of a REST request (a whole JSON body, or a binary body's JSON header): large tensors travel as binary. */
+  maxJsonBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+  /** Bytes of REST request bodies held at once, all together and per tenant (503 / 429 past them). */
+  maxInflightBodyBytes: z.number().int().min(1024).default(512 * 1024 * 1024),
+  maxTenantBodyBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
+  /** A REST request's headers, and its whole body, must arrive within these (408 past them). */
+  headersTimeoutMs: z.number().int().min(100).default(10_000),
+  requestTimeoutMs: z.number().int().min(100).default(60_000),
+  /** A body still arriving after its first second must average at least this many bytes/s (408 below it); 0: no floor. */
+  minBodyBytesPerSecond: z.number().int().min(0).default(64 * 1024),
+  /** Decoder threads for large REST bodies; 0 decodes every body on the event loop. */
+  decoders: z.number().int().min(0).max(64).default(() => Math.max(1, Math.floor(availableParallelism() / 4))),
+  /** REST bodies of at least this many bytes are decoded on a decoder thread, in tenant-fair order. */
+  decodeOffloadBytes: z.number().int().min(0).default(32 * 1024),
+  /** Refusals per second (401, 403, 429, 503 at the door) answered at once per tenant, and for callers without a key together. */
+  refusalsPerSecond: z.number().int().min(1).default(100),
+  /** How long a refusal beyond that waits, its body unread, before it is answered. */
+  refusalDelayMs: z.number().int().min(0).max(10_000).default(250),
+  /** Samples queued server-wide beyond which new requests get 503. */
+  maxQueuedSamples: z.number().int().min(1).default(65_536),
+  adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
+  /** Token for GET /metrics (the admin token works too); `openMetrics` serves it to anyone (local use). */
+  metricsToken: z.string().min(8, 'the metrics token must have at least 8 characters').optional(),
+  openMetrics: z.boolean().default(false),
+  logLevel: z.enum(LOG_LEVELS).default('info'),
+  /** Metrics, dashboard data and request logs; off only to measure what they cost. */
+  telemetry: z.boolean().default(true),
+  /** tenants.yaml; absent: an open server with no keys or quotas. Reloaded on change and SIGHUP. */
+  tenants: z.string().min(1).optional(),
+});
+
+export type FrontDoorOptions = z.output<typeof FrontDoorOptionsSchema>;
+export type FrontDoorInput = z.input<typeof FrontDoorOptionsSchema>;
 
 export interface FrontDoorParts {
   service: InferenceService;
@@ -92,8 +124,12 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
     service.identify(authorization);
     return parts.report();
   };
+  const decoders = opts.decoders > 0 ? new DecoderPool({ threads: opts.decoders, maxJsonBytes: opts.maxJsonBytes, niceness: DECODER_NICENESS, now: () => performance.now() }) : undefined;
+  const slowBodies = new SlowBodies(opts.minBodyBytesPerSecond, () => performance.now());
   const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes,
     bodies: new BodyBudget({ serverBytes: opts.maxInflightBodyBytes, tenantBytes: opts.maxTenantBodyBytes }),
+    slowBodies, decoders, decodeOffloadBytes: opts.decodeOffloadBytes,
+    tarpit: opts.refusalDelayMs > 0 ? new RefusalTarpit({ perSecond: opts.refusalsPerSecond, delayMs: opts.refusalDelayMs, now: () => performance.now() }) : undefined,
     metricsAccess, isReady, report, cluster: parts.cluster, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs });
   const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report });
 
@@ -116,6 +152,8 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
           new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())),
         ]);
         dispatcher.close();
+        slowBodies.close();
+        await decoders?.close();
         telemetry.close();
       })();
       return closing;

@@ -8,7 +8,7 @@ import { InvalidRequestError, ModelUnloadedError } from './errors.js';
 import { formatZodError } from './repository/model-config.js';
 import { ModelRepository } from './repository/model-repository.js';
 import { ExecutorPool, defaultExecutorCount } from './runtime/executor-pool.js';
-import { frontDoor } from './front-door.js';
+import { frontDoor, FrontDoorOptionsSchema } from './front-door.js';
 import type { AdminToken } from './protocol/admin-token.js';
 import { buildLoadReport } from './protocol/load-report.js';
 import { BatchDispatcher } from './serving/batch-dispatcher.js';
@@ -16,39 +16,15 @@ import { localExecutors } from './serving/executors.js';
 import { InferenceService } from './serving/inference-service.js';
 import { ModelHost, type ModelStatus } from './serving/model-host.js';
 import { readTenantsFile } from './tenancy/tenants-config.js';
-import { LOG_LEVELS, type Telemetry } from './telemetry/telemetry.js';
+import type { Telemetry } from './telemetry/telemetry.js';
 import { Tenants } from './tenancy/tenants.js';
 
-export const ServerOptionsSchema = z.strictObject({
+export const ServerOptionsSchema = FrontDoorOptionsSchema.extend({
   repository: z.string().min(1).default('models'),
-  host: z.string().min(1).default('0.0.0.0'),
-  /** Triton's defaults; 0 picks a free port. */
-  httpPort: z.number().int().min(0).max(65535).default(8000),
-  grpcPort: z.number().int().min(0).max(65535).default(8001),
   /** Executor threads; by default one per core, each with one intra-op thread. */
   executors: z.number().int().min(1).max(256).default(defaultExecutorCount),
   /** Batches queued per executor (see ExecutorPoolOptions.pipelineDepth). */
   pipelineDepth: z.number().int().min(1).max(8).default(2),
-  maxBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
-  /** The JSON of a REST request (a whole JSON body, or a binary body's JSON header): large tensors travel as binary. */
-  maxJsonBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
-  /** Bytes of REST request bodies held at once, all together and per tenant (503 / 429 past them). */
-  maxInflightBodyBytes: z.number().int().min(1024).default(512 * 1024 * 1024),
-  maxTenantBodyBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
-  /** A REST request's headers, and its whole body, must arrive within these (408 past them). */
-  headersTimeoutMs: z.number().int().min(100).default(10_000),
-  requestTimeoutMs: z.number().int().min(100).default(60_000),
-  adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
-  /** Token for GET /metrics (the admin token works too); `openMetrics` serves it to anyone (local use). */
-  metricsToken: z.string().min(8, 'the metrics token must have at least 8 characters').optional(),
-  openMetrics: z.boolean().default(false),
-  /** Samples queued server-wide beyond which new requests get 503. */
-  maxQueuedSamples: z.number().int().min(1).default(65_536),
-  logLevel: z.enum(LOG_LEVELS).default('info'),
-  /** Metrics, dashboard data and request logs; off only to measure what they cost. */
-  telemetry: z.boolean().default(true),
-  /** tenants.yaml; absent: an open server with no keys or quotas. Reloaded on change and SIGHUP. */
-  tenants: z.string().min(1).optional(),
   /** This server's name in load reports (and in cluster membership when it runs as a worker). */
   workerId: z.string().min(1).default(() => `${hostname()}-${process.pid}`),
 });

@@ -1,7 +1,7 @@
 // `pareto gateway`: the tenant front door for a cluster of workers.
 import { Command, Option } from 'commander';
 import { startGateway } from '../cluster/gateway.js';
-import { addFrontDoorOptions, announceAndWait, fraction } from './serve.js';
+import { addFrontDoorOptions, announceAndWait, fraction, frontDoorOptions } from './serve.js';
 
 export function gatewayCommand(): Command {
   return addFrontDoorOptions(new Command('gateway')
@@ -19,10 +19,9 @@ Examples:
   $ pareto gateway --workers 10.0.0.5:8001,10.0.0.6:8001   # no Redis: static workers, per-gateway limits`)
     .action(async (opts) => {
       const gateway = await startGateway({
-        host: opts.host, httpPort: opts.httpPort, grpcPort: opts.grpcPort, tenants: opts.tenants, redis: opts.redis,
+        ...frontDoorOptions(opts), redis: opts.redis,
         workers: opts.workers ? String(opts.workers).split(',').map((s) => s.trim()).filter(Boolean) : [],
-        gatewayId: opts.gatewayId, targetUtilization: opts.targetUtilization, autoscaleWindowS: opts.autoscaleWindow, workerProtocol: opts.workerProtocol, workerKey: opts.workerKey, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes, metricsToken: opts.metricsToken, openMetrics: opts.openMetrics === true, maxInflightBodyBytes: opts.maxInflightBodyBytes, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, maxTenantBodyBytes: opts.maxTenantBodyBytes, maxQueuedSamples: opts.maxQueuedSamples,
-        adminToken: opts.adminToken, logLevel: opts.logLevel, telemetry: opts.telemetry,
+        gatewayId: opts.gatewayId, targetUtilization: opts.targetUtilization, autoscaleWindowS: opts.autoscaleWindow, workerProtocol: opts.workerProtocol, workerKey: opts.workerKey,
       });
       announceAndWait('gateway', gateway, opts);
     });

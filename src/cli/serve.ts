@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { startWorker } from '../cluster/worker.js';
 import type { ServerOptions } from '../server.js';
+import type { FrontDoorInput } from '../front-door.js';
 
 export function integer(value: string): number {
   const n = Number(value);
@@ -27,6 +28,11 @@ export function addFrontDoorOptions(cmd: Command): Command {
     .addOption(new Option('--max-tenant-body-bytes <n>', 'bytes of REST request bodies one tenant holds at once (429 past it)').env('PARETO_MAX_TENANT_BODY_BYTES').default(256 * 1024 * 1024).argParser(integer))
     .addOption(new Option('--headers-timeout-ms <ms>', 'a REST request\'s headers must arrive within this (408 past it)').env('PARETO_HEADERS_TIMEOUT_MS').default(10_000).argParser(integer))
     .addOption(new Option('--request-timeout-ms <ms>', 'a REST request, body included, must arrive within this (408 past it)').env('PARETO_REQUEST_TIMEOUT_MS').default(60_000).argParser(integer))
+    .addOption(new Option('--min-body-bytes-per-second <n>', 'a REST body still arriving after its first second must average at least this (408 below it; 0: no floor)').env('PARETO_MIN_BODY_BYTES_PER_SECOND').default(64 * 1024).argParser(integer))
+    .addOption(new Option('--decoders <n>', 'threads that decode large REST bodies in tenant-fair order (default: one per 4 cores, at least 1; 0: on the event loop)').env('PARETO_DECODERS').argParser(integer))
+    .addOption(new Option('--decode-offload-bytes <n>', 'REST bodies of at least this many bytes are decoded on a decoder thread').env('PARETO_DECODE_OFFLOAD_BYTES').default(32 * 1024).argParser(integer))
+    .addOption(new Option('--refusals-per-second <n>', 'refusals at the door (401, 403, 429, 503) answered at once per tenant (and for callers without a key together)').env('PARETO_REFUSALS_PER_SECOND').default(100).argParser(integer))
+    .addOption(new Option('--refusal-delay-ms <ms>', 'how long a refusal beyond that waits, its body unread, before it is answered (0: never)').env('PARETO_REFUSAL_DELAY_MS').default(250).argParser(integer))
     .addOption(new Option('--max-queued-samples <n>', 'samples queued server-wide beyond which new requests get 503').env('PARETO_MAX_QUEUED_SAMPLES').default(65536).argParser(integer))
     .addOption(new Option('--log-level <level>', 'pino log level: every request at debug, server faults at error').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('PARETO_LOG_LEVEL').default('info'))
     .addOption(new Option('--no-telemetry', 'record no metrics, dashboard data or request logs (to measure their cost)'))
@@ -58,29 +64,35 @@ export function announceAndWait(role: string, server: { httpPort: number; grpcPo
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
-function serverOptions(opts: Record<string, any>): ServerOptions {
+/** The parsed front-door flags (addFrontDoorOptions) as the options schema names them. */
+export function frontDoorOptions(opts: Record<string, any>): FrontDoorInput {
   return {
-    repository: opts.repository,
     host: opts.host,
     httpPort: opts.httpPort,
     grpcPort: opts.grpcPort,
-    executors: opts.executors,
-    pipelineDepth: opts.pipelineDepth,
     maxBodyBytes: opts.maxBodyBytes,
     maxJsonBytes: opts.maxJsonBytes,
-    metricsToken: opts.metricsToken,
-    openMetrics: opts.openMetrics === true,
     maxInflightBodyBytes: opts.maxInflightBodyBytes,
+    maxTenantBodyBytes: opts.maxTenantBodyBytes,
     headersTimeoutMs: opts.headersTimeoutMs,
     requestTimeoutMs: opts.requestTimeoutMs,
-    maxTenantBodyBytes: opts.maxTenantBodyBytes,
-    adminToken: opts.adminToken,
-    tenants: opts.tenants,
+    minBodyBytesPerSecond: opts.minBodyBytesPerSecond,
+    decoders: opts.decoders,
+    decodeOffloadBytes: opts.decodeOffloadBytes,
+    refusalsPerSecond: opts.refusalsPerSecond,
+    refusalDelayMs: opts.refusalDelayMs,
     maxQueuedSamples: opts.maxQueuedSamples,
+    adminToken: opts.adminToken,
+    metricsToken: opts.metricsToken,
+    openMetrics: opts.openMetrics === true,
     logLevel: opts.logLevel,
     telemetry: opts.telemetry,
-    workerId: opts.workerId,
+    tenants: opts.tenants,
   };
+}
+
+function serverOptions(opts: Record<string, any>): ServerOptions {
+  return { ...frontDoorOptions(opts), repository: opts.repository, executors: opts.executors, pipelineDepth: opts.pipelineDepth, workerId: opts.workerId };
 }
 
 /** `--listen host:port`: where a worker's gRPC listens (gateways call it there); REST stays on --http-port. */

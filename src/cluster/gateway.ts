@@ -6,14 +6,14 @@ import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
 import { z } from 'zod';
 import { InvalidRequestError, NoWorkerError } from '../errors.js';
-import { frontDoor } from '../front-door.js';
+import { frontDoor, FrontDoorOptionsSchema } from '../front-door.js';
 import type { AdminToken } from '../protocol/admin-token.js';
 import { buildLoadReport } from '../protocol/load-report.js';
 import { formatZodError } from '../repository/model-config.js';
 import { watchTenants } from '../server.js';
 import { BatchDispatcher } from '../serving/batch-dispatcher.js';
 import { InferenceService } from '../serving/inference-service.js';
-import { LOG_LEVELS, type Telemetry } from '../telemetry/telemetry.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 import { readTenantsFile } from '../tenancy/tenants-config.js';
 import { resolveSlo, Tenants } from '../tenancy/tenants.js';
 import { Autoscaler } from './autoscaler.js';
@@ -23,11 +23,7 @@ import { announce, liveMembers, redisMembership, staticMembership } from './memb
 import { connectRedis } from './redis.js';
 import { WorkerSet } from './worker-set.js';
 
-export const GatewayOptionsSchema = z.strictObject({
-  host: z.string().min(1).default('0.0.0.0'),
-  httpPort: z.number().int().min(0).max(65535).default(8000),
-  grpcPort: z.number().int().min(0).max(65535).default(8001),
-  tenants: z.string().min(1).optional(),
+export const GatewayOptionsSchema = FrontDoorOptionsSchema.extend({
   /** redis://host:port: worker membership and cluster-wide rate limits. */
   redis: z.string().url().optional(),
   /** Static workers, instead of or beside Redis membership: host:port (gRPC) or http://host:port (REST). */
@@ -37,22 +33,6 @@ export const GatewayOptionsSchema = z.strictObject({
   /** API key sent to workers, for workers that run with tenants of their own. */
   workerKey: z.string().min(1).optional(),
   gatewayId: z.string().min(1).default(() => `${hostname()}-${process.pid}`),
-  maxBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
-  /** The JSON of a REST request (a whole JSON body, or a binary body's JSON header): large tensors travel as binary. */
-  maxJsonBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
-  /** Bytes of REST request bodies held at once, all together and per tenant (503 / 429 past them). */
-  maxInflightBodyBytes: z.number().int().min(1024).default(512 * 1024 * 1024),
-  maxTenantBodyBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
-  /** A REST request's headers, and its whole body, must arrive within these (408 past them). */
-  headersTimeoutMs: z.number().int().min(100).default(10_000),
-  requestTimeoutMs: z.number().int().min(100).default(60_000),
-  maxQueuedSamples: z.number().int().min(1).default(65_536),
-  adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
-  /** Token for GET /metrics (the admin token works too); `openMetrics` serves it to anyone (local use). */
-  metricsToken: z.string().min(8, 'the metrics token must have at least 8 characters').optional(),
-  openMetrics: z.boolean().default(false),
-  logLevel: z.enum(LOG_LEVELS).default('info'),
-  telemetry: z.boolean().default(true),
   /** Target executor utilisation the autoscaler sizes workers for. */
   targetUtilization: z.number().gt(0).max(1).default(0.6),
   /** Seconds over which the autoscaler smooths arrival rates. */

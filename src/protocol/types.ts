@@ -1,6 +1,6 @@
 // The one internal request and response type every front end (REST JSON, REST binary, gRPC)
 // decodes into and encodes from.
-import type { Tenant } from '../tenancy/tenants.js';
+import type { DoorPass, Tenant } from '../tenancy/tenants.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export type ParameterValue = string | number | boolean;
@@ -17,7 +17,7 @@ export interface InferenceRequest {
   /** The caller's credential as sent (Authorization header or gRPC metadata). */
   authorization?: string;
   /** Set when the front end has already identified the caller and checked its access. */
-  caller?: { tenant: Tenant | undefined };
+  caller?: { tenant: Tenant | undefined; /** Counts it against its tenant's limits from its headers on. */ pass?: DoorPass };
   /** A variant name; absent lets the server choose. */
   version?: string;
   id?: string;

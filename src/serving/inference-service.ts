@@ -9,7 +9,7 @@ import { TenantsFileSchema, PRIORITY_RANK } from '../tenancy/tenants-config.js';
 import { resolveSlo } from '../tenancy/tenants.js';
 import type { LoadedModel, LoadedVariant } from './model-host.js';
 import type { ModelCatalog } from './model-catalog.js';
-import type { Tenant, Tenants } from '../tenancy/tenants.js';
+import type { DoorPass, Tenant, Tenants } from '../tenancy/tenants.js';
 
 /** Without a tenants file every request is this tenant's: no limits, SLOs only from request parameters. */
 const OPEN_TENANT = TenantsFileSchema.parse({ tenants: [{ id: 'anonymous', keys: [`sha256:${'0'.repeat(64)}`], models: ['*'] }] }).tenants[0];
@@ -41,9 +41,23 @@ export class InferenceService {
     return this.tenants?.authenticate(authorization);
   }
 
-  /** Before the body is read: model access and room in the tenant's quota. */
-  precheck(tenant: Tenant | undefined, model: string): void {
-    if (tenant) this.tenants!.precheck(tenant, model);
+  /**
+   * Before the body is read: model access and room in the tenant's quota. `pass`: count the request
+   * against the tenant's concurrency and expected samples from here on (send the pass as
+   * caller.pass; release it when the request is answered).
+   */
+  precheck(tenant: Tenant | undefined, model: string, pass = false): DoorPass | undefined {
+    return tenant && this.tenants!.precheck(tenant, model, pass);
+  }
+
+  /**
+   * Where a request stands before its body is decoded: its tenant's weight and class, and the
+   * deadline its tenant's SLO gives (request parameters may only tighten it, and are not read yet).
+   */
+  doorOrder(tenant: Tenant | undefined, model: string, arrival: number): { tenant: string; weight: number; priority: number; deadline: number } {
+    const cfg = tenant?.config ?? OPEN_TENANT;
+    const slo = resolveSlo(cfg, model, {});
+    return { tenant: cfg.id, weight: cfg.weight, priority: PRIORITY_RANK[slo.priority], deadline: arrival + slo.latencyMs };
   }
 
   async infer(req: InferenceRequest): Promise<InferenceResponse> {
@@ -57,7 +71,7 @@ export class InferenceService {
     }
     const tokens = tenant && this.tenants!.prepare(tenant, rows);
     if (tokens) await tokens;
-    const admission = tenant && this.tenants!.admit(tenant, req.model, rows, req.parameters);
+    const admission = tenant && this.tenants!.admit(tenant, req.model, rows, req.parameters, req.caller?.pass);
     try {
       const slo = admission?.slo ?? resolveSlo(OPEN_TENANT, req.model, req.parameters);
       const arrival = performance.now();

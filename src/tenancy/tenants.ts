@@ -33,6 +33,13 @@ export class Tenant {
   bucket?: RateBucket;
   inflight = 0;
   queued = 0;
+  /** Samples that requests past the door but not yet admitted are expected to take (their bodies are being read). */
+  reserved = 0;
+  /**
+   * Samples its requests to each model carry, as the door expects them before a body is read:
+   * falls at once to a smaller request, climbs a quarter of the way to a larger one.
+   */
+  private readonly expected = new Map<string, number>();
 
   constructor(public config: TenantConfig, now: number, private readonly buckets: BucketFactory = localBucket) {
     this.configure(config, now);
@@ -53,6 +60,28 @@ export class Tenant {
   mayUse(model: string): boolean {
     return this.config.models.includes('*') || this.config.models.includes(model);
   }
+
+  /** Samples the next request to `model` is expected to carry (1 before any was seen). */
+  expectedSamples(model: string): number {
+    return this.expected.get(model) ?? 1;
+  }
+
+  /** Learns from an admitted request (the model exists: the map holds only real models). */
+  sawSamples(model: string, samples: number): void {
+    const e = this.expected.get(model);
+    this.expected.set(model, e === undefined || samples < e ? samples : e + (samples - e) / 4);
+  }
+}
+
+/**
+ * A request past the door: counted against its tenant's concurrency from its headers on, and
+ * holding room in its rate for the samples it is expected to carry until admit() takes the real
+ * count. release() when it is answered.
+ */
+export interface DoorPass {
+  /** Gives back the expected samples' room (admit() calls it, then takes the real count). */
+  unreserve(): void;
+  release(): void;
 }
 
 export function hashKey(key: string): string {
@@ -106,10 +135,14 @@ export class Tenants {
   }
 
   /**
-   * The cheap check a front end makes before reading a request body: the tenant may use the model
-   * and has room for at least one sample. Refusing here costs no body parsing at all.
+   * The cheap check a front end makes before reading a request body: the tenant may use the model,
+   * has a free slot of its concurrency and room in its rate for as many samples as its requests to
+   * this model carry (a tenant sending 32-row bodies past its rate had each one parsed, ~5 ms of
+   * JSON, only to be refused after). Refusing here costs no body reading or parsing at all.
+   * `pass`: count the request against the tenant's concurrency from here on (a front end that
+   * reads bodies; the pass goes with the request to admit()).
    */
-  precheck(tenant: Tenant, model: string): void {
+  precheck(tenant: Tenant, model: string, pass = false): DoorPass | undefined {
     if (!tenant.mayUse(model)) throw new ForbiddenError(tenant.id, model);
     const cfg = tenant.config;
     if (cfg.max_concurrency !== undefined && tenant.inflight >= cfg.max_concurrency) {
@@ -119,9 +152,20 @@ export class Tenants {
       throw new OverloadedError(`tenant '${tenant.id}' has ${tenant.queued} requests queued, its limit; retry later`);
     }
     const now = this.now();
-    if (tenant.bucket && tenant.bucket.secondsUntil(1, now) > 0) {
-      throw new RateLimitedError(`tenant '${tenant.id}' is over its rate of ${tenant.bucket.rate} samples/s`, Math.max(1, Math.ceil(tenant.bucket.secondsUntil(1, now))));
+    let need = 0;
+    if (tenant.bucket) {
+      // Room for this request beside those whose bodies are still arriving: 64 connections that
+      // all found 32 samples' room at once were each read and parsed, and all but one refused.
+      need = Math.min(tenant.expectedSamples(model), tenant.bucket.burst);
+      const wait = tenant.bucket.secondsUntil(Math.min(tenant.bucket.burst, tenant.reserved + need), now);
+      if (wait > 0) throw new RateLimitedError(`tenant '${tenant.id}' is over its rate of ${tenant.bucket.rate} samples/s (its requests to '${model}' carry ~${Math.round(need)} samples)`, Math.max(1, Math.ceil(wait)));
     }
+    if (!pass) return undefined;
+    tenant.inflight++;
+    tenant.reserved += need;
+    let released = false;
+    const unreserve = () => { tenant.reserved -= need; need = 0; };
+    return { unreserve, release: () => { if (!released) { released = true; unreserve(); tenant.inflight--; } } };
   }
 
   /**
@@ -137,13 +181,19 @@ export class Tenants {
     return tenant.bucket?.prepare?.(samples, this.now());
   }
 
-  /** Checks the model is allowed, resolves the SLO, and admits `samples` or throws 429 / 503. */
-  admit(tenant: Tenant, model: string, samples: number, params: Parameters): Admission {
+  /**
+   * Checks the model is allowed, resolves the SLO, and admits `samples` or throws 429 / 503.
+   * `pass`: the request's DoorPass, which counts it against the concurrency already.
+   */
+  admit(tenant: Tenant, model: string, samples: number, params: Parameters, pass?: DoorPass): Admission {
+    pass?.unreserve();
+    const counted = pass !== undefined;
     if (!tenant.mayUse(model)) throw new ForbiddenError(tenant.id, model);
     const slo = resolveSlo(tenant.config, model, params);
     const cfg = tenant.config;
     const now = this.now();
-    if (cfg.max_concurrency !== undefined && tenant.inflight >= cfg.max_concurrency) {
+    tenant.sawSamples(model, samples); // refused or not, it says what this tenant's requests carry
+    if (!counted && cfg.max_concurrency !== undefined && tenant.inflight >= cfg.max_concurrency) {
       throw new RateLimitedError(`tenant '${tenant.id}' has ${tenant.inflight} requests in flight, its limit`, 1);
     }
     if (cfg.max_queue !== undefined && tenant.queued >= cfg.max_queue) {
@@ -154,7 +204,7 @@ export class Tenants {
       if (wait === Infinity) throw new InvalidRequestError(`a request of ${samples} samples is larger than tenant '${tenant.id}''s burst of ${tenant.bucket.burst}`);
       throw new RateLimitedError(`tenant '${tenant.id}' is over its rate of ${tenant.bucket.rate} samples/s`, Math.max(1, Math.ceil(wait)));
     }
-    tenant.inflight++;
+    if (!counted) tenant.inflight++;
     tenant.queued++;
     let queued = true;
     let released = false;
@@ -165,7 +215,7 @@ export class Tenants {
         if (released) return;
         released = true;
         if (queued) { queued = false; tenant.queued--; }
-        tenant.inflight--;
+        if (!counted) tenant.inflight--;
       },
     };
   }

