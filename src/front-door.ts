@@ -45,8 +45,10 @@ export const FrontDoorOptionsSchema = z.strictObject({
   decodeOffloadBytes: z.number().int().min(0).default(32 * 1024),
   /** Refusals per second (401, 403, 429, 503 at the door) answered at once per tenant, and for callers without a key together. */
   refusalsPerSecond: z.number().int().min(1).default(100),
-  /** How long a refusal beyond that waits, its body unread, before it is answered. */
+  /** The least a refusal beyond that waits, its body unread; those waiting are answered at refusalsPerSecond. 0: no waiting. */
   refusalDelayMs: z.number().int().min(0).max(10_000).default(250),
+  /** Refusals one caller may have waiting; past it, a refusal is answered at once and its connection closed. */
+  maxHeldRefusals: z.number().int().min(1).default(1024),
   /** Samples queued server-wide beyond which new requests get 503. */
   maxQueuedSamples: z.number().int().min(1).default(65_536),
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
@@ -129,7 +131,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
   const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes,
     bodies: new BodyBudget({ serverBytes: opts.maxInflightBodyBytes, tenantBytes: opts.maxTenantBodyBytes }),
     slowBodies, decoders, decodeOffloadBytes: opts.decodeOffloadBytes,
-    tarpit: opts.refusalDelayMs > 0 ? new RefusalTarpit({ perSecond: opts.refusalsPerSecond, delayMs: opts.refusalDelayMs, now: () => performance.now() }) : undefined,
+    tarpit: opts.refusalDelayMs > 0 ? new RefusalTarpit({ perSecond: opts.refusalsPerSecond, delayMs: opts.refusalDelayMs, maxHeld: opts.maxHeldRefusals, now: () => performance.now() }) : undefined,
     metricsAccess, isReady, report, cluster: parts.cluster, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs });
   const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report });
 

@@ -32,7 +32,8 @@ export function addFrontDoorOptions(cmd: Command): Command {
     .addOption(new Option('--decoders <n>', 'threads that decode large REST bodies in tenant-fair order (default: one per 4 cores, at least 1; 0: on the event loop)').env('PARETO_DECODERS').argParser(integer))
     .addOption(new Option('--decode-offload-bytes <n>', 'REST bodies of at least this many bytes are decoded on a decoder thread').env('PARETO_DECODE_OFFLOAD_BYTES').default(32 * 1024).argParser(integer))
     .addOption(new Option('--refusals-per-second <n>', 'refusals at the door (401, 403, 429, 503) answered at once per tenant (and for callers without a key together)').env('PARETO_REFUSALS_PER_SECOND').default(100).argParser(integer))
-    .addOption(new Option('--refusal-delay-ms <ms>', 'how long a refusal beyond that waits, its body unread, before it is answered (0: never)').env('PARETO_REFUSAL_DELAY_MS').default(250).argParser(integer))
+    .addOption(new Option('--refusal-delay-ms <ms>', 'the least a refusal beyond that waits, its body unread; waiting ones are answered at --refusals-per-second (0: none wait)').env('PARETO_REFUSAL_DELAY_MS').default(250).argParser(integer))
+    .addOption(new Option('--max-held-refusals <n>', 'refusals one caller may have waiting; past it, answered at once with the connection closed').env('PARETO_MAX_HELD_REFUSALS').default(1024).argParser(integer))
     .addOption(new Option('--max-queued-samples <n>', 'samples queued server-wide beyond which new requests get 503').env('PARETO_MAX_QUEUED_SAMPLES').default(65536).argParser(integer))
     .addOption(new Option('--log-level <level>', 'pino log level: every request at debug, server faults at error').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('PARETO_LOG_LEVEL').default('info'))
     .addOption(new Option('--no-telemetry', 'record no metrics, dashboard data or request logs (to measure their cost)'))
@@ -81,6 +82,7 @@ export function frontDoorOptions(opts: Record<string, any>): FrontDoorInput {
     decodeOffloadBytes: opts.decodeOffloadBytes,
     refusalsPerSecond: opts.refusalsPerSecond,
     refusalDelayMs: opts.refusalDelayMs,
+    maxHeldRefusals: opts.maxHeldRefusals,
     maxQueuedSamples: opts.maxQueuedSamples,
     adminToken: opts.adminToken,
     metricsToken: opts.metricsToken,

@@ -157,7 +157,9 @@ export class Tenants {
       // Room for this request beside those whose bodies are still arriving: 64 connections that
       // all found 32 samples' room at once were each read and parsed, and all but one refused.
       need = Math.min(tenant.expectedSamples(model), tenant.bucket.burst);
-      const wait = tenant.bucket.secondsUntil(Math.min(tenant.bucket.burst, tenant.reserved + need), now);
+      const want = tenant.reserved + need;
+      // More than the burst reserved: this one waits until those bodies are admitted.
+      const wait = want > tenant.bucket.burst ? 1 : tenant.bucket.secondsUntil(want, now);
       if (wait > 0) throw new RateLimitedError(`tenant '${tenant.id}' is over its rate of ${tenant.bucket.rate} samples/s (its requests to '${model}' carry ~${Math.round(need)} samples)`, Math.max(1, Math.ceil(wait)));
     }
     if (!pass) return undefined;

@@ -105,4 +105,53 @@ describe('tenants', () => {
     assert.ok(paths.includes('tenants.0.keys.0'));
     assert.ok(paths.includes('tenants.1.id'));
   });
+
+  it('at the door, expects the samples a tenant\'s requests carry, and reserves them while bodies arrive', () => {
+    let now = 0;
+    const file = TenantsFileSchema.parse({ tenants: [{ id: 'r', keys: [hashKey('key-r')], models: ['*'], rate_limit: { samples_per_second: 100, burst: 64 } }] });
+    const t = new Tenants(file, () => now);
+    const r = t.authenticate('key-r');
+    t.admit(r, 'm', 32, {}).release();
+    t.admit(r, 'm', 32, {}).release();
+    now = 150; // 15 samples refilled: room for a 1-sample request, not for the 32 this tenant sends
+    assert.throws(() => t.precheck(r, 'm'), (e: Error) => e instanceof RateLimitedError && /carry ~32 samples/.test(e.message));
+    assert.equal(t.precheck(r, 'other'), undefined, 'another model: nothing learned yet, 1 sample expected');
+    t.admit(r, 'm', 1, {}).release(); // a smaller request: the expectation falls at once
+    assert.equal(r.expectedSamples('m'), 1);
+    t.admit(r, 'm', 9, {}).release();
+    assert.equal(r.expectedSamples('m'), 3, 'and climbs a quarter of the way to a larger one');
+
+    now = 10_000; // full again: 64 samples
+    for (let i = 0; i < 8; i++) {
+      try { t.admit(r, 'm', 32, {}).release(); } catch { /* refused or not, each says 32: the expectation climbs to ~30 */ }
+    }
+    now = 20_000; // full: 64
+    const expected = r.expectedSamples('m');
+    assert.ok(expected > 25 && expected < 32);
+    const first = t.precheck(r, 'm', true)!;
+    const second = t.precheck(r, 'm', true)!;
+    assert.throws(() => t.precheck(r, 'm', true), RateLimitedError, 'a third body would find no room beside the two still arriving');
+    assert.equal(r.inflight, 2, 'each pass counts against the concurrency from its headers on');
+    t.admit(r, 'm', 32, {}, first).release();
+    first.release();
+    second.release();
+    assert.equal(r.inflight, 0);
+    assert.equal(r.reserved, 0);
+  });
+
+  it('a pass holds the concurrency from the headers on: admit does not count it twice', () => {
+    const t = new Tenants(tenantsFile(), () => 0);
+    const a = t.authenticate('key-a'); // max_concurrency 2
+    const p1 = t.precheck(a, 'm1', true)!;
+    const p2 = t.precheck(a, 'm1', true)!;
+    assert.throws(() => t.precheck(a, 'm1', true), (e: Error) => e instanceof RateLimitedError && /in flight/.test(e.message));
+    const admitted = t.admit(a, 'm1', 1, {}, p1);
+    assert.equal(a.inflight, 2);
+    admitted.release();
+    p1.release();
+    p1.release();
+    assert.equal(a.inflight, 1, 'released once, however often it is called');
+    p2.release();
+    assert.equal(a.inflight, 0);
+  });
 });

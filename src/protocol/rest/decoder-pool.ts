@@ -36,6 +36,8 @@ export interface DecodeTask {
   model: string;
   version?: string;
   body: Buffer;
+  /** The caller will not touch `body` again: its memory may move to the decoder instead of being copied. */
+  handOver?: boolean;
   headerLength?: number;
   depthScanned: boolean;
 }
@@ -123,8 +125,10 @@ export class DecoderPool {
     if (now + predicted > task.deadline) {
       return Promise.reject(new DeadlineError(`the server's request decoders are ~${Math.ceil(predicted)} ms behind and this request's deadline is in ${Math.max(0, Math.floor(task.deadline - now))} ms; refused before decoding`));
     }
-    // A body that is a slice of a larger buffer is copied, so that only its own bytes travel.
-    const body = task.body.byteOffset === 0 && task.body.byteLength === task.body.buffer.byteLength ? task.body : Buffer.from(task.body);
+    // Moved when it is handed over and is all of its memory; otherwise copied, so that only its
+    // own bytes travel and nothing the caller still holds is detached.
+    const whole = task.body.byteOffset === 0 && task.body.byteLength === task.body.buffer.byteLength;
+    const body = task.handOver && whole ? task.body : Buffer.from(task.body);
     return new Promise((resolve, reject) => {
       this.queue.push({
         tenant: task.tenant, weight: task.weight, priority: task.priority, samples: cost, arrival: now, deadline: task.deadline, minAccuracy: 0,
@@ -149,7 +153,13 @@ export class DecoderPool {
       const thread = this.idle.pop()!;
       const id = this.nextId++;
       thread.job = { ...job, id };
-      thread.worker.postMessage({ ...job.call, id } satisfies DecodeCall, [job.call.body.buffer as ArrayBuffer]);
+      try {
+        thread.worker.postMessage({ ...job.call, id } satisfies DecodeCall, [job.call.body.buffer as ArrayBuffer]);
+      } catch (e) {
+        thread.job = undefined;
+        this.idle.push(thread);
+        job.reject(new ParetoError('PARETO_ERR_INTERNAL', `decoding failed: ${(e as Error).message}`, 500, GrpcStatus.INTERNAL));
+      }
     }
   }
 

@@ -84,7 +84,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       if (!Number.isInteger(headerLength)) throw new InvalidRequestError(`Inference-Header-Content-Length must be an integer, got '${header}'`);
     }
     const request = decoders && body.length >= offloadBytes
-      ? await decoders.decode({ ...service.doorOrder(x.tenant, x.model, x.start), model: x.model, version, body, headerLength, depthScanned })
+      ? await decoders.decode({ ...service.doorOrder(x.tenant, x.model, x.start), model: x.model, version, body, handOver: true, headerLength, depthScanned })
       : decodeInferBody(x.model, version, body, headerLength, maxJsonBytes, depthScanned);
     request.authorization = req.headers.authorization;
     request.caller = { tenant: x.tenant, pass: x.pass };
@@ -126,13 +126,16 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       x.pass = service.precheck(x.tenant, x.model, true);
       if (x.pass) res.once('close', x.pass.release);
     } catch (e) {
-      const refuse = () => {
+      const refuse = (close: boolean) => {
+        // Closing: the body is never read, and the client must connect again to send more.
+        if (close) res.setHeader('connection', 'close');
         fail(x, res, e instanceof URIError ? new InvalidRequestError(`the path is not valid percent-encoding: ${req.url}`) : e);
-        req.resume(); // discard the body; the connection stays usable
+        if (close) res.once('finish', () => req.socket.destroy());
+        else req.resume(); // discard the body; the connection stays usable
       };
-      const delay = tarpit?.delayFor(x.tenant?.id ?? UNAUTHENTICATED) ?? 0;
-      if (delay === 0) refuse();
-      else setTimeout(refuse, delay); // the body stays unread meanwhile
+      // A caller refused too often waits its turn, its body unread meanwhile.
+      if (tarpit) tarpit.refuse(x.tenant?.id ?? UNAUTHENTICATED, refuse);
+      else refuse(false);
       return true;
     }
     // Over the limit: answered at once; the rest of the body is read and dropped, so the

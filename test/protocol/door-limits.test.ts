@@ -1,0 +1,63 @@
+// The door's limits on what one caller can take from the event loop: a body that arrives too
+// slowly is cut off (408), and a caller refused over and over has its refusals held back, its
+// bodies unread, while everyone else is answered at once.
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { after, before, describe, it } from 'node:test';
+import { hashKey } from '../../src/tenancy/tenants.js';
+import { binaryInfer, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+
+const DELAY_MS = 1500;
+let server: TestServer;
+let repo: ReturnType<typeof scratchRepository>;
+
+before(async () => {
+  repo = scratchRepository();
+  writeFileSync(join(repo.dir, 'tenants.yaml'), `tenants:
+  - { id: a, keys: ["${hashKey('a-key')}"], models: [mnist-mlp] }
+  - { id: b, keys: ["${hashKey('b-key')}"], models: ["*"] }
+`);
+  server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml'), minBodyBytesPerSecond: 100_000, refusalsPerSecond: 2, refusalDelayMs: DELAY_MS });
+});
+after(async () => { await server.close(); repo.remove(); });
+
+async function timed(model: string, key: string): Promise<{ status: number; ms: number }> {
+  const { body, headers } = binaryInfer(digits(0, 1).pixels, 1);
+  const start = performance.now();
+  const res = await fetch(`${server.url}/v2/models/${model}/infer`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, authorization: `Bearer ${key}` } });
+  await res.arrayBuffer();
+  return { status: res.status, ms: performance.now() - start };
+}
+
+describe('door limits', () => {
+  it('a body that arrives below the floor rate gets 408 and its connection closed', async () => {
+    const socket = connect(server.httpPort, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(`POST /v2/models/mnist-mlp/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer b-key\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n`);
+    socket.write(Buffer.alloc(1024, 0x20));
+    let text = '';
+    socket.on('data', (d) => { text += d.toString(); });
+    const started = performance.now();
+    await once(socket, 'close');
+    assert.match(text, /^HTTP\/1\.1 408/);
+    assert.match(text, /PARETO_ERR_BODY_TOO_SLOW/);
+    assert.match(text, /connection: close/i);
+    assert.ok(performance.now() - started < 10_000, 'long before the request timeout');
+    assert.equal((await timed('mnist-mlp', 'b-key')).status, 200, 'a body at a normal rate is served');
+  });
+
+  it('holds back a caller\'s refusals past its rate, and no one else\'s answers', async () => {
+    const probes = Array.from({ length: 6 }, () => timed('mnist-mlp-wide', 'a-key')); // a may not use it: 403
+    const other = await timed('mnist-mlp-wide', 'b-key');
+    const refused = await Promise.all(probes);
+    assert.deepEqual(refused.map((r) => r.status), [403, 403, 403, 403, 403, 403]);
+    const held = refused.filter((r) => r.ms >= DELAY_MS - 5).length;
+    assert.ok(held >= 3 && held <= 4, `2 refusals/s answered at once, the rest held ${DELAY_MS} ms: ${refused.map((r) => Math.round(r.ms))}`);
+    assert.equal(other.status, 200);
+    assert.ok(other.ms < DELAY_MS, `b is answered at once (${Math.round(other.ms)} ms)`);
+  });
+});
