@@ -37,7 +37,7 @@ export const FrontDoorOptionsSchema = z.strictObject({
   /** A REST request's headers, and its whole body, must arrive within these (408 past them). */
   headersTimeoutMs: z.number().int().min(100).default(10_000),
   requestTimeoutMs: z.number().int().min(100).default(60_000),
-  /** A body still arriving after its first second must average at least this many bytes/s (408 below it); 0: no floor. */
+  /** A body still arriving must gain at least this many bytes/s, checked each second; 3 s in a row below it: 408. 0: no floor. */
   minBodyBytesPerSecond: z.number().int().min(0).default(64 * 1024),
   /** Decoder threads for large REST bodies; 0 decodes every body on the event loop. */
   decoders: z.number().int().min(0).max(64).default(() => Math.max(1, Math.floor(availableParallelism() / 4))),
