@@ -7,8 +7,6 @@
 //   4. planner cost: one decision with 10 variants and 10,000 queued requests (in-process, first)
 // Options: --quick (shorter phases, for a smoke run), --only burst,isolation,fairness. The npm
 // script pins the server to core 0 (PARETO_SERVER_CPUS) and the bench to core 1.
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +20,7 @@ import { hashKey, Tenants } from '../src/tenancy/tenants.js';
 import { parse as parseYaml } from 'yaml';
 import { openLoop, type Outcome } from '../src/loadgen/open-loop.js';
 import type { RequestSpec } from '../src/loadgen/senders.js';
-import { cpuSeconds, startChild } from './lib/processes.js';
-import { NODE_FLAGS } from '../src/cli/node-flags.js';
+import { cpuSeconds, startChild, startFlood, type FloodResult } from './lib/processes.js';
 import { percentile, sortedCopy } from './lib/stats.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
@@ -91,29 +88,6 @@ function tenantsYaml(): string {
     t('fair-2', '    weight: 2\n    max_queue: 32\n    slo: { default: { latency_ms: 5000 } }\n'),
     t('fair-1', '    weight: 1\n    max_queue: 32\n    slo: { default: { latency_ms: 5000 } }\n'),
   ].join('');
-}
-
-interface FloodResult { requests: number; statuses: Record<string, number>; sendLagP99: number }
-
-/** Tenant A at 2,000 samples/s, 10× its quota, from a process of its own: resolves once it is sending, to the promise of its result. */
-async function startFlood(origin: string, ms: number, seed: number): Promise<Promise<FloodResult>> {
-  const child = spawn(process.execPath, [...NODE_FLAGS, join(ROOT, 'dist/bench/lib/flood.js'), '--origin', origin, '--model', 'mnist-mlp',
-    '--key', 'iso-a-key', '--rate', '2000', '--ms', String(ms), '--seed', String(seed)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout! });
-  let sending!: () => void;
-  const started = new Promise<void>((resolve) => { sending = resolve; });
-  // Settled once the process has gone, with its connections: hundreds of them closing at once
-  // stalled the server for ~20 ms at the start of the round after.
-  const result = new Promise<FloodResult>((resolve, reject) => {
-    let found: FloodResult | undefined;
-    lines.on('line', (line) => {
-      if (line === 'sending') sending();
-      else if (line.startsWith('result=')) found = JSON.parse(line.slice('result='.length)) as FloodResult;
-    });
-    child.once('exit', (code) => found ? setTimeout(() => resolve(found!), 250) : reject(new Error(`the flood process exited with ${code} before its result`)));
-  });
-  await Promise.race([started, result]);
-  return result;
 }
 
 /** In-process cost of refusing a request over quota: authenticate, precheck, build the error. */
@@ -203,7 +177,8 @@ async function main(): Promise<void> {
     // and ending after it, so that its start-up is not in B's figures either.
     const floods: FloodResult[] = [];
     const beside = async (seed: number): Promise<Outcome[]> => {
-      const flood = await startFlood(origin, isoMs / 2 + 1500, seed);
+      // Tenant A at 2,000 samples/s, 10× its quota.
+      const flood = await startFlood(['--origin', origin, '--model', 'mnist-mlp', '--key', 'iso-a-key', '--rate', '2000', '--ms', String(isoMs / 2 + 1500), '--seed', String(seed)]);
       await new Promise((r) => setTimeout(r, 1000));
       const b = await openLoop(origin, [bStream], isoMs / 2, seed);
       floods.push(await flood);

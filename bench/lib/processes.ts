@@ -1,6 +1,7 @@
 // Starts bench servers as child processes and reads the port lines they print.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 
@@ -50,4 +51,31 @@ export function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   // utime and stime are fields 14 and 15 of /proc/PID/stat, i.e. 11 and 12 after the command name.
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+export interface FloodResult { requests: number; statuses: Record<string, number>; sendLagP99: number }
+
+/**
+ * A noisy tenant's open-loop stream from a process of its own (bench/lib/flood.ts, given its
+ * flags; at `niceness`): resolves once it is sending, to the promise of its result.
+ */
+export async function startFlood(flags: string[], niceness = 0): Promise<Promise<FloodResult>> {
+  const script = join(new URL('.', import.meta.url).pathname, 'flood.js');
+  const command = [...(niceness ? ['nice', '-n', String(niceness)] : []), process.execPath, ...NODE_FLAGS, script, ...flags];
+  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  let sending!: () => void;
+  const started = new Promise<void>((resolve) => { sending = resolve; });
+  // Settled once the process has gone, with its connections: hundreds of them closing at once
+  // stalled the server for ~20 ms at the start of the round after.
+  const result = new Promise<FloodResult>((resolve, reject) => {
+    let found: FloodResult | undefined;
+    lines.on('line', (line) => {
+      if (line === 'sending') sending();
+      else if (line.startsWith('result=')) found = JSON.parse(line.slice('result='.length)) as FloodResult;
+    });
+    child.once('exit', (code) => found ? setTimeout(() => resolve(found!), 250) : reject(new Error(`the flood process exited with ${code} before its result`)));
+  });
+  await Promise.race([started, result]);
+  return result;
 }

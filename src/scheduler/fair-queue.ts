@@ -122,6 +122,13 @@ export class FairQueue<T extends QueuedRequest> {
     return out;
   }
 
+  /** The highest priority class waiting (the class popNext serves first); -Infinity when empty. */
+  topPriority(): number {
+    let p = -Infinity;
+    for (const q of this.list) if (q.heap.size > 0 && q.priority > p) p = q.priority;
+    return p;
+  }
+
   /** The earliest deadline among all queued requests (the tenants' heads). */
   earliestDeadline(): number {
     let d = Infinity;

@@ -50,6 +50,17 @@ export class LatencyModel {
     return this.profiled(batch) * this.correction;
   }
 
+  /** The largest batch up to `max` predicted within `ms` (binary search: profiles rise with the batch); at least 1. */
+  samplesWithin(ms: number, max: number): number {
+    let lo = 1, hi = max;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if (this.predict(mid) <= ms) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
   get overhead(): number {
     return this.overheadMs;
   }

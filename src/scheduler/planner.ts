@@ -125,8 +125,10 @@ export class Planner<T extends QueuedRequest> {
   /**
    * `startAt`: when the executor that will run the batch is free (after the batch it holds now);
    * a batch queued behind another finishes that much later, and the choice of variant counts it.
+   * `maxBatchMs`: the longest the batch may hold its executor (an executor is not preemptive: a
+   * tighter deadline arriving meanwhile waits for it); fewer samples or a faster variant then.
    */
-  plan(queue: FairQueue<T>, now: number, startAt = now): PlanResult<T> {
+  plan(queue: FairQueue<T>, now: number, startAt = now, maxBatchMs = Infinity): PlanResult<T> {
     const expired = this.expire(queue, now);
     if (queue.length === 0) return { expired };
     const { maxBatchSize, maxQueueDelayMs } = this.opts;
@@ -140,11 +142,13 @@ export class Planner<T extends QueuedRequest> {
     // The first request always goes (one larger than a batch runs alone); then while they fit.
     const candidates: T[] = [queue.popNext()!];
     let samples = candidates[0].samples;
-    for (let next = queue.popNext(maxBatchSize - samples); next; next = queue.popNext(maxBatchSize - samples)) {
+    // As many as the fastest variant runs within maxBatchMs, and the batch size.
+    const room = maxBatchMs === Infinity ? maxBatchSize : Math.min(maxBatchSize, this.fastest.model.samplesWithin(maxBatchMs, maxBatchSize));
+    for (let next = queue.popNext(room - samples); next; next = queue.popNext(room - samples)) {
       candidates.push(next);
       samples += next.samples;
     }
-    const level = this.choose(candidates, samples, queue, now, Math.max(0, startAt - now));
+    const level = this.choose(candidates, samples, queue, now, Math.max(0, startAt - now), maxBatchMs);
     let chosen = level;
     let members = candidates.filter((r) => r.minAccuracy <= chosen.variant.accuracy);
     if (candidates[0].minAccuracy > chosen.variant.accuracy) {
@@ -158,7 +162,7 @@ export class Planner<T extends QueuedRequest> {
     return { expired, plan: { variant: chosen.variant.name, accuracy: chosen.variant.accuracy, requests: members, samples: n, predictedMs: chosen.model.predict(n) } };
   }
 
-  private choose(batch: readonly T[], samples: number, queue: FairQueue<T>, now: number, waitMs: number): Level {
+  private choose(batch: readonly T[], samples: number, queue: FairQueue<T>, now: number, waitMs: number, maxBatchMs: number): Level {
     const policy = this.opts.policy;
     if (policy === 'most-accurate') return this.levels[0];
     if (policy === 'fastest') return this.fastest;
@@ -169,6 +173,7 @@ export class Planner<T extends QueuedRequest> {
     const { maxBatchSize, executors } = this.opts;
     const rate = this.rateAt(now);
     const fits = (l: Level, margin: number) => {
+      if (l.model.predict(samples) > maxBatchMs) return false;
       // Utilisation at the current arrival rate, in full batches over all executors.
       if ((rate * l.model.compute(maxBatchSize)) / maxBatchSize / executors > margin) return false;
       const finish = waitMs + l.model.predict(samples);

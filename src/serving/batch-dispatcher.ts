@@ -63,8 +63,64 @@ function plannerVariant(v: LoadedVariant, rowElements: number): PlannerVariant {
   };
 }
 
+/**
+ * A batch may hold its executor for at most this share of the tightest latency budget seen lately
+ * at its priority class or above, over all models: executors are not preemptive, so a request with
+ * a tight deadline waits for the batch running and the one queued behind it. Measured (bench:abuse,
+ * server on one core): acme's 20 ms requests waited up to 19 ms behind globex's 64-row tta9
+ * batches and 2–11% of them got 504; with a quarter, two batches leave half of the budget. A lower
+ * class's budgets do not bind a higher one's batches, and no budget counts as tighter than
+ * MIN_BUDGET_MS (a request parameter may tighten an SLO, and must not shrink every batch to one).
+ */
+const BLOCKING_SHARE = 0.25;
+const MIN_BUDGET_MS = 8;
+
+/** The tightest latency budget per priority rank among requests of the last one to two seconds. */
+class TightBudgets {
+  private readonly byRank = new Map<number, RecentMin>();
+
+  note(priority: number, budget: number, now: number): void {
+    if (budget === Infinity) return;
+    let r = this.byRank.get(priority);
+    if (!r) this.byRank.set(priority, (r = new RecentMin()));
+    r.note(Math.max(MIN_BUDGET_MS, budget), now);
+  }
+
+  /** The tightest budget at `priority` or above (Infinity when none). */
+  at(priority: number, now: number): number {
+    let min = Infinity;
+    for (const [rank, r] of this.byRank) if (rank >= priority) min = Math.min(min, r.value(now));
+    return min;
+  }
+}
+
+/** The smallest value noted in the last one to two seconds (Infinity when none). */
+class RecentMin {
+  private current = Infinity;
+  private previous = Infinity;
+  private since = -Infinity;
+
+  note(budget: number, now: number): void {
+    this.roll(now);
+    if (budget < this.current) this.current = budget;
+  }
+
+  value(now: number): number {
+    this.roll(now);
+    return Math.min(this.current, this.previous);
+  }
+
+  private roll(now: number): void {
+    if (now - this.since < 1000) return;
+    this.previous = now - this.since < 2000 ? this.current : Infinity;
+    this.current = Infinity;
+    this.since = now;
+  }
+}
+
 export class BatchDispatcher {
   private readonly queues = new Map<LoadedModel, Map<string, ModelQueue>>();
+  private readonly tight = new TightBudgets();
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private pumpScheduled = false;
@@ -102,6 +158,7 @@ export class BatchDispatcher {
     this.arrived.set(model.name, (this.arrived.get(model.name) ?? 0) + samples);
     const now = this.now();
     q.planner.arrived(samples, now);
+    this.tight.note(sched.priority, sched.deadline - now, now);
     return new Promise((resolve, reject) => {
       // A literal with one fixed shape (not a spread): the queue's heap code stays monomorphic.
       q.queue.push({
@@ -266,7 +323,7 @@ export class BatchDispatcher {
         if (!executor.idle && q.queue.samples < q.planner.opts.maxBatchSize) break;
         // The executor's committed work: what it runs now (if any), then this batch.
         const startAt = executor.idle ? now : Math.max(now, this.busyUntil.get(executor.index) ?? now);
-        const { plan, expired, wakeAt: at } = q.planner.plan(q.queue, now, startAt);
+        const { plan, expired, wakeAt: at } = q.planner.plan(q.queue, now, startAt, this.tight.at(q.queue.topPriority(), now) * BLOCKING_SHARE);
         if (expired.length) this.expired(q, expired, now);
         if (!plan) {
           if (at !== undefined) wakeAt = Math.min(wakeAt, at);

@@ -45,7 +45,10 @@ describe('live dashboard', { skip }, () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
     const offsite: string[] = [];
     page.on('request', (r) => { if (!r.url().startsWith(server.url)) offsite.push(r.url()); });
-    await page.goto(`${server.url}/dashboard?token=${server.admin.token}`);
+    await page.goto(`${server.url}/dashboard`);
+    // Signs in through the form: the token goes once in a POST body, never in a URL.
+    await page.fill('#token', server.admin.token);
+    await page.click('#go');
     let done = false;
     const load = driveLoad(() => done);
     try {
@@ -78,10 +81,33 @@ describe('live dashboard', { skip }, () => {
   });
 
   it('a tenant key sees only its own tenant, and a bad token is refused', async () => {
-    const data = await (await fetch(`${server.url}/dashboard/data?token=demo-initech-key`)).json();
+    const signIn = (token: string) => fetch(`${server.url}/dashboard/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+    const res = await signIn('demo-initech-key');
+    assert.equal(res.status, 204);
+    const cookie = res.headers.get('set-cookie')!;
+    assert.match(cookie, /^pareto_dashboard=[\w-]{32}; Path=\/dashboard; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
+    assert.ok(!cookie.includes('demo-initech-key'), 'the cookie names a session, not the key');
+    const session = cookie.split(';')[0];
+    const data = await (await fetch(`${server.url}/dashboard/data`, { headers: { cookie: session } })).json();
     assert.equal(data.viewer, 'tenant initech');
     for (const s of data.history) assert.ok(Object.keys(s.tenants).every((t) => t === 'initech'));
-    assert.equal((await fetch(`${server.url}/dashboard/data?token=nope`)).status, 401);
+    assert.equal((await fetch(`${server.url}/dashboard/tenants`, { headers: { cookie: session } })).status, 401, 'the admin views are the admin\'s');
+    assert.equal((await signIn('nope')).status, 401);
+    assert.equal((await fetch(`${server.url}/dashboard/data?token=demo-initech-key`)).status, 401, 'a token in the URL is not accepted');
+    assert.equal((await fetch(`${server.url}/dashboard/data`, { headers: { cookie: 'pareto_dashboard=forged' } })).status, 401);
     assert.equal((await fetch(`${server.url}/dashboard/tenants`, { headers: { authorization: 'Bearer demo-acme-key' } })).status, 401);
+    // Signing out ends the session.
+    assert.equal((await fetch(`${server.url}/dashboard/session`, { method: 'DELETE', headers: { cookie: session } })).status, 204);
+    assert.equal((await fetch(`${server.url}/dashboard/data`, { headers: { cookie: session } })).status, 401);
+  });
+
+  it('admin actions need the session and a header a page elsewhere cannot send', async () => {
+    const res = await fetch(`${server.url}/dashboard/session`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${server.admin.token}` });
+    const session = res.headers.get('set-cookie')!.split(';')[0];
+    assert.equal((await fetch(`${server.url}/dashboard/models/fashion-mlp/load`, { method: 'POST', headers: { cookie: session } })).status, 400, 'without X-Pareto-Dashboard');
+    assert.equal((await fetch(`${server.url}/dashboard/models/fashion-mlp/load`, { method: 'POST', headers: { cookie: session, 'x-pareto-dashboard': '1' } })).status, 200);
+    assert.equal((await fetch(`${server.url}/dashboard/models/nope/load`, { method: 'POST', headers: { cookie: session, 'x-pareto-dashboard': '1' } })).status, 404);
+    const models = await (await fetch(`${server.url}/dashboard/models`, { headers: { cookie: session } })).json();
+    assert.ok(models.some((m: { name: string; state: string }) => m.name === 'fashion-mlp' && m.state === 'READY'));
   });
 });
