@@ -59,22 +59,30 @@ export interface FloodResult { requests: number; statuses: Record<string, number
  * A noisy tenant's open-loop stream from a process of its own (bench/lib/flood.ts, given its
  * flags; at `niceness`): resolves once it is sending, to the promise of its result.
  */
-export async function startFlood(flags: string[], niceness = 0): Promise<Promise<FloodResult>> {
-  const script = join(new URL('.', import.meta.url).pathname, 'flood.js');
-  const command = [...(niceness ? ['nice', '-n', String(niceness)] : []), process.execPath, ...NODE_FLAGS, script, ...flags];
+export function startFlood(flags: string[], niceness = 0): Promise<Promise<FloodResult>> {
+  return startHelper<FloodResult>('flood.js', flags, niceness);
+}
+
+/**
+ * One of bench/lib's helper processes (it prints `sending` when it starts, then `result=<json>`):
+ * resolves once it is sending, to the promise of its result, settled once the process has gone.
+ */
+export async function startHelper<T>(script: string, flags: string[], niceness = 0): Promise<Promise<T>> {
+  const path = join(new URL('.', import.meta.url).pathname, script);
+  const command = [...(niceness ? ['nice', '-n', String(niceness)] : []), process.execPath, ...NODE_FLAGS, path, ...flags];
   const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   let sending!: () => void;
   const started = new Promise<void>((resolve) => { sending = resolve; });
   // Settled once the process has gone, with its connections: hundreds of them closing at once
   // stalled the server for ~20 ms at the start of the round after.
-  const result = new Promise<FloodResult>((resolve, reject) => {
-    let found: FloodResult | undefined;
+  const result = new Promise<T>((resolve, reject) => {
+    let found: T | undefined;
     lines.on('line', (line) => {
       if (line === 'sending') sending();
-      else if (line.startsWith('result=')) found = JSON.parse(line.slice('result='.length)) as FloodResult;
+      else if (line.startsWith('result=')) found = JSON.parse(line.slice('result='.length)) as T;
     });
-    child.once('exit', (code) => found ? setTimeout(() => resolve(found!), 250) : reject(new Error(`the flood process exited with ${code} before its result`)));
+    child.once('exit', (code) => found !== undefined ? setTimeout(() => resolve(found!), 250) : reject(new Error(`${script} exited with ${code} before its result`)));
   });
   await Promise.race([started, result]);
   return result;
