@@ -55,6 +55,19 @@ describe('door limits', () => {
     assert.equal((await timed('mnist-mlp', 'b-key')).status, 200, 'a body at a normal rate is served');
   });
 
+  it('a refused body over 1 MiB is answered unread, and its connection closed', async () => {
+    const socket = connect(server.httpPort, '127.0.0.1');
+    await once(socket, 'connect');
+    // No valid key: 401 on the headers; the 50 MB it declares is never read.
+    socket.write(`POST /v2/models/mnist-mlp/infer HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer no-such-key\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\n\r\n`);
+    let text = '';
+    socket.on('data', (d) => { text += d.toString(); });
+    socket.on('error', () => undefined);
+    await once(socket, 'close');
+    assert.match(text, /^HTTP\/1\.1 401/);
+    assert.match(text, /connection: close/i);
+  });
+
   it('holds back a caller\'s refusals past its rate, and no one else\'s answers', async () => {
     const probes = Array.from({ length: 6 }, () => timed('mnist-mlp-wide', 'a-key')); // a may not use it: 403
     const other = await timed('mnist-mlp-wide', 'b-key');

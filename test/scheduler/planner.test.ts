@@ -155,6 +155,26 @@ describe('planner', () => {
     assert.ok(p.plan(q, 0).wakeAt! < 6);
   });
 
+  it('holds an executor no longer than maxBatchMs: a faster variant, or fewer samples', () => {
+    const p = planner();
+    const q = new FairQueue<R>();
+    for (let i = 0; i < 32; i++) q.push(req('a', 0, 10_000));
+    // fp32 at 32 would take 32 ms: within 10 ms, int8 (8 ms) runs the whole batch.
+    const faster = p.plan(q, 0, 0, 10).plan!;
+    assert.equal(faster.variant, 'int8');
+    assert.equal(faster.samples, 32);
+    for (let i = 0; i < 32; i++) q.push(req('a', 0, 10_000));
+    // Within 1 ms even the fastest cannot run 32 (1.6 ms): fewer samples, the rest stay queued.
+    const fewer = p.plan(q, 0, 0, 1).plan!;
+    assert.ok(fewer.samples < 32 && fewer.predictedMs <= 1, `${fewer.samples} samples in ${fewer.predictedMs} ms`);
+    assert.equal(q.samples, 32 - fewer.samples);
+    // Without the bound, the same queue goes to the most accurate variant, all of it.
+    const free = planner();
+    const q2 = new FairQueue<R>();
+    for (let i = 0; i < 32; i++) q2.push(req('a', 0, 10_000));
+    assert.deepEqual([free.plan(q2, 0).plan!.variant, q2.samples], ['fp32', 0]);
+  });
+
   it('decides quickly with 10 variants and 10,000 queued requests', () => {
     const many: PlannerVariant[] = Array.from({ length: 10 }, (_, i) => ({ name: `v${i}`, accuracy: 0.99 - i * 0.01, latency: [{ batch: 1, ms: 1 / (i + 1) }, { batch: 32, ms: 32 / (i + 1) }] }));
     const p = new Planner<R>(many, { policy: 'adaptive', maxBatchSize: 32, maxQueueDelayMs: 0, executors: 2 });
