@@ -41,7 +41,7 @@ export const FrontDoorOptionsSchema = z.strictObject({
   minBodyBytesPerSecond: z.number().int().min(0).default(64 * 1024),
   /** Decoder threads for large REST bodies; 0 decodes every body on the event loop. */
   decoders: z.number().int().min(0).max(64).default(() => Math.max(1, Math.floor(availableParallelism() / 4))),
-  /** REST bodies of at least this many bytes are decoded on a decoder thread, in tenant-fair order. */
+  /** REST bodies that cost as much to decode as this many bytes of JSON (binary data counts 1/16) go to a decoder thread, in tenant-fair order. */
   decodeOffloadBytes: z.number().int().min(0).default(32 * 1024),
   /** Refusals per second (401, 403, 429, 503 at the door) answered at once per tenant, and for callers without a key together. */
   refusalsPerSecond: z.number().int().min(1).default(100),
