@@ -90,6 +90,9 @@ describe('decoder pool', () => {
     const started = performance.now();
     await assert.rejects(p.decode(task(big, { deadline: performance.now() + 1 })), (e: unknown) => isParetoError(e) && e.code === 'PARETO_ERR_DEADLINE' && e.httpStatus === 504);
     assert.ok(performance.now() - started < 50, 'refused at once, not after waiting');
+    // The same check a front end makes on the headers, from Content-Length, before reading the body.
+    assert.throws(() => p.checkDeadline(big.length, 1, performance.now() + 1), (e: unknown) => isParetoError(e) && e.code === 'PARETO_ERR_DEADLINE');
+    assert.doesNotThrow(() => p.checkDeadline(big.length, 1, Infinity));
     await busy;
     assert.equal(p.waiting, 0);
   });

@@ -117,13 +117,26 @@ export class DecoderPool {
     return ((ahead + (busy > 0 ? cost : 0)) / this.threads.length + cost) * this.msPerUnit;
   }
 
+  /**
+   * Throws 504 when a body of `cost` could not be decoded before `deadline` at the decoders' pace
+   * now: at the headers (from Content-Length, before the body is read) and again when it is complete.
+   */
+  checkDeadline(cost: number, priority: number, deadline: number): void {
+    const now = this.opts.now();
+    const predicted = this.predictMs(cost, priority);
+    if (now + predicted > deadline) {
+      throw new DeadlineError(`the server's request decoders are ~${Math.ceil(predicted)} ms behind and this request's deadline is in ${Math.max(0, Math.floor(deadline - now))} ms; refused before decoding`);
+    }
+  }
+
   decode(task: DecodeTask): Promise<InferenceRequest> {
     if (this.closed) return Promise.reject(new ServerShuttingDownError());
     const cost = decodeCost(task.body.length, task.headerLength);
     const now = this.opts.now();
-    const predicted = this.predictMs(cost, task.priority);
-    if (now + predicted > task.deadline) {
-      return Promise.reject(new DeadlineError(`the server's request decoders are ~${Math.ceil(predicted)} ms behind and this request's deadline is in ${Math.max(0, Math.floor(task.deadline - now))} ms; refused before decoding`));
+    try {
+      this.checkDeadline(cost, task.priority, task.deadline);
+    } catch (e) {
+      return Promise.reject(e);
     }
     // Moved when it is handed over and is all of its memory; otherwise copied, so that only its
     // own bytes travel and nothing the caller still holds is detached.

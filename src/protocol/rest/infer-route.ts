@@ -145,6 +145,15 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       // a connection and memory as surely as a request in the queue.
       x.pass = service.precheck(x.tenant, x.model, true);
       if (x.pass) res.once('close', x.pass.release);
+      // A body the decoders could not finish before its deadline is refused before it is read.
+      if (decoders && declared > 0) {
+        const headerLength = Number(req.headers[BINARY_HEADER]);
+        const cost = decodeCost(declared, headerLength >= 0 ? headerLength : undefined);
+        if (cost >= offloadBytes) {
+          const order = service.doorOrder(x.tenant, x.model, x.start);
+          decoders.checkDeadline(cost, order.priority, order.deadline);
+        }
+      }
     } catch (e) {
       const refuse = (close: boolean) => {
         const unread = close || declared > DRAIN_BYTES;
