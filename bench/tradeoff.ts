@@ -19,7 +19,10 @@ import { ModelRepository } from '../src/repository/model-repository.js';
 import { Planner } from '../src/scheduler/planner.js';
 import { hashKey } from '../src/tenancy/tenants.js';
 import { ortBaseline } from './lib/ort-baseline.js';
-import { startChild } from './lib/processes.js';
+import { startChild, type Child } from './lib/processes.js';
+import { bottleneck, watchResources, type Resources, type Utilisation } from './lib/resources.js';
+
+const ADMIN_TOKEN = 'bench-admin-token';
 
 const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '30' } } });
 const DURATION_MS = Number(args.seconds) * 1000;
@@ -77,21 +80,33 @@ async function main(): Promise<void> {
     rate: (tm: number) => rate(tm) * t.share,
   }));
 
-  const runs: Record<string, { outcomes: Outcome[]; report: Report }> = {};
-  const run = async (name: string, origin: string, model: string) => {
+  const runs: Record<string, { outcomes: Outcome[]; report: Report; resources?: Resources }> = {};
+  /** `server`: Pareto's process, whose gauges say which resource limited the run. */
+  const run = async (name: string, origin: string, model: string, server?: Child) => {
     await openLoop(origin, streams(model).map((s) => ({ ...s, rate: () => 0.2 * capacity * (s.tenant === 'interactive' ? 0.6 : 0.4) })), 1000, 99); // warm-up
+    const watch = server && await watchResources(origin, ADMIN_TOKEN, server.process.pid!);
     const outcomes = await openLoop(origin, streams(model), DURATION_MS, 5);
-    runs[name] = { outcomes, report: report(outcomes, DURATION_MS / 1000) };
+    const resources = await watch?.();
+    runs[name] = { outcomes, report: report(outcomes, DURATION_MS / 1000), resources };
     console.log(`  ${name}: done (arrival-time error p99 ${fmt(runs[name].report.arrivalErrorP99, 2)} ms)`);
+    if (resources) {
+      // The seconds in which requests (by arrival) missed their SLO, against the others.
+      const missed = new Set(outcomes.filter((o) => o.status !== 200 || o.latency > (o.sloMs ?? Infinity)).map((o) => Math.floor(o.at / 1000)));
+      const inMisses = resources.seconds.filter((_, s) => missed.has(s));
+      const b = bottleneck(inMisses);
+      const pct = (u: Utilisation) => `event loop ${fmt(100 * u.eventLoop)}%, executors ${fmt(100 * u.executors)}%, machine ${fmt(100 * u.machine)}%`;
+      console.log(`    over the run: ${pct(resources)} (server ${fmt(resources.serverCores, 2)}, generator ${fmt(resources.generatorCores, 2)} cores)`);
+      if (inMisses.length) console.log(`    in the ${inMisses.length} s with misses: ${pct(b.at)}; bottleneck: ${b.name}`);
+    }
   };
 
   // 2. The naive server, then 3. Pareto, each alone on the machine while it is measured.
   // Servers run niced: the overloaded baselines would otherwise take the cores from the generator.
   const naive = await startChild([join(ROOT, 'dist/bench/naive-server.js'), best.onnxPath, String(best.accuracy)], /^http_port=/, 10);
   try { await run('naive', `http://127.0.0.1:${naive.ports.http_port}`, 'naive'); } finally { await naive.stop(); }
-  const pareto = await startChild([CLI, 'serve', '--repository', repo, '--tenants', join(repo, 'tenants.yaml'), '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--admin-token', 'bench-admin-token', '--executors', '1'], /^pareto serving/, 10);
+  const pareto = await startChild([CLI, 'serve', '--repository', repo, '--tenants', join(repo, 'tenants.yaml'), '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0', '--admin-token', ADMIN_TOKEN, '--executors', '1'], /^pareto serving/, 10);
   try {
-    for (const policy of POLICIES) await run(`pareto ${policy}`, `http://127.0.0.1:${pareto.ports.http_port}`, `${MODEL}-${policy}`);
+    for (const policy of POLICIES) await run(`pareto ${policy}`, `http://127.0.0.1:${pareto.ports.http_port}`, `${MODEL}-${policy}`, pareto);
   } finally {
     await pareto.stop();
     rmSync(repo, { recursive: true, force: true });
@@ -136,7 +151,7 @@ async function main(): Promise<void> {
     writeFileSync(join(ROOT, 'bench/results/tradeoff-latency.svg'), lineSvg('adaptive: p99 latency per second by tenant (dashed: SLO)', 'ms', [...series.p99].map(([name, values]) => ({ name, values })), { refs: TENANTS.map((t) => ({ name: t.id, value: t.sloMs })) }));
     writeFileSync(join(ROOT, 'bench/results/tradeoff-variants.svg'), lineSvg('adaptive: samples/s served by each variant, and the offered load', 'samples/s', [...[...series.variants].map(([name, values]) => ({ name, values })), { name: 'offered', values: offered }]));
     writeFileSync(join(ROOT, 'bench/results/tradeoff-accuracy.svg'), lineSvg('adaptive: accuracy served per second', '%', [{ name: 'adaptive', values: series.accuracy }], { yMin: 95 }));
-    results.runs = Object.fromEntries(Object.entries(runs).map(([k, r]) => [k, r.report]));
+    results.runs = Object.fromEntries(Object.entries(runs).map(([k, r]) => [k, { ...r.report, resources: r.resources }]));
     results.frontier = frontier.map((v) => ({ name: v.name, accuracy: v.accuracy }));
     results.trace = { seconds: DURATION_MS / 1000, low: 0.5 * capacity, high: 3 * capacity, rows: ROWS, tenants: TENANTS };
   }

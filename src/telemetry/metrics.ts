@@ -2,6 +2,7 @@
 // per-request counters and histograms in metric-families.ts, process metrics and gauges from
 // prom-client. Label values are bounded: tenant ids from the tenants file, model and version names from
 // the repository; anything else (a bad key, an unknown model) is recorded as "unknown".
+import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
 import { CounterFamily, HistogramFamily, type HistogramData } from './metric-families.js';
 
@@ -67,6 +68,13 @@ export class Metrics {
     } });
     new client.Gauge({ name: 'pareto_executor_inflight_batches', help: 'Batches held by executor threads', registers, collect() { this.set(gauges.inflightBatches()); } });
     new client.Gauge({ name: 'pareto_executor_utilization', help: 'Fraction of executor time spent running batches since the last scrape', registers, collect() { this.set(gauges.utilization()); } });
+    // The front door's own load: with the executors' utilisation, it says which of the two limits a server.
+    let loop = performance.eventLoopUtilization();
+    new client.Gauge({ name: 'pareto_event_loop_utilization', help: 'Fraction of time the event loop (the front door: HTTP, gRPC, decoding, dispatch) was busy since the last scrape', registers, collect() {
+      const now = performance.eventLoopUtilization();
+      this.set(performance.eventLoopUtilization(now, loop).utilization);
+      loop = now;
+    } });
     new client.Gauge({ name: 'pareto_planner_preferred_variant', help: '1 for the variant the adaptive planner prefers now, per model', labelNames: ['model', 'version'], registers, collect() {
       this.reset();
       for (const [model, version] of gauges.preferredVariants()) this.set({ model, version }, 1);
