@@ -171,6 +171,21 @@ export class Tenants {
   }
 
   /**
+   * Counts a request against the tenant's concurrency before anything else of it is known (a gRPC
+   * call at its metadata, before its message is read); 429 at the limit. Release the pass when the
+   * request ends; it goes to admit() like precheck's.
+   */
+  hold(tenant: Tenant): DoorPass {
+    const cfg = tenant.config;
+    if (cfg.max_concurrency !== undefined && tenant.inflight >= cfg.max_concurrency) {
+      throw new RateLimitedError(`tenant '${tenant.id}' has ${tenant.inflight} requests in flight, its limit`, 1);
+    }
+    tenant.inflight++;
+    let released = false;
+    return { unreserve: () => undefined, release: () => { if (!released) { released = true; tenant.inflight--; } } };
+  }
+
+  /**
    * A malformed request (400, 413) still costs its tenant one sample of its rate, so a flood of
    * them soon meets the cheap 429 before the body is read, like any other excess.
    */

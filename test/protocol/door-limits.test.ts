@@ -8,6 +8,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { inferenceService } from '../../src/protocol/grpc/proto.js';
 import { hashKey } from '../../src/tenancy/tenants.js';
 import { binaryInfer, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -20,6 +22,7 @@ before(async () => {
   writeFileSync(join(repo.dir, 'tenants.yaml'), `tenants:
   - { id: a, keys: ["${hashKey('a-key')}"], models: [mnist-mlp] }
   - { id: b, keys: ["${hashKey('b-key')}"], models: ["*"] }
+  - { id: one, keys: ["${hashKey('one-key')}"], models: ["*"], max_concurrency: 1 }
 `);
   server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml'), minBodyBytesPerSecond: 100_000, refusalsPerSecond: 2, refusalDelayMs: DELAY_MS });
 });
@@ -77,5 +80,31 @@ describe('door limits', () => {
     assert.ok(held >= 3 && held <= 4, `2 refusals/s answered at once, the rest held ${DELAY_MS} ms: ${refused.map((r) => Math.round(r.ms))}`);
     assert.equal(other.status, 200);
     assert.ok(other.ms < DELAY_MS, `b is answered at once (${Math.round(other.ms)} ms)`);
+  });
+
+  it('a gRPC call counts against its tenant\'s concurrency from its metadata, before its message is read', async () => {
+    const Client = inferenceService();
+    const client = new Client(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 * 1024 * 1024 }) as unknown as grpc.Client & { ModelInfer: Function };
+    const md = new grpc.Metadata();
+    md.set('authorization', 'Bearer one-key');
+    // 4 MB messages: each takes many flow-control windows to arrive, so all eight calls' headers
+    // are in before the first message is whole. With max_concurrency 1, the rest are refused then.
+    // (A message that is read gets 400 for its shape, past the batch size: what is measured here
+    // is which calls are refused for concurrency, and when.)
+    const raw = Buffer.alloc(4 * 1024 * 1024);
+    const call = () => new Promise<{ code: number; error?: string }>((resolve) => client.ModelInfer(
+      { model_name: 'mnist-mlp', inputs: [{ name: 'input', datatype: 'FP32', shape: [raw.length / 4] }], raw_input_contents: [raw] }, md,
+      (e: grpc.ServiceError | null) => resolve({ code: e?.code ?? 0, error: e?.metadata.get('pareto-error-code')[0] as string | undefined })));
+    try {
+      const results = await Promise.all(Array.from({ length: 8 }, call));
+      const limited = results.filter((r) => r.error === 'PARETO_ERR_RATE_LIMITED');
+      assert.ok(limited.length >= 1, JSON.stringify(results));
+      assert.ok(limited.every((r) => r.code === grpc.status.RESOURCE_EXHAUSTED));
+      assert.ok(results.every((r) => r.error === 'PARETO_ERR_RATE_LIMITED' || r.code === grpc.status.INVALID_ARGUMENT), JSON.stringify(results));
+      // Passes are given back: calls one after another all get past the limit.
+      for (let i = 0; i < 3; i++) assert.equal((await call()).code, grpc.status.INVALID_ARGUMENT);
+    } finally {
+      client.close();
+    }
   });
 });

@@ -7,7 +7,7 @@ import { inferenceService, loadReporterService } from './proto.js';
 import type { LoadReport } from '../load-report.js';
 import { performance } from 'node:perf_hooks';
 import type { Telemetry } from '../../telemetry/telemetry.js';
-import type { Tenant } from '../../tenancy/tenants.js';
+import type { DoorPass, Tenant } from '../../tenancy/tenants.js';
 import { requestRecord } from '../request-record.js';
 import { decodeGrpcInfer, encodeGrpcInfer, type GrpcInferRequest } from './infer-codec.js';
 
@@ -22,11 +22,11 @@ export interface GrpcServerOptions {
 type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
 
 /** Wraps an async handler: typed errors become their gRPC status, anything else INTERNAL. */
-function unary<Req, Res>(fn: (req: Req, authorization: string | undefined) => Promise<Res> | Res): Handler<Req, Res> {
+function unary<Req, Res>(fn: (req: Req, authorization: string | undefined, metadata: grpc.Metadata) => Promise<Res> | Res): Handler<Req, Res> {
   return (call, callback) => {
     const auth = call.metadata.get('authorization')[0];
     Promise.resolve()
-      .then(() => fn(call.request, typeof auth === 'string' ? auth : undefined))
+      .then(() => fn(call.request, typeof auth === 'string' ? auth : undefined, call.metadata))
       .then((res) => callback(null, res), (e: unknown) => {
         if (isParetoError(e)) {
           const md = errorMetadata(e.code);
@@ -50,34 +50,53 @@ function errorMetadata(code: string): grpc.Metadata {
  * (24 concurrent 60 MB messages with no key took RSS from 295 MB to 3.1 GB). Health and
  * metadata calls keep their own checks.
  */
-function keyBeforeMessage(service: InferenceService, telemetry: Telemetry): grpc.ServerInterceptor {
-  return (method, call) => new grpc.ServerInterceptingCall(call, {
-    start: (next) => next({
-      onReceiveMetadata: (metadata, proceed) => {
-        if (method.path.endsWith('/ModelInfer')) {
-          try {
-            service.identify(metadata.get('authorization')[0] as string | undefined);
-          } catch (e) {
-            const error = e as ParetoError;
-            // Counted like any refusal, under model 'unknown': the model is in the unread message.
-            telemetry.request(requestRecord(service, '', undefined, undefined, error.httpStatus, 0, 0, undefined, error.message));
-            call.sendStatus({ code: error.grpcStatus, details: error.message, metadata: errorMetadata(error.code) });
-            return;
+function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, passes: WeakMap<grpc.Metadata, DoorPass>): grpc.ServerInterceptor {
+  return (method, call) => {
+    let pass: DoorPass | undefined;
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) => next({
+        onReceiveMetadata: (metadata, proceed) => {
+          if (method.path.endsWith('/ModelInfer')) {
+            try {
+              const tenant = service.identify(metadata.get('authorization')[0] as string | undefined);
+              // Counted against the tenant's concurrency from here, before its message is read:
+              // a tenant's concurrent messages, each up to the size limit, are what it can make
+              // the server hold. The handler finds the pass by the metadata object, which a
+              // client cannot forge.
+              if (tenant) {
+                pass = service.tenants!.hold(tenant);
+                passes.set(metadata, pass);
+              }
+            } catch (e) {
+              const error = e as ParetoError;
+              // Counted like any refusal, under model 'unknown': the model is in the unread message.
+              telemetry.request(requestRecord(service, '', undefined, undefined, error.httpStatus, 0, 0, undefined, error.message));
+              const md = errorMetadata(error.code);
+              if (error instanceof RateLimitedError) md.set('retry-after', String(error.retryAfterSeconds));
+              call.sendStatus({ code: error.grpcStatus, details: error.message, metadata: md });
+              return;
+            }
           }
-        }
-        proceed(metadata);
+          proceed(metadata);
+        },
+        onCancel: () => pass?.release(),
+      }),
+      sendStatus: (status, next) => {
+        pass?.release();
+        next(status);
       },
-    }),
-  });
+    });
+  };
 }
 
 export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
   const { service } = opts;
+  const passes = new WeakMap<grpc.Metadata, DoorPass>();
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxMessageBytes,
     'grpc.max_send_message_length': opts.maxMessageBytes,
     // Only where there are keys to check: an open server's calls skip the interceptor's cost.
-    interceptors: service.tenants ? [keyBeforeMessage(service, opts.telemetry)] : [],
+    interceptors: service.tenants ? [keyBeforeMessage(service, opts.telemetry, passes)] : [],
   });
   const models = service.models;
   server.addService(inferenceService().service, {
@@ -103,7 +122,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       const { name, versions, platform, inputs, outputs } = modelMetadata(model);
       return { name, versions, platform, inputs, outputs };
     }),
-    ModelInfer: unary(async (req: GrpcInferRequest, auth) => {
+    ModelInfer: unary(async (req: GrpcInferRequest, auth, metadata) => {
       const start = performance.now();
       let tenant: string | undefined;
       let caller: Tenant | undefined;
@@ -113,10 +132,12 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
         const t = service.identify(auth);
         caller = t;
         tenant = t?.id;
-        service.precheck(t, req.model_name);
+        // Counted from the metadata on (keyBeforeMessage), the message already read: admission checks the rest.
+        const pass = passes.get(metadata);
+        if (!pass) service.precheck(t, req.model_name);
         const decoded = decodeGrpcInfer(req);
         samples = decoded.inputs[0]?.shape[0] ?? 0;
-        const res = await service.infer({ ...decoded, authorization: auth, caller: { tenant: t } });
+        const res = await service.infer({ ...decoded, authorization: auth, caller: { tenant: t, pass } });
         opts.telemetry.request(requestRecord(service, req.model_name, tenant, res.serving, 200, samples, performance.now() - start, res.id));
         return encodeGrpcInfer(res);
       } catch (e) {
