@@ -18,6 +18,7 @@ import { BodyBudget } from './protocol/rest/body-budget.js';
 import { DecoderPool } from './protocol/rest/decoder-pool.js';
 import { SlowBodies } from './protocol/rest/slow-bodies.js';
 import { RefusalTarpit } from './protocol/rest/refusal-tarpit.js';
+import { ConnectionDrain } from './protocol/rest/connection-drain.js';
 
 /** Decoder threads run at this niceness: decoding bulk bodies yields the core to the event loop and the executors. */
 const DECODER_NICENESS = 5;
@@ -49,6 +50,8 @@ export const FrontDoorOptionsSchema = z.strictObject({
   refusalDelayMs: z.number().int().min(0).max(10_000).default(250),
   /** Refusals one caller may have waiting; past it, a refusal is answered at once and its connection closed. */
   maxHeldRefusals: z.number().int().min(1).default(1024),
+  /** On shutdown, how long requests already read may take to be answered before every connection is closed. */
+  drainTimeoutMs: z.number().int().min(0).default(10_000),
   /** Samples queued server-wide beyond which new requests get 503. */
   maxQueuedSamples: z.number().int().min(1).default(65_536),
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
@@ -128,9 +131,10 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
   };
   const decoders = opts.decoders > 0 ? new DecoderPool({ threads: opts.decoders, maxJsonBytes: opts.maxJsonBytes, niceness: DECODER_NICENESS, now: () => performance.now() }) : undefined;
   const slowBodies = new SlowBodies(opts.minBodyBytesPerSecond, () => performance.now());
+  const drain = new ConnectionDrain();
   const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes,
     bodies: new BodyBudget({ serverBytes: opts.maxInflightBodyBytes, tenantBytes: opts.maxTenantBodyBytes }),
-    slowBodies, decoders, decodeOffloadBytes: opts.decodeOffloadBytes,
+    slowBodies, decoders, decodeOffloadBytes: opts.decodeOffloadBytes, drain,
     tarpit: opts.refusalDelayMs > 0 ? new RefusalTarpit({ perSecond: opts.refusalsPerSecond, delayMs: opts.refusalDelayMs, maxHeld: opts.maxHeldRefusals, now: () => performance.now() }) : undefined,
     metricsAccess, isReady, report, cluster: parts.cluster, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs });
   const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report });
@@ -149,10 +153,20 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
       closing ??= (async () => {
         ready = false;
         service.stopAccepting();
-        await Promise.all([
+        drain.begin();
+        // Requests already read are answered; past the deadline, whatever is left is closed.
+        let deadline: NodeJS.Timeout | undefined;
+        const drained = Promise.all([
           rest.close(),
           new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())),
         ]);
+        const late = await Promise.race([drained.then(() => false), new Promise<boolean>((resolve) => { deadline = setTimeout(() => resolve(true), opts.drainTimeoutMs); })]);
+        clearTimeout(deadline);
+        if (late) {
+          drain.end();
+          grpcServer.forceShutdown();
+          await drained;
+        }
         dispatcher.close();
         slowBodies.close();
         await decoders?.close();

@@ -34,6 +34,7 @@ export function addFrontDoorOptions(cmd: Command): Command {
     .addOption(new Option('--refusals-per-second <n>', 'refusals at the door (401, 403, 429, 503) answered at once per tenant (and for callers without a key together)').env('PARETO_REFUSALS_PER_SECOND').default(100).argParser(integer))
     .addOption(new Option('--refusal-delay-ms <ms>', 'the least a refusal beyond that waits, its body unread; waiting ones are answered at --refusals-per-second (0: none wait)').env('PARETO_REFUSAL_DELAY_MS').default(250).argParser(integer))
     .addOption(new Option('--max-held-refusals <n>', 'refusals one caller may have waiting; past it, answered at once with the connection closed').env('PARETO_MAX_HELD_REFUSALS').default(1024).argParser(integer))
+    .addOption(new Option('--drain-timeout-ms <ms>', 'on SIGTERM, how long requests already read may take to be answered before every connection is closed').env('PARETO_DRAIN_TIMEOUT_MS').default(10_000).argParser(integer))
     .addOption(new Option('--max-queued-samples <n>', 'samples queued server-wide beyond which new requests get 503').env('PARETO_MAX_QUEUED_SAMPLES').default(65536).argParser(integer))
     .addOption(new Option('--log-level <level>', 'pino log level: every request at debug, server faults at error').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('PARETO_LOG_LEVEL').default('info'))
     .addOption(new Option('--no-telemetry', 'record no metrics, dashboard data or request logs (to measure their cost)'))
@@ -83,6 +84,7 @@ export function frontDoorOptions(opts: Record<string, any>): FrontDoorInput {
     refusalsPerSecond: opts.refusalsPerSecond,
     refusalDelayMs: opts.refusalDelayMs,
     maxHeldRefusals: opts.maxHeldRefusals,
+    drainTimeoutMs: opts.drainTimeoutMs,
     maxQueuedSamples: opts.maxQueuedSamples,
     adminToken: opts.adminToken,
     metricsToken: opts.metricsToken,

@@ -5,7 +5,7 @@
 // before the body is read, so a refused request costs no body reading or parsing (bench:slo).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { InvalidRequestError, isParetoError, PayloadTooLargeError, RateLimitedError, type ParetoError } from '../../errors.js';
+import { InvalidRequestError, isParetoError, PayloadTooLargeError, RateLimitedError, ServerShuttingDownError, type ParetoError } from '../../errors.js';
 import type { InferenceService } from '../../serving/inference-service.js';
 import type { DoorPass, Tenant } from '../../tenancy/tenants.js';
 import type { Telemetry } from '../../telemetry/telemetry.js';
@@ -41,6 +41,8 @@ export interface InferRouteOptions {
   slowBodies?: SlowBodies;
   /** Holds refusals of a caller refused too often. */
   tarpit?: RefusalTarpit;
+  /** True once the server is shutting down: a new request gets 503 and its connection closed, its body unread. */
+  draining?: () => boolean;
 }
 
 /** What one request has come to, for its telemetry record. */
@@ -136,6 +138,11 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     if (!m) return false;
     const x: Exchange = { start: performance.now(), model: m[1], samples: 0 };
     const declared = Number(req.headers['content-length']);
+    if (opts.draining?.()) {
+      closeUnread(req, res);
+      fail(x, res, new ServerShuttingDownError());
+      return true;
+    }
     let version: string | undefined;
     try {
       x.model = decodeURIComponent(m[1]);

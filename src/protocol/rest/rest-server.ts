@@ -14,6 +14,7 @@ import type { BodyBudget } from './body-budget.js';
 import type { DecoderPool } from './decoder-pool.js';
 import type { SlowBodies } from './slow-bodies.js';
 import type { RefusalTarpit } from './refusal-tarpit.js';
+import type { ConnectionDrain } from './connection-drain.js';
 import type { LoadReport } from '../load-report.js';
 
 export interface RestServerOptions {
@@ -27,6 +28,8 @@ export interface RestServerOptions {
   decoders?: DecoderPool;
   decodeOffloadBytes: number;
   tarpit?: RefusalTarpit;
+  /** Tracks connections, for a shutdown that answers what it read. */
+  drain: ConnectionDrain;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   /** Who may read /metrics besides the admin: anyone ('open'), a metrics token, or nobody else. */
@@ -42,8 +45,9 @@ type ModelParams = { model: string; version?: string };
 
 export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   const { service, admin } = opts;
+  const drain = opts.drain;
   const infer = inferRoute({ service, telemetry: opts.telemetry, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes, bodies: opts.bodies,
-    slowBodies: opts.slowBodies, decoders: opts.decoders, offloadBytes: opts.decodeOffloadBytes, tarpit: opts.tarpit });
+    slowBodies: opts.slowBodies, decoders: opts.decoders, offloadBytes: opts.decodeOffloadBytes, tarpit: opts.tarpit, draining: () => drain.isDraining });
   const app = Fastify({
     bodyLimit: opts.maxBodyBytes,
     logger: false,
@@ -56,9 +60,12 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
       requestTimeout: opts.requestTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, Math.max(100, opts.headersTimeoutMs / 4)),
     }, (req, res) => {
+      drain.request(req, res);
       if (!infer(req, res)) handler(req, res);
     }),
   });
+
+  drain.attach(app.server);
 
   // Every body arrives as a Buffer, parsed by the route that wants it (one parse, our messages).
   app.removeAllContentTypeParsers();
