@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { NODE_ENV, NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 export interface Child {
   process: ChildProcess;
@@ -19,7 +19,7 @@ export async function startChild(args: string[], until: RegExp, niceness = 0, cp
   // `cpus`: pin the child to these CPUs (taskset), e.g. to keep a server off the generator's core.
   // Node processes run with the flags Pareto ships with (src/cli/node-flags.ts), echo servers too.
   const command = [...(cpus ? ['taskset', '-c', cpus] : []), ...(niceness ? ['nice', '-n', String(niceness)] : []), process.execPath, ...NODE_FLAGS, ...args];
-  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...NODE_ENV } });
   const ports: Record<string, number> = {};
   const lines = createInterface({ input: child.stdout! });
   for await (const line of lines) {

@@ -1,6 +1,6 @@
 // `pareto bench`: drives a server with open- or closed-loop load from one or many tenants and
 // reports what users care about. Inputs are real MNIST test digits, or the user's own requests.
-import { NODE_FLAGS } from './node-flags.js';
+import { NODE_ENV, NODE_FLAGS } from './node-flags.js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ function hasLargeYoungGeneration(): boolean {
 }
 
 async function reexecWithLargeYoungGeneration(): Promise<void> {
-  const child = spawn(process.execPath, [...NODE_FLAGS, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, ...NODE_ENV } });
   const [code] = await once(child, 'exit');
   process.exitCode = code ?? 1;
 }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { NODE_FLAGS } from '../cli/node-flags.js';
+import { NODE_ENV, NODE_FLAGS } from '../cli/node-flags.js';
 import { metricValue } from '../telemetry/prometheus-text.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
 
@@ -49,7 +49,7 @@ export interface RoleProcess {
 export function startRole(args: string[], log: (line: string) => void = () => undefined): Promise<RoleProcess> {
   return new Promise((resolve, reject) => {
     let serving = false;
-    const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...NODE_ENV } });
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     const ports: Record<string, number> = {};
     const lines = createInterface({ input: child.stdout! });
