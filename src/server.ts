@@ -75,6 +75,7 @@ export async function startServer(input: ServerOptions = {}): Promise<RunningSer
   const host = new ModelHost(new ModelRepository(opts.repository), pool);
   const dispatcher = new BatchDispatcher(localExecutors(pool), (m) => host.notifyDrained(m));
   host.on('unloading', (m) => dispatcher.cancel(m, new ModelUnloadedError(m.name)));
+  host.on('retired', (m) => dispatcher.forget(m));
   const tenants = opts.tenants ? new Tenants(readTenantsFile(opts.tenants), () => performance.now()) : undefined;
   const stopWatching = opts.tenants && tenants ? watchTenants(opts.tenants, tenants) : () => undefined;
   const service = new InferenceService(host, dispatcher, tenants, opts.maxQueuedSamples);

@@ -1,5 +1,6 @@
 // Runs inside a worker thread: holds ONNX Runtime sessions and runs batches on them. ORT's run()
 // blocks the thread it runs on, which is why this is not on the event loop.
+import { collectGarbageSoon } from './collect-garbage.js';
 import { parentPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import ort from 'onnxruntime-node';
@@ -48,6 +49,7 @@ async function handle(msg: ToWorker): Promise<void> {
     case 'unload': {
       await sessions.get(msg.key)?.release();
       sessions.delete(msg.key);
+      collectGarbageSoon(); // this thread's heap too: loading and warm-up left garbage an idle thread never collects
       reply({ op: 'unloaded', id: msg.id });
       return;
     }

@@ -181,6 +181,11 @@ export class BatchDispatcher {
     }
   }
 
+  /** Drops a replaced model's (empty) queues: a server reloading under traffic kept every old one. */
+  forget(model: LoadedModel): void {
+    this.queues.delete(model);
+  }
+
   /** The variant each model's planner prefers now (for metrics and tests). */
   preferredVariants(): Map<string, string> {
     const out = new Map<string, string>();

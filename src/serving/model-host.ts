@@ -1,6 +1,7 @@
 // Loads models from the repository onto the executors and tracks each model's state, like
 // Triton's model repository manager: load, unload, reload (new sessions first, then a swap, so a
 // reload never interrupts serving), and an index with a reason for every model that is not ready.
+import { collectGarbageSoon } from '../runtime/collect-garbage.js';
 import { EventEmitter } from 'node:events';
 import { isParetoError, ModelConfigError, ModelLoadError, ModelNotFoundError, ModelNotReadyError, VersionNotFoundError } from '../errors.js';
 import { join, sep } from 'node:path';
@@ -53,8 +54,9 @@ interface Entry {
   model?: LoadedModel;
 }
 
-export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; drained: [model: LoadedModel] }> implements ModelCatalog {
-  // 'unloading': queued requests of the model must be failed now; 'drained': none are left.
+export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; drained: [model: LoadedModel]; retired: [model: LoadedModel] }> implements ModelCatalog {
+  // 'unloading': queued requests of the model must be failed now; 'drained': none are left;
+  // 'retired': its sessions are freed, and nothing may keep it.
   private readonly entries = new Map<string, Entry>();
   private generation = 0;
 
@@ -113,6 +115,14 @@ export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; d
 
   /** Loads, or reloads, one model. The previous version serves until the new one is ready. */
   async load(name: string): Promise<ModelStatus> {
+    try {
+      return await this.loadNow(name);
+    } finally {
+      collectGarbageSoon();
+    }
+  }
+
+  private async loadNow(name: string): Promise<ModelStatus> {
     const previous = this.entries.get(name);
     if (previous?.state === 'LOADING' || previous?.state === 'UNLOADING') {
       throw new ModelNotReadyError(name, `a ${previous.state.toLowerCase()} is already in progress`);
@@ -180,6 +190,14 @@ export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; d
 
   /** Unloads a model: queued requests get 503 at once, running batches finish. */
   async unload(name: string): Promise<ModelStatus> {
+    try {
+      return await this.unloadNow(name);
+    } finally {
+      collectGarbageSoon();
+    }
+  }
+
+  private async unloadNow(name: string): Promise<ModelStatus> {
     const e = this.entries.get(name);
     if (!e) {
       if (!this.repository.list().includes(name)) throw new ModelNotFoundError(name);
@@ -209,6 +227,7 @@ export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; d
     });
     await Promise.all([...model.variants.values()].map((v) => this.pool.unload(v.sessionKey)));
     await model.capture?.close();
+    this.emit('retired', model);
   }
 
   /** Called by the dispatcher when a model has no request queued or running. */
