@@ -215,8 +215,12 @@ async function isolation(origin: string) {
   return { alone, referenceP99: reference, cells };
 }
 
+/**
+ * On a server of its own without tenants: with an SLO, a body this large is refused (504) on its
+ * headers when the decoders could not finish it in time, before its nesting is ever seen.
+ */
 async function nested(origin: string) {
-  console.log('\n2. deeply nested JSON (a body of `[`), with a liveness probe every 5 ms');
+  console.log('\n2. deeply nested JSON (a body of `[`), with a liveness probe every 5 ms (a server without tenants: no deadline)');
   const out: Array<Record<string, unknown>> = [];
   for (const size of [8 * MB, 64 * MB]) {
     const pool = new Pool(origin, { connections: 4 });
@@ -233,7 +237,8 @@ async function nested(origin: string) {
     })();
     await new Promise((r) => setTimeout(r, 200));
     const started = performance.now();
-    const res = await fetch(`${origin}/v2/models/mnist-mlp/infer`, { method: 'POST', body: Buffer.alloc(size, '['), headers: { 'content-type': 'application/json', authorization: `Bearer ${B_KEY}` } });
+    const res = await fetch(`${origin}/v2/models/mnist-mlp/infer`, { method: 'POST', body: Buffer.alloc(size, '['), headers: { 'content-type': 'application/json' } })
+      .catch((e: Error) => ({ status: 0, json: async () => ({ code: e.message }) }));
     const answer = (await res.json()) as { code?: string };
     const ms = performance.now() - started;
     await new Promise((r) => setTimeout(r, 200));
@@ -278,7 +283,10 @@ const origin = `http://127.0.0.1:${server.ports.http_port}`;
 const results: Record<string, unknown> = { cellMs: CELL_MS };
 try {
   if (runs('isolation')) results.isolation = await isolation(origin);
-  if (runs('nested')) results.nested = await nested(origin);
+  if (runs('nested')) {
+    const open = await startChild([join(ROOT, 'dist/src/cli/main.js'), 'serve', '--repository', join(ROOT, 'models'), '--http-port', '0', '--grpc-port', '0', '--log-level', 'warn', '--max-json-bytes', String(64 * MiB)], /^pareto serving/);
+    try { results.nested = await nested(`http://127.0.0.1:${open.ports.http_port}`); } finally { await open.stop(); }
+  }
   if (runs('held')) results.held = await memory(origin, server, 'held');
   if (runs('grpc')) results.grpc = await memory(origin, server, 'grpc');
 } finally {

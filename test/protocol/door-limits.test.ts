@@ -58,7 +58,7 @@ describe('door limits', () => {
     assert.equal((await timed('mnist-mlp', 'b-key')).status, 200, 'a body at a normal rate is served');
   });
 
-  it('a refused body over 1 MiB is answered unread, and its connection closed', async () => {
+  it('a refused body over 16 MiB is answered unread, and its connection closed', async () => {
     const socket = connect(server.httpPort, '127.0.0.1');
     await once(socket, 'connect');
     // No valid key: 401 on the headers; the 50 MB it declares is never read.
