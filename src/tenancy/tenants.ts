@@ -144,13 +144,8 @@ export class Tenants {
    */
   precheck(tenant: Tenant, model: string, pass = false): DoorPass | undefined {
     if (!tenant.mayUse(model)) throw new ForbiddenError(tenant.id, model);
-    const cfg = tenant.config;
-    if (cfg.max_concurrency !== undefined && tenant.inflight >= cfg.max_concurrency) {
-      throw new RateLimitedError(`tenant '${tenant.id}' has ${tenant.inflight} requests in flight, its limit`, 1);
-    }
-    if (cfg.max_queue !== undefined && tenant.queued >= cfg.max_queue) {
-      throw new OverloadedError(`tenant '${tenant.id}' has ${tenant.queued} requests queued, its limit; retry later`);
-    }
+    checkConcurrency(tenant);
+    checkQueue(tenant);
     const now = this.now();
     let need = 0;
     if (tenant.bucket) {
@@ -162,12 +157,7 @@ export class Tenants {
       const wait = want > tenant.bucket.burst ? 1 : tenant.bucket.secondsUntil(want, now);
       if (wait > 0) throw new RateLimitedError(`tenant '${tenant.id}' is over its rate of ${tenant.bucket.rate} samples/s (its requests to '${model}' carry ~${Math.round(need)} samples)`, Math.max(1, Math.ceil(wait)));
     }
-    if (!pass) return undefined;
-    tenant.inflight++;
-    tenant.reserved += need;
-    let released = false;
-    const unreserve = () => { tenant.reserved -= need; need = 0; };
-    return { unreserve, release: () => { if (!released) { released = true; unreserve(); tenant.inflight--; } } };
+    return pass ? doorPass(tenant, need) : undefined;
   }
 
   /**
@@ -176,13 +166,8 @@ export class Tenants {
    * request ends; it goes to admit() like precheck's.
    */
   hold(tenant: Tenant): DoorPass {
-    const cfg = tenant.config;
-    if (cfg.max_concurrency !== undefined && tenant.inflight >= cfg.max_concurrency) {
-      throw new RateLimitedError(`tenant '${tenant.id}' has ${tenant.inflight} requests in flight, its limit`, 1);
-    }
-    tenant.inflight++;
-    let released = false;
-    return { unreserve: () => undefined, release: () => { if (!released) { released = true; tenant.inflight--; } } };
+    checkConcurrency(tenant);
+    return doorPass(tenant, 0);
   }
 
   /**
@@ -207,15 +192,10 @@ export class Tenants {
     const counted = pass !== undefined;
     if (!tenant.mayUse(model)) throw new ForbiddenError(tenant.id, model);
     const slo = resolveSlo(tenant.config, model, params);
-    const cfg = tenant.config;
     const now = this.now();
     tenant.sawSamples(model, samples); // refused or not, it says what this tenant's requests carry
-    if (!counted && cfg.max_concurrency !== undefined && tenant.inflight >= cfg.max_concurrency) {
-      throw new RateLimitedError(`tenant '${tenant.id}' has ${tenant.inflight} requests in flight, its limit`, 1);
-    }
-    if (cfg.max_queue !== undefined && tenant.queued >= cfg.max_queue) {
-      throw new OverloadedError(`tenant '${tenant.id}' has ${tenant.queued} requests queued, its limit; retry later`);
-    }
+    if (!counted) checkConcurrency(tenant);
+    checkQueue(tenant);
     if (tenant.bucket && !tenant.bucket.tryTake(samples, now)) {
       const wait = tenant.bucket.secondsUntil(samples, now);
       if (wait === Infinity) throw new InvalidRequestError(`a request of ${samples} samples is larger than tenant '${tenant.id}''s burst of ${tenant.bucket.burst}`);
@@ -236,6 +216,31 @@ export class Tenants {
       },
     };
   }
+}
+
+/** 429 when the tenant has as many requests in flight as its max_concurrency. */
+function checkConcurrency(tenant: Tenant): void {
+  const limit = tenant.config.max_concurrency;
+  if (limit !== undefined && tenant.inflight >= limit) {
+    throw new RateLimitedError(`tenant '${tenant.id}' has ${tenant.inflight} requests in flight, its limit`, 1);
+  }
+}
+
+/** 503 when the tenant has as many requests queued as its max_queue. */
+function checkQueue(tenant: Tenant): void {
+  const limit = tenant.config.max_queue;
+  if (limit !== undefined && tenant.queued >= limit) {
+    throw new OverloadedError(`tenant '${tenant.id}' has ${tenant.queued} requests queued, its limit; retry later`);
+  }
+}
+
+/** Counts a request in flight, holding `need` samples of room in its rate until admission. */
+function doorPass(tenant: Tenant, need: number): DoorPass {
+  tenant.inflight++;
+  tenant.reserved += need;
+  let released = false;
+  const unreserve = () => { tenant.reserved -= need; need = 0; };
+  return { unreserve, release: () => { if (!released) { released = true; unreserve(); tenant.inflight--; } } };
 }
 
 /**

@@ -180,9 +180,10 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     // A body with no binary part is all JSON, which has its own, smaller limit.
     const json = req.headers[BINARY_HEADER] === undefined;
     const limit = json ? Math.min(maxBodyBytes, maxJsonBytes) : maxBodyBytes;
+    const overLimit = (size: number) => json && limit < maxBodyBytes ? new PayloadTooLargeError(size, limit, 'JSON', '--max-json-bytes; large tensors travel as binary data') : new PayloadTooLargeError(size, limit);
     let tooLarge = declared > limit;
     if (tooLarge && declared > DRAIN_BYTES) closeUnread(req, res);
-    if (tooLarge) fail(x, res, json && limit < maxBodyBytes ? new PayloadTooLargeError(declared, limit, 'JSON', '--max-json-bytes; large tensors travel as binary data') : new PayloadTooLargeError(declared, limit));
+    if (tooLarge) fail(x, res, overLimit(declared));
     // The body's memory is held from its headers on (its declared length), or as it arrives, and
     // given back when the answer is sent or the connection closes.
     const hold = bodies.hold(x.tenant?.id ?? 'anonymous');
@@ -204,14 +205,18 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     // the allocator (30 held 60 MB bodies left RSS 276 MiB above its baseline after they closed).
     let whole: Buffer | undefined = declaredHeld && declared >= WHOLE_BODY_BYTES ? Buffer.allocUnsafeSlow(declared) : undefined;
     let length = 0;
+    /** Refuses the body part way: what has arrived is let go, and what still arrives is read and dropped. */
+    const refuseBody = (e: unknown) => {
+      tooLarge = true;
+      chunks = [];
+      whole = undefined;
+      fail(x, res, e);
+    };
     const progress = {
       bytes: 0,
       tooSlow: (e: Error) => {
-        tooLarge = true; // refused: what still arrives is dropped, and the connection closed after the answer
-        chunks = [];
-        whole = undefined;
         if (!res.headersSent) res.setHeader('connection', 'close');
-        fail(x, res, e);
+        refuseBody(e);
       },
     };
     const arrived = opts.slowBodies?.watch(progress);
@@ -224,30 +229,15 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       if (tooLarge) return;
       length += chunk.length;
       progress.bytes = length;
-      if (length > limit) {
-        tooLarge = true;
-        chunks = [];
-        whole = undefined;
-        fail(x, res, json && limit < maxBodyBytes ? new PayloadTooLargeError(length, limit, 'JSON', '--max-json-bytes; large tensors travel as binary data') : new PayloadTooLargeError(length, limit));
-        return;
-      }
+      if (length > limit) return refuseBody(overLimit(length));
       if (!declaredHeld) {
         try {
           hold.grow(chunk.length);
         } catch (e) {
-          tooLarge = true;
-          chunks = [];
-          fail(x, res, e);
-          return;
+          return refuseBody(e);
         }
       }
-      if (depth?.feed(chunk)) {
-        tooLarge = true; // refused: the rest is read and dropped, as above
-        chunks = [];
-        whole = undefined;
-        fail(x, res, new JsonTooDeepError());
-        return;
-      }
+      if (depth?.feed(chunk)) return refuseBody(new JsonTooDeepError());
       if (whole && length <= whole.length) chunk.copy(whole, length - chunk.length);
       else chunks.push(chunk);
     });
