@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
 import { isParetoError } from '../../src/errors.js';
-import { DecoderPool, type DecodeTask } from '../../src/protocol/rest/decoder-pool.js';
+import { decodeCost, DecoderPool, type DecodeTask } from '../../src/protocol/rest/decoder-pool.js';
 import { decodeInferBody } from '../../src/protocol/rest/infer-codec.js';
 
 const pools: DecoderPool[] = [];
@@ -80,6 +80,12 @@ describe('decoder pool', () => {
     assert.deepEqual(order.slice(-2), ['l1', 'l2'], `the low class last: ${order}`);
     const normal = order.slice(1, 7);
     assert.deepEqual(normal.slice(0, 3).filter((id) => id.startsWith('a')).length, 2, `weight 2 gets two of every three: ${order}`);
+  });
+
+  it('costs a body by its JSON bytes, binary bytes at 1/16, and never more than the body', () => {
+    assert.equal(decodeCost(1000, undefined), 1000);
+    assert.equal(decodeCost(1000 + 1600, 1000), 1100);
+    assert.equal(decodeCost(3, 99_999_999), 3, 'a header length past the body is the client\'s claim, not a cost');
   });
 
   it('refuses a body that cannot be decoded before its deadline, before decoding it', async () => {

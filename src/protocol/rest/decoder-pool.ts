@@ -59,9 +59,13 @@ export interface DecoderPoolOptions {
 /** Bytes of binary tensor data cost about as much to decode as this many bytes of JSON (a copy, not a parse). */
 const BINARY_BYTES_PER_JSON_BYTE = 16;
 
-/** Cost units of a body: its JSON bytes plus its binary bytes scaled down to JSON-equivalents. */
+/**
+ * Cost units of a body: its JSON bytes plus its binary bytes scaled down to JSON-equivalents. A
+ * binary header length is the client's claim: never more than the body (a 3-byte body claiming a
+ * 100 MB header was refused 504 as if the decoders were seconds behind, not 400 for the claim).
+ */
 export function decodeCost(bodyBytes: number, headerLength: number | undefined): number {
-  const json = headerLength ?? bodyBytes;
+  const json = Math.min(headerLength ?? bodyBytes, bodyBytes);
   return json + (bodyBytes - json) / BINARY_BYTES_PER_JSON_BYTE;
 }
 
