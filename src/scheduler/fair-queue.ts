@@ -122,6 +122,12 @@ export class FairQueue<T extends QueuedRequest> {
     return out;
   }
 
+  /** The latency budget (deadline − arrival) of the request popNext would return; Infinity when none. */
+  nextBudget(): number {
+    const r = this.nextQueue()?.heap.peek();
+    return r ? r.deadline - r.arrival : Infinity;
+  }
+
   /** The highest priority class waiting (the class popNext serves first); -Infinity when empty. */
   topPriority(): number {
     let p = -Infinity;

@@ -2,6 +2,8 @@
 // linearly in the batch size), scaled by an online correction from the latencies actually
 // measured, plus the dispatch overhead measured around each run. Without a profile it learns
 // from the runs alone (ms per sample), so an unprofiled variant is never taken to be free.
+// Profiles need not rise with the batch size (one measured 115 ms at batch 1 and 94 ms at 4):
+// nothing here assumes they do, and the batch size cheapest per sample may be below the largest.
 export interface ProfilePoint {
   batch: number;
   ms: number;
@@ -34,6 +36,8 @@ export class LatencyModel {
       }
     }
     const a = p[p.length - 2] ?? { batch: 0, ms: 0 }, b = p[p.length - 1];
+    // Beyond the profile: along its last segment, or in proportion where that segment falls.
+    if (b.ms < a.ms) return (b.ms * batch) / b.batch;
     return b.ms + ((batch - b.batch) * (b.ms - a.ms)) / Math.max(1, b.batch - a.batch);
   }
 
@@ -50,15 +54,52 @@ export class LatencyModel {
     return this.profiled(batch) * this.correction;
   }
 
-  /** The largest batch up to `max` predicted within `ms` (binary search: profiles rise with the batch); at least 1. */
+  /** The largest batch up to `max` predicted within `ms`, at least 1 (a scan: profiles need not rise). */
   samplesWithin(ms: number, max: number): number {
-    let lo = 1, hi = max;
-    while (lo < hi) {
-      const mid = Math.ceil((lo + hi) / 2);
-      if (this.predict(mid) <= ms) lo = mid;
-      else hi = mid - 1;
+    for (let b = max; b > 1; b--) if (this.predict(b) <= ms) return b;
+    return 1;
+  }
+
+  private readonly cheapest = new Map<number, number>();
+
+  /**
+   * The batch size up to `max` that costs least compute per sample (the larger on a tie): a batch
+   * is never worth growing past it. The correction scales every size alike, so it is fixed per max.
+   */
+  bestBatch(max: number): number {
+    let best = this.cheapest.get(max);
+    if (best === undefined) {
+      best = max;
+      if (this.points.length > 0) {
+        for (let b = max - 1; b >= 1; b--) if (this.profiled(b) / b < this.profiled(best) / best - 1e-12) best = b;
+      }
+      this.cheapest.set(max, best);
     }
-    return lo;
+    return best;
+  }
+
+  /** Least compute per sample, ms, over batch sizes up to `max`. */
+  perSample(max: number): number {
+    const b = this.bestBatch(max);
+    return this.compute(b) / b;
+  }
+
+  /**
+   * The batch size dispatch forms when `rate` samples/ms arrive over `executors` executors that
+   * take whatever is waiting whenever they are free: each executor's cycle (compute and overhead)
+   * collects rate × cycle ÷ executors samples. The least fixed point, from 1 upward; Infinity when
+   * even the cheapest batch up to `max` cannot keep up.
+   */
+  formedBatch(rate: number, executors: number, max: number): number {
+    if (rate * this.perSample(max) > executors) return Infinity;
+    const limit = this.bestBatch(max);
+    let b = 1;
+    for (let i = 0; i < 16; i++) {
+      const next = Math.min(limit, Math.max(1, Math.ceil((rate * (this.compute(b) + this.overheadMs)) / executors)));
+      if (next <= b) break;
+      b = next;
+    }
+    return b;
   }
 
   get overhead(): number {

@@ -27,10 +27,12 @@ export interface PlannerOptions {
   /** Executors that run this model's batches in parallel. */
   executors: number;
   /**
-   * Climbing to a more accurate variant needs its predicted times (and utilisation) within this
-   * fraction of what is available (staying needs them within all of it): the hysteresis band.
-   * Default 0.5: with 0.7, bench:tradeoff met 97.5% of deadlines (the accurate variant at 50–70%
-   * utilisation queued past a 50 ms SLO); with 0.5, 100%, for 0.06 pt less accuracy served.
+   * Climbing to a more accurate variant needs its predicted times within this fraction of what is
+   * available, and its capacity at 1/this of the arrival rate (staying needs them within all of
+   * it): the hysteresis band. Default 0.75. Measured with bench:planner (peaks at 1.5× the accurate
+   * variant's capacity): with 0.5, adaptive served 1–2 points less accuracy than the best variant
+   * alone (BERT-like set, 100–170 ms batches: a 100 ms variant could never be climbed to on one
+   * worker); with 0.75, within 0.3 points or above it, every SLO still met.
    */
   climbMargin?: number;
 }
@@ -41,6 +43,19 @@ export interface BatchPlan<T> {
   requests: T[];
   samples: number;
   predictedMs: number;
+}
+
+/** Where the batch will run, besides the queue: all optional. */
+export interface PlanAt {
+  /** When the executor that will run it is free (after what it holds now); default now. */
+  startAt?: number;
+  /**
+   * The longest it may hold its executor (executors are not preemptive: a tighter deadline arriving
+   * meanwhile waits for it): fewer samples or a faster variant then. Default unbounded.
+   */
+  maxBatchMs?: number;
+  /** Work already committed per executor, on average, ms: the backlog starts after it. Default: startAt's wait. */
+  committedMs?: number;
 }
 
 export interface PlanResult<T> {
@@ -70,10 +85,10 @@ export class Planner<T extends QueuedRequest> {
 
   constructor(variants: readonly PlannerVariant[], readonly opts: PlannerOptions) {
     if (variants.length === 0) throw new Error('a planner needs at least one variant');
-    this.climbMargin = opts.climbMargin ?? 0.5;
+    this.climbMargin = opts.climbMargin ?? 0.75;
     const all = variants.map((v) => ({ variant: v, model: new LatencyModel(v.latency) }));
     this.byName = new Map(all.map((l) => [l.variant.name, l]));
-    const perSample = (l: Level) => l.model.profiled(opts.maxBatchSize) / opts.maxBatchSize;
+    const perSample = (l: Level) => l.model.perSample(opts.maxBatchSize);
     const sorted = [...all].sort((a, b) => b.variant.accuracy - a.variant.accuracy || perSample(a) - perSample(b));
     this.levels = [];
     for (const l of sorted) if (this.levels.length === 0 || perSample(l) < perSample(this.levels[this.levels.length - 1])) this.levels.push(l);
@@ -122,13 +137,7 @@ export class Planner<T extends QueuedRequest> {
     return now + this.fastest.model.compute(1);
   }
 
-  /**
-   * `startAt`: when the executor that will run the batch is free (after the batch it holds now);
-   * a batch queued behind another finishes that much later, and the choice of variant counts it.
-   * `maxBatchMs`: the longest the batch may hold its executor (an executor is not preemptive: a
-   * tighter deadline arriving meanwhile waits for it); fewer samples or a faster variant then.
-   */
-  plan(queue: FairQueue<T>, now: number, startAt = now, maxBatchMs = Infinity): PlanResult<T> {
+  plan(queue: FairQueue<T>, now: number, at: PlanAt = {}): PlanResult<T> {
     const expired = this.expire(queue, now);
     if (queue.length === 0) return { expired };
     const { maxBatchSize, maxQueueDelayMs } = this.opts;
@@ -138,6 +147,8 @@ export class Planner<T extends QueuedRequest> {
       const mustGoBy = queue.earliestDeadline() - 2 * this.levels[this.level].model.predict(queue.samples) - 2;
       if (now < readyAt && now < mustGoBy) return { expired, wakeAt: Math.min(readyAt, mustGoBy) };
     }
+    const waitMs = Math.max(0, (at.startAt ?? now) - now);
+    const maxBatchMs = at.maxBatchMs ?? Infinity;
 
     // The first request always goes (one larger than a batch runs alone); then while they fit.
     const candidates: T[] = [queue.popNext()!];
@@ -148,40 +159,63 @@ export class Planner<T extends QueuedRequest> {
       candidates.push(next);
       samples += next.samples;
     }
-    const level = this.choose(candidates, samples, queue, now, Math.max(0, startAt - now), maxBatchMs);
+    const level = this.choose(candidates, samples, queue, now, waitMs, maxBatchMs, at.committedMs ?? waitMs);
     let chosen = level;
-    let members = candidates.filter((r) => r.minAccuracy <= chosen.variant.accuracy);
     if (candidates[0].minAccuracy > chosen.variant.accuracy) {
       // The head needs more accuracy than the current level gives: the fastest variant that has it.
       const floor = candidates[0].minAccuracy;
       chosen = [...this.levels].reverse().find((l) => l.variant.accuracy >= floor) ?? this.levels[0];
-      members = candidates.filter((r) => r.minAccuracy <= chosen.variant.accuracy);
     }
-    if (members.length < candidates.length) queue.putBack(candidates.filter((r) => !members.includes(r)));
-    const n = members.reduce((a, r) => a + r.samples, 0);
+    // Those the variant may serve, up to the batch size it runs cheapest per sample (the first always).
+    const cheapest = chosen.model.bestBatch(maxBatchSize);
+    const members: T[] = [], left: T[] = [];
+    let n = 0;
+    for (const r of candidates) {
+      if (r.minAccuracy <= chosen.variant.accuracy && (n === 0 || n + r.samples <= cheapest)) {
+        members.push(r);
+        n += r.samples;
+      } else left.push(r);
+    }
+    if (left.length > 0) queue.putBack(left);
     return { expired, plan: { variant: chosen.variant.name, accuracy: chosen.variant.accuracy, requests: members, samples: n, predictedMs: chosen.model.predict(n) } };
   }
 
-  private choose(batch: readonly T[], samples: number, queue: FairQueue<T>, now: number, waitMs: number, maxBatchMs: number): Level {
+  /** The predicted time of a batch as large as the preferred variant runs (whether a busy executor has room for one). */
+  fullBatchMs(): number {
+    const { model } = this.levels[this.level];
+    return model.predict(model.bestBatch(this.opts.maxBatchSize));
+  }
+
+  private choose(batch: readonly T[], samples: number, queue: FairQueue<T>, now: number, waitMs: number, maxBatchMs: number, committedMs: number): Level {
     const policy = this.opts.policy;
     if (policy === 'most-accurate') return this.levels[0];
     if (policy === 'fastest') return this.fastest;
-    let head = Infinity;
-    for (const r of batch) head = Math.min(head, r.deadline);
-    const tail = Math.max(head, queue.latestDeadline());
+    let head = Infinity, budget = Infinity;
+    for (const r of batch) {
+      head = Math.min(head, r.deadline);
+      budget = Math.min(budget, r.deadline - r.arrival);
+    }
+    // (An emptied queue has no latest deadline; latestDeadline() reads Infinity there, for "none".)
+    const tail = queue.length > 0 ? Math.max(head, queue.latestDeadline()) : head;
     const backlog = queue.samples + samples;
     const { maxBatchSize, executors } = this.opts;
     const rate = this.rateAt(now);
     const fits = (l: Level, margin: number) => {
-      if (l.model.predict(samples) > maxBatchMs) return false;
-      // Utilisation at the current arrival rate, in full batches over all executors.
-      if ((rate * l.model.compute(maxBatchSize)) / maxBatchSize / executors > margin) return false;
-      const finish = waitMs + l.model.predict(samples);
+      const m = l.model;
+      if (m.predict(samples) > maxBatchMs) return false;
+      // Keeping up, at the batch size dispatch forms at this rate over these executors (small when
+      // executors are many: full batches overstated capacity there), and in steady state a request
+      // waits for the next executor to come free, then runs: both within its budget.
+      const formed = m.formedBatch(rate / margin, executors, maxBatchSize);
+      if (formed === Infinity) return false;
+      if (budget !== Infinity && (m.compute(formed) + m.overhead) / executors + m.predict(formed) > budget * margin) return false;
+      const finish = waitMs + m.predict(samples);
       if (finish > (head - now) * margin) return false;
       if (tail === Infinity) return true;
-      // The whole backlog in full batches (and one partial), back to back over the executors.
-      const full = Math.floor(backlog / maxBatchSize), rest = backlog % maxBatchSize;
-      const drain = waitMs + (full * l.model.compute(maxBatchSize) + (rest ? l.model.compute(rest) : 0)) / executors + l.model.overhead;
+      // The backlog spread over the executors after what they hold, in batches of the cheapest size.
+      const each = backlog / executors, size = m.bestBatch(maxBatchSize);
+      const full = Math.max(0, Math.ceil(each / size) - 1);
+      const drain = committedMs + full * m.compute(size) + m.compute(each - full * size) + m.overhead;
       return Math.max(finish, drain) <= (tail - now) * margin;
     };
     for (let i = 0; i < this.levels.length; i++) {

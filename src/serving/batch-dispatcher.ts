@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { AccuracyUnavailableError, DeadlineError, InferenceFailedError, isParetoError, type ParetoError } from '../errors.js';
 import type { ServingInfo } from '../protocol/types.js';
+import { ExecutorCommitments } from '../scheduler/executor-commitments.js';
 import { FairQueue, type QueuedRequest } from '../scheduler/fair-queue.js';
 import { Planner, type BatchPlan, type PlannerVariant } from '../scheduler/planner.js';
 import { concatBatch, splitBatch } from '../tensor/batch.js';
@@ -63,64 +64,9 @@ function plannerVariant(v: LoadedVariant, rowElements: number): PlannerVariant {
   };
 }
 
-/**
- * A batch may hold its executor for at most this share of the tightest latency budget seen lately
- * at its priority class or above, over all models: executors are not preemptive, so a request with
- * a tight deadline waits for the batch running and the one queued behind it. Measured (bench:abuse,
- * server on one core): acme's 20 ms requests waited up to 19 ms behind globex's 64-row tta9
- * batches and 2–11% of them got 504; with a quarter, two batches leave half of the budget. A lower
- * class's budgets do not bind a higher one's batches, and no budget counts as tighter than
- * MIN_BUDGET_MS (a request parameter may tighten an SLO, and must not shrink every batch to one).
- */
-const BLOCKING_SHARE = 0.25;
-const MIN_BUDGET_MS = 8;
-
-/** The tightest latency budget per priority rank among requests of the last one to two seconds. */
-class TightBudgets {
-  private readonly byRank = new Map<number, RecentMin>();
-
-  note(priority: number, budget: number, now: number): void {
-    if (budget === Infinity) return;
-    let r = this.byRank.get(priority);
-    if (!r) this.byRank.set(priority, (r = new RecentMin()));
-    r.note(Math.max(MIN_BUDGET_MS, budget), now);
-  }
-
-  /** The tightest budget at `priority` or above (Infinity when none). */
-  at(priority: number, now: number): number {
-    let min = Infinity;
-    for (const [rank, r] of this.byRank) if (rank >= priority) min = Math.min(min, r.value(now));
-    return min;
-  }
-}
-
-/** The smallest value noted in the last one to two seconds (Infinity when none). */
-class RecentMin {
-  private current = Infinity;
-  private previous = Infinity;
-  private since = -Infinity;
-
-  note(budget: number, now: number): void {
-    this.roll(now);
-    if (budget < this.current) this.current = budget;
-  }
-
-  value(now: number): number {
-    this.roll(now);
-    return Math.min(this.current, this.previous);
-  }
-
-  private roll(now: number): void {
-    if (now - this.since < 1000) return;
-    this.previous = now - this.since < 2000 ? this.current : Infinity;
-    this.current = Infinity;
-    this.since = now;
-  }
-}
-
 export class BatchDispatcher {
   private readonly queues = new Map<LoadedModel, Map<string, ModelQueue>>();
-  private readonly tight = new TightBudgets();
+  private readonly commitments = new ExecutorCommitments();
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private pumpScheduled = false;
@@ -158,7 +104,7 @@ export class BatchDispatcher {
     this.arrived.set(model.name, (this.arrived.get(model.name) ?? 0) + samples);
     const now = this.now();
     q.planner.arrived(samples, now);
-    this.tight.note(sched.priority, sched.deadline - now, now);
+    this.commitments.noteBudget(sched.priority, sched.deadline - now, now);
     return new Promise((resolve, reject) => {
       // A literal with one fixed shape (not a spread): the queue's heap code stays monomorphic.
       q.queue.push({
@@ -240,9 +186,6 @@ export class BatchDispatcher {
 
   private readonly classes = new WeakMap<LoadedModel, boolean>();
 
-  /** Per executor slot, when the batches it was given are predicted to be done (scheduler clock). */
-  private readonly busyUntil = new Map<number, number>();
-
   private hasClasses(model: LoadedModel): boolean {
     let has = this.classes.get(model);
     if (has === undefined) this.classes.set(model, (has = hasShapeClasses(model.inputs)));
@@ -321,20 +264,22 @@ export class BatchDispatcher {
     for (const q of waiting) {
       const name = q.model.name;
       // Workers come and go on a gateway: the planner's view of capacity follows them.
-      q.planner.opts.executors = Math.max(1, this.executors.count(name));
+      const count = Math.max(1, this.executors.count(name));
+      q.planner.opts.executors = count;
       for (let executor = this.executors.available(name); executor !== undefined && q.queue.length > 0; executor = this.executors.available(name)) {
-        // A busy executor only gets a batch queued behind its current one when that batch is full:
-        // a partial batch is better left to grow until an executor is really free.
-        if (!executor.idle && q.queue.samples < q.planner.opts.maxBatchSize) break;
         // The executor's committed work: what it runs now (if any), then this batch.
-        const startAt = executor.idle ? now : Math.max(now, this.busyUntil.get(executor.index) ?? now);
-        const { plan, expired, wakeAt: at } = q.planner.plan(q.queue, now, startAt, this.tight.at(q.queue.topPriority(), now) * BLOCKING_SHARE);
+        const startAt = this.commitments.startAt(executor.index, executor.idle, now);
+        const maxBatchMs = this.commitments.roomMs(q.queue.topPriority(), q.queue.nextBudget(), startAt, now);
+        // A busy executor only gets a batch queued behind its current one when that batch is full
+        // (a partial batch is better left to grow until an executor is really free) and fits.
+        if (!executor.idle && (q.queue.samples < q.planner.opts.maxBatchSize || q.planner.fullBatchMs() > maxBatchMs)) break;
+        const { plan, expired, wakeAt: at } = q.planner.plan(q.queue, now, { startAt, maxBatchMs, committedMs: this.commitments.meanCommittedMs(count, now) });
         if (expired.length) this.expired(q, expired, now);
         if (!plan) {
           if (at !== undefined) wakeAt = Math.min(wakeAt, at);
           break;
         }
-        this.busyUntil.set(executor.index, startAt + plan.predictedMs);
+        this.commitments.commit(executor.index, startAt, plan.predictedMs);
         void this.execute(executor.index, executor.idle, q, plan, now);
       }
       if (q.queue.length > 0) wakeAt = Math.min(wakeAt, q.planner.nextExpiry(q.queue));

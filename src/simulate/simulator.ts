@@ -2,6 +2,7 @@
 // and planner (imported, not copied) on a virtual clock, executors whose service times are drawn
 // from the measured profiles (log-normal around each batch size's p50, spread fitted to its p99),
 // and arrivals from the same processes as `pareto bench`. Its outcomes feed the same report.
+import { ExecutorCommitments } from '../scheduler/executor-commitments.js';
 import { FairQueue, type QueuedRequest } from '../scheduler/fair-queue.js';
 import { MinHeap } from '../scheduler/heap.js';
 import { LatencyModel } from '../scheduler/latency-model.js';
@@ -23,6 +24,8 @@ export interface SimTenant {
   priority: number;
   sloMs?: number;
   rows: number;
+  /** Accuracy floor of each request (0: none). */
+  minAccuracy?: number;
   /** Arrival times, ms from the start, in order (lazily: millions need not be held at once). */
   arrivals: Iterator<number>;
 }
@@ -51,7 +54,7 @@ export interface SimOptions {
    * is busy push its next batch back by that much. 0 where the front door has cores of its own.
    */
   sharedCoreFrontMs?: number;
-  /** Batches a worker may hold; the second only when full, as the server's executors do. */
+  /** Batches a worker may hold (the server's --pipeline-depth); a second one on the server's rules. */
   pipelineDepth?: number;
   seed?: number;
   /** Each request's outcome, as it happens (the simulator keeps none). */
@@ -105,6 +108,7 @@ export function simulate(opts: SimOptions): SimResult {
   const held = new Array<number>(opts.workers).fill(0);
   const freeAt = new Array<number>(opts.workers).fill(0);
   const busy: number[] = [];
+  const commitments = new ExecutorCommitments();
   const front = opts.requestOverheadMs ?? 0;
   const emit = opts.onOutcome;
   const workerSeconds: Record<string, number> = {};
@@ -136,19 +140,26 @@ export function simulate(opts: SimOptions): SimResult {
     held[worker]++;
     events.push({ t: begin + ms, kind: 1, worker, plan });
   };
+  /** No idle worker: the busy one that is free soonest and may hold another batch. */
+  const soonestBusy = () => {
+    let best: number | undefined;
+    for (const w of busy) if (held[w] < depth && (best === undefined || freeAt[w] < freeAt[best])) best = w;
+    return best;
+  };
   const dispatch = () => {
     while (queue.length > 0) {
-      let worker: number | undefined = idle.pop();
-      if (worker === undefined) {
-        // No idle worker: a full batch may wait behind a running one.
-        if (depth < 2 || queue.samples < opts.maxBatchSize) break;
-        worker = busy.find((w) => held[w] < depth);
-        if (worker === undefined) break;
-      }
-      const { plan, expired } = planner.plan(queue, now);
+      const isIdle = idle.length > 0;
+      const worker = isIdle ? idle[idle.length - 1] : soonestBusy();
+      if (worker === undefined) break;
+      // The server's rules (batch-dispatcher.ts): committed work bounded, a second batch only when full and it fits.
+      const startAt = commitments.startAt(worker, isIdle, now);
+      const maxBatchMs = commitments.roomMs(queue.topPriority(), queue.nextBudget(), startAt, now);
+      if (!isIdle && (queue.samples < opts.maxBatchSize || planner.fullBatchMs() > maxBatchMs)) break;
+      const { plan, expired } = planner.plan(queue, now, { startAt, maxBatchMs, committedMs: commitments.meanCommittedMs(opts.workers, now) });
       reject504(expired);
-      if (!plan) { if (held[worker] === 0) idle.push(worker); break; }
-      if (held[worker] === 0) busy.push(worker);
+      if (!plan) break;
+      if (isIdle) busy.push(idle.pop()!);
+      commitments.commit(worker, startAt, plan.predictedMs);
       start(worker, plan);
     }
   };
@@ -159,8 +170,9 @@ export function simulate(opts: SimOptions): SimResult {
     if (e.kind === 0) {
       const t = e.tenant!;
       planner.arrived(t.rows, now);
+      commitments.noteBudget(t.priority, t.sloMs ?? Infinity, now);
       if (idle.length === 0) debt += shared;
-      queue.push({ tenant: t.id, weight: t.weight, priority: t.priority, samples: t.rows, arrival: now, deadline: t.sloMs === undefined ? Infinity : now + t.sloMs, minAccuracy: 0, sloMs: t.sloMs });
+      queue.push({ tenant: t.id, weight: t.weight, priority: t.priority, samples: t.rows, arrival: now, deadline: t.sloMs === undefined ? Infinity : now + t.sloMs, minAccuracy: t.minAccuracy ?? 0, sloMs: t.sloMs });
       nextArrival(t);
     } else {
       const p = e.plan!;

@@ -60,8 +60,11 @@ describe('cluster-wide rate limits', { skip, timeout: 120_000 }, () => {
       await during?.(performance.now() - start);
       await new Promise((r) => setTimeout(r, 5));
     }
+    // The window the bucket was offered requests in: the tail of answers after it admits nothing
+    // new, and on a loaded machine it stretched the divisor (176/s measured for 201/s admitted).
+    const seconds = (performance.now() - start) / 1000;
     await Promise.all(pending);
-    return { statuses, seconds: (performance.now() - start) / 1000, sent };
+    return { statuses, seconds, sent };
   }
 
   it('refuses nothing to a tenant within its rate, and asks Redis once per chunk of tokens, not per request', async () => {

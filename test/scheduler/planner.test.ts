@@ -160,12 +160,12 @@ describe('planner', () => {
     const q = new FairQueue<R>();
     for (let i = 0; i < 32; i++) q.push(req('a', 0, 10_000));
     // fp32 at 32 would take 32 ms: within 10 ms, int8 (8 ms) runs the whole batch.
-    const faster = p.plan(q, 0, 0, 10).plan!;
+    const faster = p.plan(q, 0, { maxBatchMs: 10 }).plan!;
     assert.equal(faster.variant, 'int8');
     assert.equal(faster.samples, 32);
     for (let i = 0; i < 32; i++) q.push(req('a', 0, 10_000));
     // Within 1 ms even the fastest cannot run 32 (1.6 ms): fewer samples, the rest stay queued.
-    const fewer = p.plan(q, 0, 0, 1).plan!;
+    const fewer = p.plan(q, 0, { maxBatchMs: 1 }).plan!;
     assert.ok(fewer.samples < 32 && fewer.predictedMs <= 1, `${fewer.samples} samples in ${fewer.predictedMs} ms`);
     assert.equal(q.samples, 32 - fewer.samples);
     // Without the bound, the same queue goes to the most accurate variant, all of it.
