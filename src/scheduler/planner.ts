@@ -1,17 +1,25 @@
 // The planner: for the next free executor, which requests go together and on which variant.
 // `adaptive` takes the most accurate variant on the latency–accuracy frontier that still meets the
-// earliest deadline in the batch, can drain the backlog before the newest deadline, and keeps up
-// with the arrival rate; under
-// overload it slides down the frontier, and climbs back only with a margin to spare (hysteresis),
-// so it does not flap. `most-accurate` and `fastest` are the fixed policies to compare with.
+// earliest deadline in the batch after what its executor holds, can drain the backlog over the
+// executors before the newest deadline, and keeps up with the arrival rate at the batch size that
+// rate forms; under overload it slides down the frontier, and climbs back only with a margin to
+// spare (hysteresis), so it does not flap. `most-accurate` and `fastest` are the fixed policies to compare with.
 // Pure: time and the queue come in as arguments.
 import type { FairQueue, QueuedRequest } from './fair-queue.js';
 import { LatencyModel, type ProfilePoint } from './latency-model.js';
 
 export const POLICIES = ['adaptive', 'most-accurate', 'fastest'] as const;
 
-/** Time constant of the arrival-rate estimate: short enough to see a burst within a few batches. */
+/**
+ * Time constants of the arrival-rate estimates. The fast one sees a burst within a few batches
+ * (staying on a variant needs it). Where it averages fewer than FEW_ARRIVALS requests it is too
+ * noisy to climb on, and climbing needs the slow one too: at 50 pages/s the fast one averaged 2.5
+ * arrivals, and adaptive climbed into every lull of a burst (bench:own-model: 96.7% of SLOs). Where
+ * arrivals are many, the slow one only delays the climb (a point of accuracy lost on 16 workers).
+ */
 const RATE_TAU_MS = 50;
+const CLIMB_RATE_TAU_MS = 500;
+const FEW_ARRIVALS = 16;
 export type Policy = (typeof POLICIES)[number];
 
 export interface PlannerVariant {
@@ -79,8 +87,11 @@ export class Planner<T extends QueuedRequest> {
   private readonly climbMargin: number;
   /** Index into levels of the variant adaptive prefers now. */
   level = 0;
-  /** Arrival rate, samples per ms, smoothed over ~RATE_TAU_MS. */
+  /** Arrival rates, samples per ms, smoothed over ~RATE_TAU_MS and ~CLIMB_RATE_TAU_MS. */
   private rate = 0;
+  private slowRate = 0;
+  /** Requests (not samples) arrived within ~RATE_TAU_MS: how much the fast rate is worth. */
+  private recentArrivals = 0;
   private lastArrival = -Infinity;
 
   constructor(variants: readonly PlannerVariant[], readonly opts: PlannerOptions) {
@@ -111,12 +122,14 @@ export class Planner<T extends QueuedRequest> {
   arrived(samples: number, now: number): void {
     const dt = Math.max(0, now - this.lastArrival);
     const decay = Math.exp(-dt / RATE_TAU_MS);
-    this.rate = this.rate * decay + (samples / RATE_TAU_MS);
+    this.rate = this.rate * decay + samples / RATE_TAU_MS;
+    this.recentArrivals = this.recentArrivals * decay + 1;
+    this.slowRate = this.slowRate * Math.exp(-dt / CLIMB_RATE_TAU_MS) + samples / CLIMB_RATE_TAU_MS;
     this.lastArrival = now;
   }
 
-  private rateAt(now: number): number {
-    return this.rate * Math.exp(-Math.max(0, now - this.lastArrival) / RATE_TAU_MS);
+  private rateAt(now: number, tau = RATE_TAU_MS): number {
+    return (tau === RATE_TAU_MS ? this.rate : this.slowRate) * Math.exp(-Math.max(0, now - this.lastArrival) / tau);
   }
 
   /** Feeds a finished batch back into that variant's latency model. */
@@ -180,10 +193,15 @@ export class Planner<T extends QueuedRequest> {
     return { expired, plan: { variant: chosen.variant.name, accuracy: chosen.variant.accuracy, requests: members, samples: n, predictedMs: chosen.model.predict(n) } };
   }
 
-  /** The predicted time of a batch as large as the preferred variant runs (whether a busy executor has room for one). */
+  /**
+   * The compute time of a batch as large as the preferred variant runs: whether a busy executor
+   * has room for one behind what it runs. Without the dispatch overhead, which a held batch
+   * overlaps (counted in, it ran to ~20 ms on a busy event loop, no batch was held, the executor
+   * waited a turn of the loop between batches, and fastest met 85% of SLOs in bench:tradeoff).
+   */
   fullBatchMs(): number {
     const { model } = this.levels[this.level];
-    return model.predict(model.bestBatch(this.opts.maxBatchSize));
+    return model.compute(model.bestBatch(this.opts.maxBatchSize));
   }
 
   private choose(batch: readonly T[], samples: number, queue: FairQueue<T>, now: number, waitMs: number, maxBatchMs: number, committedMs: number): Level {
@@ -200,15 +218,20 @@ export class Planner<T extends QueuedRequest> {
     const backlog = queue.samples + samples;
     const { maxBatchSize, executors } = this.opts;
     const rate = this.rateAt(now);
+    const few = this.recentArrivals * Math.exp(-Math.max(0, now - this.lastArrival) / RATE_TAU_MS) < FEW_ARRIVALS;
+    const climbRate = few ? Math.max(rate, this.rateAt(now, CLIMB_RATE_TAU_MS)) : rate;
     const fits = (l: Level, margin: number) => {
       const m = l.model;
       if (m.predict(samples) > maxBatchMs) return false;
       // Keeping up, at the batch size dispatch forms at this rate over these executors (small when
       // executors are many: full batches overstated capacity there), and in steady state a request
-      // waits for the next executor to come free, then runs: both within its budget.
-      const formed = m.formedBatch(rate / margin, executors, maxBatchSize);
+      // waits for the next executor to come free (as often as they are busy), then runs: both
+      // within its budget.
+      const load = (margin < 1 ? climbRate : rate) / margin;
+      const formed = m.formedBatch(load, executors, maxBatchSize);
       if (formed === Infinity) return false;
-      if (budget !== Infinity && (m.compute(formed) + m.overhead) / executors + m.predict(formed) > budget * margin) return false;
+      const cycle = m.compute(formed) + m.overhead, busy = Math.min(1, (load * cycle) / (executors * formed));
+      if (budget !== Infinity && (busy * cycle) / executors + m.predict(formed) > budget * margin) return false;
       const finish = waitMs + m.predict(samples);
       if (finish > (head - now) * margin) return false;
       if (tail === Infinity) return true;
