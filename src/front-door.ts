@@ -137,7 +137,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
     slowBodies, decoders, decodeOffloadBytes: opts.decodeOffloadBytes, drain,
     tarpit: opts.refusalDelayMs > 0 ? new RefusalTarpit({ perSecond: opts.refusalsPerSecond, delayMs: opts.refusalDelayMs, maxHeld: opts.maxHeldRefusals, now: () => performance.now() }) : undefined,
     metricsAccess, isReady, report, cluster: parts.cluster, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs });
-  const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report });
+  const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report, admin });
 
   let closing: Promise<void> | undefined;
   const door: FrontDoor = {

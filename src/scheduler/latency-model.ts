@@ -14,6 +14,7 @@ const CHEAPER_BY = 0.1;
 
 export class LatencyModel {
   private correction = 1;
+  private spreadRatio = 0;
   private overheadMs = 0;
   /** Runs fed back so far. */
   private observations = 0;
@@ -110,6 +111,14 @@ export class LatencyModel {
     return this.overheadMs;
   }
 
+  /**
+   * How far one run strays from the prediction, as a fraction of it (mean absolute deviation,
+   * smoothed like the correction): ~0.05 where runs are steady, 0.3 and more on a busy machine.
+   */
+  get spread(): number {
+    return this.spreadRatio;
+  }
+
   /** How much slower (> 1) or faster than its profile this variant has run here. */
   get slowdown(): number {
     return this.correction;
@@ -135,6 +144,7 @@ export class LatencyModel {
     const expected = this.points.length === 0 ? 0 : this.profiled(batch);
     if (expected > 0 && computeMs > 0) {
       const ratio = Math.min(8, Math.max(0.25, computeMs / expected));
+      this.spreadRatio += ALPHA * (Math.abs(ratio - this.correction) / this.correction - this.spreadRatio);
       this.correction += ALPHA * (ratio - this.correction);
     }
     if (overheadMs !== undefined && overheadMs >= 0) this.overheadMs += ALPHA * (overheadMs - this.overheadMs);

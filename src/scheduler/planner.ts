@@ -37,10 +37,11 @@ export interface PlannerOptions {
   /**
    * Climbing to a more accurate variant needs its predicted times within this fraction of what is
    * available, and its capacity at 1/this of the arrival rate (staying needs them within all of
-   * it): the hysteresis band. Default 0.75. Measured with bench:planner (peaks at 1.5× the accurate
-   * variant's capacity): with 0.5, adaptive served 1–2 points less accuracy than the best variant
-   * alone (BERT-like set, 100–170 ms batches: a 100 ms variant could never be climbed to on one
-   * worker); with 0.75, within 0.3 points or above it, every SLO still met.
+   * it): the hysteresis band, narrowed further by how far that variant's runs stray from their
+   * predictions here (÷ (1 + 1.5 × spread)). Default 0.8. Measured with bench:planner (peaks at
+   * 1.5× the accurate variant's capacity): with a fixed 0.5, adaptive served 1–2 points less
+   * accuracy than the best variant alone (a 100 ms variant could never be climbed to on one
+   * worker); bench:own-model on a real, noisy server climbed too eagerly at a fixed 0.75.
    */
   climbMargin?: number;
 }
@@ -96,7 +97,7 @@ export class Planner<T extends QueuedRequest> {
 
   constructor(variants: readonly PlannerVariant[], readonly opts: PlannerOptions) {
     if (variants.length === 0) throw new Error('a planner needs at least one variant');
-    this.climbMargin = opts.climbMargin ?? 0.75;
+    this.climbMargin = opts.climbMargin ?? 0.8;
     const all = variants.map((v) => ({ variant: v, model: new LatencyModel(v.latency) }));
     this.byName = new Map(all.map((l) => [l.variant.name, l]));
     const perSample = (l: Level) => l.model.perSample(opts.maxBatchSize);
@@ -242,7 +243,8 @@ export class Planner<T extends QueuedRequest> {
       return Math.max(finish, drain) <= (tail - now) * margin;
     };
     for (let i = 0; i < this.levels.length; i++) {
-      if (fits(this.levels[i], i < this.level ? this.climbMargin : 1)) {
+      // Climbing leaves room for how far runs stray from their prediction on this machine.
+      if (fits(this.levels[i], i < this.level ? this.climbMargin / (1 + 1.5 * this.levels[i].model.spread) : 1)) {
         this.level = i;
         return this.levels[i];
       }

@@ -132,6 +132,11 @@ export class BatchDispatcher {
     this.queues.delete(model);
   }
 
+  /** Executors that run this model's batches (the model configuration's instance count). */
+  executorCount(model: string): number {
+    return this.executors.count(model);
+  }
+
   /** The variant each model's planner prefers now (for metrics and tests). */
   preferredVariants(): Map<string, string> {
     const out = new Map<string, string>();

@@ -7,7 +7,8 @@ import { performance } from 'node:perf_hooks';
 import type { BatchDispatcher, Scheduling } from './batch-dispatcher.js';
 import { TenantsFileSchema, PRIORITY_RANK } from '../tenancy/tenants-config.js';
 import { resolveSlo } from '../tenancy/tenants.js';
-import type { LoadedModel, LoadedVariant } from './model-host.js';
+import type { LoadedModel, LoadedVariant, ModelStatus } from './model-host.js';
+import { tritonModelConfig } from '../protocol/model-config-view.js';
 import type { ModelCatalog } from './model-catalog.js';
 import type { DoorPass, Tenant, Tenants } from '../tenancy/tenants.js';
 
@@ -34,6 +35,23 @@ export class InferenceService {
     const tenant = this.identify(authorization);
     if (tenant && !tenant.mayUse(model)) throw new ForbiddenError(tenant.id, model);
     return tenant;
+  }
+
+  /** Triton's configuration of a model the caller may use (and of one of its versions, if named). */
+  modelConfig(authorization: string | undefined, name: string, version?: string) {
+    this.authorize(authorization, name);
+    const model = this.models.get(name);
+    if (version) this.models.variant(model, version);
+    return tritonModelConfig(model, this.dispatcher.executorCount(name));
+  }
+
+  /**
+   * The repository index as far as the caller may see: the admin sees every model; a tenant, the
+   * models its key may use (401 without a valid key); anyone, on an open server.
+   */
+  repositoryIndex(authorization: string | undefined, isAdmin: boolean, onlyReady: boolean): ModelStatus[] {
+    const tenant = isAdmin ? undefined : this.identify(authorization);
+    return this.models.index().filter((m) => (!tenant || tenant.mayUse(m.name)) && (!onlyReady || m.state === 'READY'));
   }
 
   /** The caller's tenant (401 without a valid key); undefined on an open server. */

@@ -1,6 +1,7 @@
 // The Open Inference Protocol over gRPC (inference.GRPCInferenceService) on @grpc/grpc-js.
 import * as grpc from '@grpc/grpc-js';
-import { isParetoError, RateLimitedError, type ParetoError } from '../../errors.js';
+import { isParetoError, ModelNotFoundError, RateLimitedError, type ParetoError } from '../../errors.js';
+import type { AdminToken } from '../admin-token.js';
 import type { InferenceService } from '../../serving/inference-service.js';
 import { modelMetadata, serverMetadata } from '../metadata.js';
 import { inferenceService, loadReporterService } from './proto.js';
@@ -17,6 +18,8 @@ export interface GrpcServerOptions {
   maxMessageBytes: number;
   isReady: () => boolean;
   report: (authorization: string | undefined) => LoadReport;
+  /** Checks the admin token: repository load and unload. */
+  admin: AdminToken;
 }
 
 type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
@@ -121,6 +124,25 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       if (req.version) models.variant(model, req.version);
       const { name, versions, platform, inputs, outputs } = modelMetadata(model);
       return { name, versions, platform, inputs, outputs };
+    }),
+    ModelConfig: unary((req: { name: string; version: string }, auth) => ({ config: service.modelConfig(auth, req.name, req.version || undefined) })),
+    RepositoryIndex: unary((req: { ready: boolean }, auth) => ({
+      // One entry per version, as Triton lists them; a model not loaded has one without a version.
+      models: service.repositoryIndex(auth, opts.admin.matches(auth), req.ready).flatMap((m) => {
+        const reason = m.state === 'READY' ? '' : m.reason ?? '';
+        return m.versions.length ? m.versions.map((version) => ({ name: m.name, version, state: m.state, reason })) : [{ name: m.name, version: '', state: m.state, reason }];
+      }),
+    })),
+    RepositoryModelLoad: unary(async (req: { model_name: string }, auth) => {
+      opts.admin.check(auth);
+      if (!models.has(req.model_name)) throw new ModelNotFoundError(req.model_name);
+      await models.load(req.model_name);
+      return {};
+    }),
+    RepositoryModelUnload: unary(async (req: { model_name: string }, auth) => {
+      opts.admin.check(auth);
+      await models.unload(req.model_name);
+      return {};
     }),
     ModelInfer: unary(async (req: GrpcInferRequest, auth, metadata) => {
       const start = performance.now();

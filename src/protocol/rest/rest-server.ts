@@ -114,6 +114,9 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
     if (req.params.version !== undefined) service.models.variant(model, req.params.version);
     return { name: model.name, ready: true };
   };
+  const config = async (req: FastifyRequest<{ Params: ModelParams }>) => service.modelConfig(req.headers.authorization, req.params.model, req.params.version);
+  app.get('/v2/models/:model/config', config);
+  app.get('/v2/models/:model/versions/:version/config', config);
   app.get('/v2/models/:model/ready', ready);
   app.get('/v2/models/:model/versions/:version/ready', ready);
 
@@ -128,12 +131,12 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
     return reply.type(opts.telemetry.metrics.contentType).send(await opts.telemetry.metrics.text());
   });
 
-  // Triton's model repository extension.
+  // Triton's model repository extension: the index for any key (the models it may use), load and
+  // unload for the admin.
   app.post('/v2/repository/index', async (req) => {
-    admin.check(req.headers.authorization);
+    const auth = req.headers.authorization;
     const onlyReady = parseOptionalJson(req.body)?.ready === true;
-    return service.models.index()
-      .filter((m) => !onlyReady || m.state === 'READY')
+    return service.repositoryIndex(auth, admin.matches(auth), onlyReady)
       .map((m) => ({ name: m.name, state: m.state, ...(m.reason && m.state !== 'READY' ? { reason: m.reason } : {}), versions: m.versions }));
   });
   app.post('/v2/repository/models/:model/load', async (req: FastifyRequest<{ Params: { model: string } }>, reply) => {
