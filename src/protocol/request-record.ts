@@ -17,6 +17,7 @@ export function requestRecord(service: InferenceService, model: string, tenant: 
     samples,
     durationMs,
     queueMs: serving?.queueMs,
+    computeMs: serving?.computeMs,
     accuracy: serving?.accuracy,
     sloMet: status === 504 ? false : ok && budget !== undefined && budget !== Infinity ? durationMs <= budget : undefined,
     id,

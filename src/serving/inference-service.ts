@@ -54,6 +54,18 @@ export class InferenceService {
     return this.models.index().filter((m) => (!tenant || tenant.mayUse(m.name)) && (!onlyReady || m.state === 'READY'));
   }
 
+  /**
+   * Which models and versions the caller's statistics query covers: the one named (as far as the
+   * caller may use it; '' adds failures no variant served), or every ready model it may use.
+   */
+  statisticsScope(authorization: string | undefined, isAdmin: boolean, name?: string, version?: string): Array<{ name: string; versions: string[] }> {
+    if (!name) return this.repositoryIndex(authorization, isAdmin, true).map((m) => ({ name: m.name, versions: [...m.versions, ''] }));
+    if (!isAdmin) this.authorize(authorization, name);
+    const model = this.models.get(name);
+    if (version) this.models.variant(model, version);
+    return [{ name, versions: version ? [version] : [...model.variants.keys(), ''] }];
+  }
+
   /** The caller's tenant (401 without a valid key); undefined on an open server. */
   identify(authorization: string | undefined): Tenant | undefined {
     return this.tenants?.authenticate(authorization);

@@ -17,6 +17,8 @@ export interface RequestRecord {
   samples: number;
   durationMs: number;
   queueMs?: number;
+  /** The compute time of the batch that served it. */
+  computeMs?: number;
   accuracy?: number;
   /** Whether it answered within its latency budget; undefined when it had none. */
   sloMet?: boolean;

@@ -3,6 +3,7 @@
 import pino, { type Logger } from 'pino';
 import { LiveStats, type ModelGauges, type Snapshot } from './live-stats.js';
 import { Metrics, type BatchRecord, type GaugeSources, type RequestRecord } from './metrics.js';
+import { ModelStatistics } from './model-statistics.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -16,6 +17,8 @@ export interface RequestLog extends RequestRecord {
 export class Telemetry {
   readonly metrics: Metrics;
   readonly live: LiveStats;
+  /** Triton's statistics extension's counts. */
+  readonly statistics = new ModelStatistics();
   readonly log: Logger;
   private readonly listeners = new Set<(s: Snapshot) => void>();
   private timer: NodeJS.Timeout | undefined;
@@ -41,6 +44,7 @@ export class Telemetry {
     if (!this.enabled) return;
     this.metrics.request(r);
     this.live.record(r);
+    this.statistics.request(r);
     // Server faults at error; refusals (bad input, over quota, 503 overloaded or not ready, 504
     // deadline) only at debug, beside every other request: they are answers, not faults, and
     // metrics count them by reason (a 15-minute soak logged 3,295 × 504 at error, issue #17).
@@ -53,7 +57,9 @@ export class Telemetry {
   }
 
   batch(b: BatchRecord): void {
-    if (this.enabled) this.metrics.batch(b);
+    if (!this.enabled) return;
+    this.metrics.batch(b);
+    this.statistics.batch(b);
   }
 
   onSecond(listener: (s: Snapshot) => void): () => void {

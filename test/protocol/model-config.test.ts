@@ -1,4 +1,4 @@
-// Triton's model configuration and repository extensions on REST and gRPC, from a client written
+// Triton's model configuration, statistics and repository extensions on REST and gRPC, from a client written
 // from the published protocols (fetch, and grpc-js on the proto): what a key may see, and the
 // configuration's shape as Triton's clients read it.
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { hashKey } from '../../src/tenancy/tenants.js';
 import { grpcClient } from '../helpers/grpc-client.js';
-import { ADMIN_TOKEN, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+import { ADMIN_TOKEN, binaryInfer, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
 let repo: ReturnType<typeof scratchRepository>;
@@ -90,5 +90,38 @@ describe('repository extension', () => {
     ({ models } = await rpc.call('RepositoryIndex', { ready: true }, bearer(ADMIN_TOKEN)));
     assert.ok(models.some((m: { name: string }) => m.name === 'fashion-mlp'));
     await assert.rejects(rpc.call('RepositoryModelLoad', { model_name: 'no-such-model' }, bearer(ADMIN_TOKEN)), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
+  });
+});
+
+describe('statistics extension', () => {
+  it("counts a tenant's requests per model and version, executions per batch size, failures apart (REST and gRPC)", async () => {
+    const { body, headers } = binaryInfer(digits(0, 1).pixels, 1);
+    const send = (version: string) => fetch(`${server.url}/v2/models/mnist-mlp/versions/${version}/infer`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, authorization: 'Bearer limited-key' } });
+    for (let i = 0; i < 3; i++) assert.equal((await send('int8')).status, 200);
+    const bad = await fetch(`${server.url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: '{"inputs": []}', headers: { authorization: 'Bearer limited-key' } });
+    assert.equal(bad.status, 400);
+
+    const one = await (await get('/v2/models/mnist-mlp/versions/int8/stats', 'limited-key')).json();
+    assert.equal(one.model_stats.length, 1);
+    const s = one.model_stats[0];
+    assert.deepEqual([s.name, s.version], ['mnist-mlp', 'int8']);
+    assert.equal(s.inference_stats.success.count, 3);
+    assert.ok(s.inference_stats.success.ns > 0 && s.inference_stats.compute_infer.ns > 0 && s.inference_stats.queue.count === 3);
+    assert.ok(s.execution_count >= 1 && s.execution_count <= 3 && s.inference_count === 3, JSON.stringify(s));
+    assert.equal(s.batch_stats.reduce((a: number, b: { compute_infer: { count: number } }) => a + b.compute_infer.count, 0), s.execution_count);
+    assert.ok(s.last_inference > Date.now() - 60_000);
+
+    const whole = await (await get('/v2/models/mnist-mlp/stats', 'limited-key')).json();
+    const failed = whole.model_stats.find((m: { version: string }) => m.version === '');
+    assert.ok(failed && failed.inference_stats.fail.count >= 1, 'the 400 counts as a failure of the model, under no version');
+    assert.ok(whole.model_stats.some((m: { version: string }) => m.version === 'fp32'), 'versions that ran nothing are listed with zeros');
+
+    const all = await (await get('/v2/models/stats', 'limited-key')).json();
+    assert.deepEqual([...new Set(all.model_stats.map((m: { name: string }) => m.name))].sort(), ['fashion-mlp', 'mnist-mlp'], "only the tenant's models");
+    assert.equal((await get('/v2/models/mnist-mlp-wide/stats', 'limited-key')).status, 403);
+
+    const rpcStats = await rpc.call('ModelStatistics', { name: 'mnist-mlp', version: 'int8' }, bearer('limited-key'));
+    assert.equal(rpcStats.model_stats[0].inference_stats.success.count, 3);
+    assert.equal(rpcStats.model_stats[0].execution_count, s.execution_count);
   });
 });

@@ -126,6 +126,8 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       return { name, versions, platform, inputs, outputs };
     }),
     ModelConfig: unary((req: { name: string; version: string }, auth) => ({ config: service.modelConfig(auth, req.name, req.version || undefined) })),
+    ModelStatistics: unary((req: { name: string; version: string }, auth) =>
+      opts.telemetry.statistics.view(service.statisticsScope(auth, opts.admin.matches(auth), req.name || undefined, req.version || undefined))),
     RepositoryIndex: unary((req: { ready: boolean }, auth) => ({
       // One entry per version, as Triton lists them; a model not loaded has one without a version.
       models: service.repositoryIndex(auth, opts.admin.matches(auth), req.ready).flatMap((m) => {

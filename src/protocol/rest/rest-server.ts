@@ -117,6 +117,14 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   const config = async (req: FastifyRequest<{ Params: ModelParams }>) => service.modelConfig(req.headers.authorization, req.params.model, req.params.version);
   app.get('/v2/models/:model/config', config);
   app.get('/v2/models/:model/versions/:version/config', config);
+  // Triton's statistics extension: every model the caller may use, or one (and one version).
+  const stats = async (req: FastifyRequest<{ Params: Partial<ModelParams> }>) => {
+    const auth = req.headers.authorization;
+    return opts.telemetry.statistics.view(service.statisticsScope(auth, admin.matches(auth), req.params.model, req.params.version));
+  };
+  app.get('/v2/models/stats', stats);
+  app.get('/v2/models/:model/stats', stats);
+  app.get('/v2/models/:model/versions/:version/stats', stats);
   app.get('/v2/models/:model/ready', ready);
   app.get('/v2/models/:model/versions/:version/ready', ready);
 
