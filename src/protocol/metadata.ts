@@ -3,7 +3,7 @@ import type { LoadedModel } from '../serving/model-host.js';
 
 export const SERVER_NAME = 'pareto';
 export const SERVER_VERSION = '0.1.0';
-export const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics', 'parameters'];
+export const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics', 'classification', 'parameters'];
 
 export function serverMetadata() {
   return { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS };

@@ -10,6 +10,8 @@ export interface RequestedOutput {
   name: string;
   /** REST binary extension: return this output as binary data. */
   binary?: boolean;
+  /** Classification extension: the top this many classes per row, as "score:index" strings. */
+  classCount?: number;
 }
 
 export interface InferenceRequest {

@@ -9,6 +9,7 @@ import { TenantsFileSchema, PRIORITY_RANK } from '../tenancy/tenants-config.js';
 import { resolveSlo } from '../tenancy/tenants.js';
 import type { LoadedModel, LoadedVariant, ModelStatus } from './model-host.js';
 import { tritonModelConfig } from '../protocol/model-config-view.js';
+import { classify } from './classification.js';
 import type { ModelCatalog } from './model-catalog.js';
 import type { DoorPass, Tenant, Tenants } from '../tenancy/tenants.js';
 
@@ -130,7 +131,10 @@ export class InferenceService {
     // `immediate`: a gateway formed this batch already, so it skips the queue delay here.
     const result = await this.dispatcher.submit(model, pinned, ordered, rows, sched, req.parameters.immediate === true);
     const outputs = req.outputs
-      ? req.outputs.map((o) => result.outputs.find((t) => t.name === o.name)!)
+      ? req.outputs.map((o) => {
+        const t = result.outputs.find((x) => x.name === o.name)!;
+        return o.classCount ? classify(t, model.outputs.find((s) => s.name === o.name)!, o.classCount) : t;
+      })
       : result.outputs.filter((t) => model.outputs.some((s) => s.name === t.name));
     return { model: model.name, version: result.serving.variant, id: req.id, outputs, serving: result.serving };
   }

@@ -1,5 +1,6 @@
 // ModelInferRequest ⇄ InferenceRequest, and InferenceResponse → ModelInferResponse. Outputs
 // always travel as raw_output_contents, as Triton sends them.
+import { classCount } from '../../serving/classification.js';
 import { InvalidRequestError } from '../../errors.js';
 import { isDatatype, type Datatype } from '../../tensor/dtype.js';
 import { fromBytes, fromJson, tensorBytes, type Tensor } from '../../tensor/tensor.js';
@@ -29,7 +30,7 @@ export interface GrpcInferRequest {
   id: string;
   parameters?: Record<string, GrpcParameter>;
   inputs: GrpcInput[];
-  outputs: Array<{ name: string }>;
+  outputs: Array<{ name: string; parameters?: Record<string, GrpcParameter> }>;
   raw_input_contents: Buffer[];
 }
 
@@ -80,7 +81,7 @@ export function decodeGrpcInfer(msg: GrpcInferRequest): InferenceRequest {
     version: msg.model_version || undefined,
     id: msg.id || undefined,
     inputs,
-    outputs: msg.outputs.length ? msg.outputs.map((o) => ({ name: o.name })) : undefined,
+    outputs: msg.outputs.length ? msg.outputs.map((o) => ({ name: o.name, classCount: classCount(o.name, decodeParameters(o.parameters).classification) })) : undefined,
     parameters: decodeParameters(msg.parameters),
   };
 }

@@ -1,5 +1,6 @@
 // REST infer bodies: the JSON form and the binary tensor data extension (a JSON header of
 // `Inference-Header-Content-Length` bytes, then each binary tensor's bytes in order).
+import { classCount } from '../../serving/classification.js';
 import { InvalidRequestError, PayloadTooLargeError } from '../../errors.js';
 import { isDatatype } from '../../tensor/dtype.js';
 import { fromBytes, fromJson, MAX_JSON_DEPTH, tensorBytes, toJsonData, type Tensor } from '../../tensor/tensor.js';
@@ -159,7 +160,7 @@ export function decodeInferBody(model: string, version: string | undefined, body
   if (offset !== body.length) throw new InvalidRequestError(`${body.length - offset} bytes of binary data follow the inputs that no binary_data_size accounts for`);
 
   const binaryDefault = req.parameters?.binary_data_output === true;
-  const outputs = req.outputs?.map((o) => ({ name: o.name, binary: o.parameters?.binary_data === undefined ? binaryDefault : o.parameters.binary_data === true }));
+  const outputs = req.outputs?.map((o) => ({ name: o.name, binary: o.parameters?.binary_data === undefined ? binaryDefault : o.parameters.binary_data === true, classCount: classCount(o.name, o.parameters?.classification) }));
   const parameters: Parameters = { ...req.parameters };
   if (binaryDefault && !outputs) parameters.binary_data_output = true;
   return { model, version, id: req.id, inputs, outputs, parameters };
