@@ -62,6 +62,18 @@ export class PayloadTooLargeError extends ParetoError {
   }
 }
 
+export class UnsupportedEncodingError extends ParetoError {
+  constructor(coding: string) {
+    super('PARETO_ERR_UNSUPPORTED_ENCODING', `Content-Encoding '${coding.slice(0, 40)}' is not supported; send gzip, deflate or identity`, 415, GrpcStatus.INVALID_ARGUMENT);
+  }
+}
+
+export class MalformedEncodingError extends ParetoError {
+  constructor(coding: string, why: string) {
+    super('PARETO_ERR_MALFORMED_ENCODING', `the body is not valid ${coding}: ${why.slice(0, 80)}`, 400, GrpcStatus.INVALID_ARGUMENT);
+  }
+}
+
 export class UnauthorizedError extends ParetoError {
   constructor(message: string) {
     super('PARETO_ERR_UNAUTHORIZED', message, 401, GrpcStatus.UNAUTHENTICATED);

@@ -17,6 +17,7 @@ import type { SlowBodies } from './slow-bodies.js';
 import type { RefusalTarpit } from './refusal-tarpit.js';
 import { BINARY_HEADER, decodeInferBody, DEPTH_SCAN_BYTES, encodeInferResponse, JsonDepthScan, JsonTooDeepError } from './infer-codec.js';
 import { MAX_JSON_DEPTH } from '../../tensor/tensor.js';
+import { decodeBody, encodeBody, requestCoding, responseCoding } from './content-coding.js';
 
 const INFER_PATH = /^\/v2\/models\/([^/?]+)(?:\/versions\/([^/?]+))?\/infer(?:\?|$)/;
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -129,8 +130,14 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     } else {
       headers['content-type'] = JSON_TYPE;
     }
+    const out = responseCoding(req.headers['accept-encoding'], encoded.body.length);
+    if (out) {
+      headers['content-encoding'] = out;
+      headers.vary = 'accept-encoding';
+    }
+    const payload = out ? await encodeBody(Buffer.isBuffer(encoded.body) ? encoded.body : Buffer.from(encoded.body), out) : encoded.body;
     res.writeHead(200, headers);
-    res.end(encoded.body);
+    res.end(payload);
     finish(x, 200);
   };
 
@@ -146,10 +153,12 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       return true;
     }
     let version: string | undefined;
+    let coding: ReturnType<typeof requestCoding>;
     try {
       x.model = decodeURIComponent(m[1]);
       version = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
       x.tenant = service.identify(req.headers.authorization);
+      coding = requestCoding(req.headers['content-encoding']);
       // Counted against the tenant's concurrency from its headers on: a body still arriving holds
       // a connection and memory as surely as a request in the queue.
       x.pass = service.precheck(x.tenant, x.model, true);
@@ -224,7 +233,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     // A large JSON body is scanned as it arrives (~1 ms per MB, a chunk at a time): one that nests
     // too deep is refused at its first chunk, before it is buffered or queued for a decoder (which
     // would refuse 8 MB of '[' with a 504, its deadline too close for the decoding, not a 400).
-    const depth = json && (declared > DEPTH_SCAN_BYTES || Number.isNaN(declared)) ? new JsonDepthScan(MAX_JSON_DEPTH) : undefined;
+    const depth = json && !coding && (declared > DEPTH_SCAN_BYTES || Number.isNaN(declared)) ? new JsonDepthScan(MAX_JSON_DEPTH) : undefined;
     req.on('data', (chunk: Buffer) => {
       if (tooLarge) return;
       length += chunk.length;
@@ -245,7 +254,11 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       arrived?.();
       if (tooLarge) return;
       const body = whole ? whole.subarray(0, length) : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length);
-      answer(x, req, res, version, body, depth !== undefined).catch((e: unknown) => fail(x, res, e));
+      const decoded = coding
+        // The decoded body has the limits a plain one has, and is counted in the body budget too.
+        ? decodeBody(body, coding, limit, overLimit).then((plain) => { hold.grow(plain.length); return plain; })
+        : Promise.resolve(body);
+      decoded.then((plain) => answer(x, req, res, version, plain, depth !== undefined)).catch((e: unknown) => fail(x, res, e));
     });
     req.on('error', () => undefined); // a client that goes away mid-body has nothing to be told
     return true;
