@@ -42,6 +42,13 @@ describe('content codings', () => {
     assert.equal((await res.json()).code, 'PARETO_ERR_PAYLOAD_TOO_LARGE');
   });
 
+  it('an inflated body nesting too deep is the 400 a plain one gets', async () => {
+    const deep = gzipSync(Buffer.alloc(512 << 10, '['));
+    const res = await fetch(url(), { method: 'POST', body: new Uint8Array(deep), headers: { 'content-encoding': 'gzip' } });
+    assert.equal(res.status, 400);
+    assert.equal((await res.json()).code, 'PARETO_ERR_JSON_TOO_DEEP');
+  });
+
   it('an unknown coding is a 415 before the body is read; a corrupt one a 400', async () => {
     const br = await fetch(url(), { method: 'POST', body: plain, headers: { 'content-encoding': 'br' } });
     assert.equal(br.status, 415);
