@@ -59,9 +59,12 @@ function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, passe
     return new grpc.ServerInterceptingCall(call, {
       start: (next) => next({
         onReceiveMetadata: (metadata, proceed) => {
-          if (method.path.endsWith('/ModelInfer')) {
+          const stream = method.path.endsWith('/ModelStreamInfer');
+          if (method.path.endsWith('/ModelInfer') || stream) {
             try {
               const tenant = service.identify(metadata.get('authorization')[0] as string | undefined);
+              // A stream's messages are admitted one by one (streamInfer); its key is checked here, once.
+              if (stream) return proceed(metadata);
               // Counted against the tenant's concurrency from here, before its message is read:
               // a tenant's concurrent messages, each up to the size limit, are what it can make
               // the server hold. The handler finds the pass by the metadata object, which a
@@ -102,6 +105,31 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
     interceptors: service.tenants ? [keyBeforeMessage(service, opts.telemetry, passes)] : [],
   });
   const models = service.models;
+  /** One inference, as ModelInfer and each message of ModelStreamInfer run it. */
+  const inferOne = async (req: GrpcInferRequest, auth: string | undefined, pass: DoorPass | undefined) => {
+    const start = performance.now();
+    let tenant: string | undefined;
+    let caller: Tenant | undefined;
+    let samples = 0;
+    try {
+      // The key is hashed and checked once: identify, then access and quota, as REST does.
+      const t = service.identify(auth);
+      caller = t;
+      tenant = t?.id;
+      // Counted from the metadata on (keyBeforeMessage), the message already read: admission checks the rest.
+      if (!pass) service.precheck(t, req.model_name);
+      const decoded = decodeGrpcInfer(req);
+      samples = decoded.inputs[0]?.shape[0] ?? 0;
+      const res = await service.infer({ ...decoded, authorization: auth, caller: { tenant: t, pass } });
+      opts.telemetry.request(requestRecord(service, req.model_name, tenant, res.serving, 200, samples, performance.now() - start, res.id));
+      return encodeGrpcInfer(res);
+    } catch (e) {
+      const status = isParetoError(e) ? e.httpStatus : 500;
+      service.malformed(caller, status);
+      opts.telemetry.request(requestRecord(service, req.model_name, tenant, undefined, status, samples, performance.now() - start, undefined, (e as Error).message));
+      throw e;
+    }
+  };
   server.addService(inferenceService().service, {
     ServerLive: unary(() => ({ live: true })),
     ServerReady: unary(() => ({ ready: opts.isReady() })),
@@ -146,34 +174,46 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       await models.unload(req.model_name);
       return {};
     }),
-    ModelInfer: unary(async (req: GrpcInferRequest, auth, metadata) => {
-      const start = performance.now();
-      let tenant: string | undefined;
-      let caller: Tenant | undefined;
-      let samples = 0;
-      try {
-        // The key is hashed and checked once: identify, then access and quota, as REST does.
-        const t = service.identify(auth);
-        caller = t;
-        tenant = t?.id;
-        // Counted from the metadata on (keyBeforeMessage), the message already read: admission checks the rest.
-        const pass = passes.get(metadata);
-        if (!pass) service.precheck(t, req.model_name);
-        const decoded = decodeGrpcInfer(req);
-        samples = decoded.inputs[0]?.shape[0] ?? 0;
-        const res = await service.infer({ ...decoded, authorization: auth, caller: { tenant: t, pass } });
-        opts.telemetry.request(requestRecord(service, req.model_name, tenant, res.serving, 200, samples, performance.now() - start, res.id));
-        return encodeGrpcInfer(res);
-      } catch (e) {
-        const status = isParetoError(e) ? e.httpStatus : 500;
-        service.malformed(caller, status);
-        opts.telemetry.request(requestRecord(service, req.model_name, tenant, undefined, status, samples, performance.now() - start, undefined, (e as Error).message));
-        throw e;
-      }
-    }),
+    ModelInfer: unary((req: GrpcInferRequest, auth, metadata) => inferOne(req, auth, passes.get(metadata))),
+    ModelStreamInfer: (call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>) => streamInfer(call, inferOne),
   });
   server.addService(loadReporterService().service, { Report: unary((_req, authorization) => opts.report(authorization)) });
   return server;
+}
+
+/** Messages of one stream in flight at once; reading pauses beyond it (a stream's share of memory). */
+const STREAM_IN_FLIGHT = 16;
+
+/**
+ * ModelStreamInfer: each message is admitted and run like a unary call; responses go back in
+ * completion order with their request's id, an error as that message's `error_message` (the
+ * stream survives it), and the stream ends once the client has ended and every answer is written.
+ */
+function streamInfer(call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>, infer: (req: GrpcInferRequest, auth: string | undefined, pass: undefined) => Promise<unknown>): void {
+  const value = call.metadata.get('authorization')[0];
+  const auth = typeof value === 'string' ? value : undefined;
+  let inFlight = 0;
+  let ended = false;
+  const settle = () => {
+    inFlight--;
+    if (inFlight < STREAM_IN_FLIGHT) call.resume();
+    if (ended && inFlight === 0) call.end();
+  };
+  call.on('data', (req: GrpcInferRequest) => {
+    if (++inFlight >= STREAM_IN_FLIGHT) call.pause();
+    infer(req, auth, undefined).then(
+      (res) => { call.write({ infer_response: res }); },
+      (e: unknown) => {
+        const message = isParetoError(e) ? `${e.code}: ${e.message}` : 'internal server error';
+        call.write({ error_message: message, infer_response: { id: req.id ?? '', model_name: req.model_name ?? '' } });
+      },
+    ).finally(settle);
+  });
+  call.on('end', () => {
+    ended = true;
+    if (inFlight === 0) call.end();
+  });
+  call.on('error', () => undefined); // a client gone mid-stream has nothing left to be told
 }
 
 export function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
