@@ -66,6 +66,8 @@ describe('model configuration extension', () => {
     assert.equal(config.version_policy.policy_choice, 'all');
     assert.ok(JSON.parse(config.parameters['pareto.variants'].string_value).length >= 2);
     await assert.rejects(rpc.call('ModelConfig', { name: 'mnist-mlp-wide' }, bearer('limited-key')), (e: grpc.ServiceError) => e.code === grpc.status.PERMISSION_DENIED);
+    // Without a key the call ends at its metadata, whatever its message carries.
+    await assert.rejects(rpc.call('ModelConfig', { name: 'x'.repeat(4 << 20) }), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED);
   });
 });
 

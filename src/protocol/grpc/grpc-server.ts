@@ -47,22 +47,37 @@ function errorMetadata(code: string): grpc.Metadata {
   return md;
 }
 
+/** Calls of the inference service that need a key, besides inference (checked on its own). */
+const KEYED = /\/(ModelReady|ModelMetadata|ModelConfig|ModelStatistics|RepositoryIndex|RepositoryModelLoad|RepositoryModelUnload)$/;
+
 /**
  * Checks the key from the call's metadata before its message is read: an unauthenticated call
  * ends at its headers, so it cannot make the server buffer a message of up to the size limit
- * (24 concurrent 60 MB messages with no key took RSS from 295 MB to 3.1 GB). Health and
- * metadata calls keep their own checks.
+ * (24 concurrent 60 MB messages with no key took RSS from 295 MB to 3.1 GB). The model and
+ * repository calls (KEYED) are held to a key the same way; health and server metadata are open.
  */
-function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, passes: WeakMap<grpc.Metadata, DoorPass>): grpc.ServerInterceptor {
+function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, admin: AdminToken, passes: WeakMap<grpc.Metadata, DoorPass>): grpc.ServerInterceptor {
   return (method, call) => {
     let pass: DoorPass | undefined;
     return new grpc.ServerInterceptingCall(call, {
       start: (next) => next({
         onReceiveMetadata: (metadata, proceed) => {
           const stream = method.path.endsWith('/ModelStreamInfer');
+          const auth = metadata.get('authorization')[0] as string | undefined;
+          // Every other call that needs a key (model and repository calls) needs it before its
+          // message is read too: the admin's token, or a tenant's key.
+          if (KEYED.test(method.path) && !admin.matches(auth)) {
+            try {
+              service.identify(auth);
+            } catch (e) {
+              const error = e as ParetoError;
+              call.sendStatus({ code: error.grpcStatus, details: error.message, metadata: errorMetadata(error.code) });
+              return;
+            }
+          }
           if (method.path.endsWith('/ModelInfer') || stream) {
             try {
-              const tenant = service.identify(metadata.get('authorization')[0] as string | undefined);
+              const tenant = service.identify(auth);
               // A stream's messages are admitted one by one (streamInfer); its key is checked here, once.
               if (stream) return proceed(metadata);
               // Counted against the tenant's concurrency from here, before its message is read:
@@ -102,7 +117,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
     'grpc.max_receive_message_length': opts.maxMessageBytes,
     'grpc.max_send_message_length': opts.maxMessageBytes,
     // Only where there are keys to check: an open server's calls skip the interceptor's cost.
-    interceptors: service.tenants ? [keyBeforeMessage(service, opts.telemetry, passes)] : [],
+    interceptors: service.tenants ? [keyBeforeMessage(service, opts.telemetry, opts.admin, passes)] : [],
   });
   const models = service.models;
   /** One inference, as ModelInfer and each message of ModelStreamInfer run it. */
