@@ -35,8 +35,8 @@ interface Machine {
   pipelineDepth: number;
 }
 
-export function runSimulation(modelDir: string, workload: Workload, workers: number, policy: Policy, seed: number, machine: Machine) {
-  const { variants, maxBatchSize } = variantsOf(modelDir);
+function runSimulation(model: ReturnType<typeof variantsOf>, workload: Workload, workers: number, policy: Policy, seed: number, machine: Machine) {
+  const { variants, maxBatchSize } = model;
   const builder = new ReportBuilder();
   const started = performance.now();
   const result = simulate({ variants, tenants: workload.tenants(), workers, policy, maxBatchSize, seed, ...machine, onOutcome: (o) => builder.add(o) });
@@ -112,7 +112,9 @@ Examples:
       }
       if (o.duration !== undefined && (o.trace || o.rates)) workload = until(workload, o.duration * 1000);
       const machine: Machine = { overheadMs: o.overheadMs, requestOverheadMs: o.requestOverheadMs, slowdown: o.slowdown, pipelineDepth: o.pipelineDepth };
-      const run = (workers: number) => runSimulation(dir, workload, workers, o.policy, o.seed, machine);
+      // Read once: a --plan search runs the simulation for many worker counts.
+      const profiled = variantsOf(dir);
+      const run = (workers: number) => runSimulation(profiled, workload, workers, o.policy, o.seed, machine);
       const print = (workers: number, r: ReturnType<typeof runSimulation>) => {
         console.log(`\n${workers} workers, policy ${o.policy}: ${fmt(r.result.events)} events in ${r.wallSeconds.toFixed(1)} s (${fmt(r.report.overall.requests / r.wallSeconds)} simulated requests per wall second), RSS ${(r.rss / 2 ** 20).toFixed(0)} MiB`);
         console.log(formatTable(r.report).split('\n').slice(0, -1).join('\n'));
@@ -122,7 +124,7 @@ Examples:
       if (!workload.tenants().some((t) => t.sloMs !== undefined)) throw new Error('--plan needs an SLO: --slo-ms, or SLOs in --tenants-file');
       const minAccuracy = o.minAccuracyServed ?? 0;
       const goal = `${(100 * o.target).toFixed(1)}% SLO attainment${minAccuracy ? ` at ≥ ${(100 * minAccuracy).toFixed(2)}% accuracy served` : ''}`;
-      const why = impossible(variantsOf(dir).variants, workload, o.slowdown, minAccuracy);
+      const why = impossible(profiled.variants, workload, o.slowdown, minAccuracy);
       if (why) { console.log(`\nno worker count can meet ${goal}: ${why}.`); process.exitCode = 2; return; }
       const outcome = planWorkers(run, { slo: o.target, accuracy: minAccuracy, maxWorkers: o.maxWorkers });
       console.log(`\ntried (workers: SLO met @ accuracy served): ${outcome.tried.map((t) => `${t.workers}: ${(100 * t.slo).toFixed(2)}% @ ${(100 * t.accuracy).toFixed(2)}%`).join('; ')}`);

@@ -65,15 +65,25 @@ export interface TraceArrival {
   model?: string;
 }
 
+/**
+ * The rows of a small CSV file of numbers and names: cells trimmed, blank lines skipped, and a
+ * first line whose first cell is not a number taken for a header. `line`: 1-based, for messages.
+ */
+export function csvRows(file: string): Array<{ cells: string[]; line: number }> {
+  const rows: Array<{ cells: string[]; line: number }> = [];
+  readFileSync(file, 'utf8').split(/\r?\n/).forEach((text, i) => {
+    const cells = text.split(',').map((c) => c.trim());
+    if (cells[0] && !(i === 0 && Number.isNaN(Number(cells[0])))) rows.push({ cells, line: i + 1 });
+  });
+  return rows;
+}
+
 /** A CSV trace: `time_ms[,tenant[,model]]` per line, header optional, times from the start. */
 export function readTrace(file: string): TraceArrival[] {
-  const out: TraceArrival[] = [];
-  readFileSync(file, 'utf8').split(/\r?\n/).forEach((line, i) => {
-    const cells = line.split(',').map((c) => c.trim());
-    if (!cells[0] || (i === 0 && Number.isNaN(Number(cells[0])))) return;
+  const out = csvRows(file).map(({ cells, line }) => {
     const at = Number(cells[0]);
-    if (!Number.isFinite(at) || at < 0) throw new Error(`${file}:${i + 1}: '${cells[0]}' is not a time in ms`);
-    out.push({ at, tenant: cells[1] || undefined, model: cells[2] || undefined });
+    if (!Number.isFinite(at) || at < 0) throw new Error(`${file}:${line}: '${cells[0]}' is not a time in ms`);
+    return { at, tenant: cells[1] || undefined, model: cells[2] || undefined };
   });
   return out.sort((a, b) => a.at - b.at);
 }

@@ -17,6 +17,9 @@
 // SLOs met at depth 2, ≥ 99.86% at depth 1); with 1 ms batches and a 50 ms SLO it spares the
 // executor a thread hop between batches. No budget counts as tighter than MIN_BUDGET_MS (a
 // request parameter may tighten an SLO, and must not shrink every batch to one sample).
+import type { FairQueue, QueuedRequest } from './fair-queue.js';
+import type { Planner, PlanResult } from './planner.js';
+
 const COMMITTED_SHARE = 0.5;
 const MIN_BUDGET_MS = 8;
 
@@ -24,6 +27,20 @@ export class ExecutorCommitments {
   private readonly byRank = new Map<number, RecentMin>();
   /** Per executor slot, when what it was given is predicted to be done (scheduler clock). */
   private readonly until = new Map<number, number>();
+
+  /**
+   * The next batch for executor `index` (`idle`: nothing in flight on it) out of `queue`, on these
+   * rules, committed to it; undefined when a busy executor should take nothing now (a second batch
+   * only when it is full and fits). `executors`: how many run this queue's model.
+   */
+  plan<T extends QueuedRequest>(planner: Planner<T>, queue: FairQueue<T>, index: number, idle: boolean, executors: number, now: number): PlanResult<T> | undefined {
+    const startAt = this.startAt(index, idle, now);
+    const maxBatchMs = this.roomMs(queue.topPriority(), queue.nextBudget(), startAt, now);
+    if (!idle && (queue.samples < planner.opts.maxBatchSize || planner.fullBatchMs() > maxBatchMs)) return undefined;
+    const result = planner.plan(queue, now, { startAt, maxBatchMs, committedMs: this.meanCommittedMs(executors, now) });
+    if (result.plan) this.commit(index, startAt, result.plan.predictedMs);
+    return result;
+  }
 
   /** Notes an arriving request's latency budget (deadline − now). */
   noteBudget(priority: number, budgetMs: number, now: number): void {

@@ -142,8 +142,12 @@ export class FairQueue<T extends QueuedRequest> {
     return d;
   }
 
-  /** The latest finite deadline of anything queued (the backlog must drain by then). */
+  /**
+   * The latest finite deadline of anything queued (the backlog must drain by then): Infinity when
+   * what is queued has no deadline, -Infinity when nothing is queued (nothing to drain).
+   */
   latestDeadline(): number {
+    if (this.totalRequests === 0) return -Infinity;
     let d = -Infinity;
     for (const q of this.list) if (q.heap.size > 0 && q.lastDeadline > d) d = q.lastDeadline;
     return d === -Infinity ? Infinity : d;

@@ -129,8 +129,9 @@ export class Planner<T extends QueuedRequest> {
     this.lastArrival = now;
   }
 
-  private rateAt(now: number, tau = RATE_TAU_MS): number {
-    return (tau === RATE_TAU_MS ? this.rate : this.slowRate) * Math.exp(-Math.max(0, now - this.lastArrival) / tau);
+  /** A smoothed value as it has decayed since the last arrival. */
+  private decayed(value: number, tau: number, now: number): number {
+    return value * Math.exp(-Math.max(0, now - this.lastArrival) / tau);
   }
 
   /** Feeds a finished batch back into that variant's latency model. */
@@ -214,13 +215,12 @@ export class Planner<T extends QueuedRequest> {
       head = Math.min(head, r.deadline);
       budget = Math.min(budget, r.deadline - r.arrival);
     }
-    // (An emptied queue has no latest deadline; latestDeadline() reads Infinity there, for "none".)
-    const tail = queue.length > 0 ? Math.max(head, queue.latestDeadline()) : head;
+    const tail = Math.max(head, queue.latestDeadline());
     const backlog = queue.samples + samples;
     const { maxBatchSize, executors } = this.opts;
-    const rate = this.rateAt(now);
-    const few = this.recentArrivals * Math.exp(-Math.max(0, now - this.lastArrival) / RATE_TAU_MS) < FEW_ARRIVALS;
-    const climbRate = few ? Math.max(rate, this.rateAt(now, CLIMB_RATE_TAU_MS)) : rate;
+    const rate = this.decayed(this.rate, RATE_TAU_MS, now);
+    const few = this.decayed(this.recentArrivals, RATE_TAU_MS, now) < FEW_ARRIVALS;
+    const climbRate = few ? Math.max(rate, this.decayed(this.slowRate, CLIMB_RATE_TAU_MS, now)) : rate;
     const fits = (l: Level, margin: number) => {
       const m = l.model;
       if (m.predict(samples) > maxBatchMs) return false;

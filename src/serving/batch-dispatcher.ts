@@ -272,19 +272,16 @@ export class BatchDispatcher {
       const count = Math.max(1, this.executors.count(name));
       q.planner.opts.executors = count;
       for (let executor = this.executors.available(name); executor !== undefined && q.queue.length > 0; executor = this.executors.available(name)) {
-        // The executor's committed work: what it runs now (if any), then this batch.
-        const startAt = this.commitments.startAt(executor.index, executor.idle, now);
-        const maxBatchMs = this.commitments.roomMs(q.queue.topPriority(), q.queue.nextBudget(), startAt, now);
         // A busy executor only gets a batch queued behind its current one when that batch is full
         // (a partial batch is better left to grow until an executor is really free) and fits.
-        if (!executor.idle && (q.queue.samples < q.planner.opts.maxBatchSize || q.planner.fullBatchMs() > maxBatchMs)) break;
-        const { plan, expired, wakeAt: at } = q.planner.plan(q.queue, now, { startAt, maxBatchMs, committedMs: this.commitments.meanCommittedMs(count, now) });
+        const planned = this.commitments.plan(q.planner, q.queue, executor.index, executor.idle, count, now);
+        if (!planned) break;
+        const { plan, expired, wakeAt: at } = planned;
         if (expired.length) this.expired(q, expired, now);
         if (!plan) {
           if (at !== undefined) wakeAt = Math.min(wakeAt, at);
           break;
         }
-        this.commitments.commit(executor.index, startAt, plan.predictedMs);
         void this.execute(executor.index, executor.idle, q, plan, now);
       }
       if (q.queue.length > 0) wakeAt = Math.min(wakeAt, q.planner.nextExpiry(q.queue));

@@ -38,12 +38,20 @@ export class InferenceService {
     return tenant;
   }
 
+  /**
+   * A model the caller may use (403 otherwise, before anything says whether it exists; the admin
+   * may use any), 404 for an unknown one, and for an unknown version if one is named.
+   */
+  modelFor(authorization: string | undefined, name: string, version?: string, asAdmin = false): LoadedModel {
+    if (!asAdmin) this.authorize(authorization, name);
+    const model = this.models.get(name);
+    if (version !== undefined) this.models.variant(model, version);
+    return model;
+  }
+
   /** Triton's configuration of a model the caller may use (and of one of its versions, if named). */
   modelConfig(authorization: string | undefined, name: string, version?: string) {
-    this.authorize(authorization, name);
-    const model = this.models.get(name);
-    if (version) this.models.variant(model, version);
-    return tritonModelConfig(model, this.dispatcher.executorCount(name));
+    return tritonModelConfig(this.modelFor(authorization, name, version), this.dispatcher.executorCount(name));
   }
 
   /**
@@ -61,10 +69,8 @@ export class InferenceService {
    */
   statisticsScope(authorization: string | undefined, isAdmin: boolean, name?: string, version?: string): Array<{ name: string; versions: string[] }> {
     if (!name) return this.repositoryIndex(authorization, isAdmin, true).map((m) => ({ name: m.name, versions: [...m.versions, ''] }));
-    if (!isAdmin) this.authorize(authorization, name);
-    const model = this.models.get(name);
-    if (version) this.models.variant(model, version);
-    return [{ name, versions: version ? [version] : [...model.variants.keys(), ''] }];
+    const model = this.modelFor(authorization, name, version, isAdmin);
+    return [{ name, versions: version !== undefined ? [version] : [...model.variants.keys(), ''] }];
   }
 
   /** The caller's tenant (401 without a valid key); undefined on an open server. */

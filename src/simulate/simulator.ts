@@ -151,16 +151,13 @@ export function simulate(opts: SimOptions): SimResult {
       const isIdle = idle.length > 0;
       const worker = isIdle ? idle[idle.length - 1] : soonestBusy();
       if (worker === undefined) break;
-      // The server's rules (batch-dispatcher.ts): committed work bounded, a second batch only when full and it fits.
-      const startAt = commitments.startAt(worker, isIdle, now);
-      const maxBatchMs = commitments.roomMs(queue.topPriority(), queue.nextBudget(), startAt, now);
-      if (!isIdle && (queue.samples < opts.maxBatchSize || planner.fullBatchMs() > maxBatchMs)) break;
-      const { plan, expired } = planner.plan(queue, now, { startAt, maxBatchMs, committedMs: commitments.meanCommittedMs(opts.workers, now) });
-      reject504(expired);
-      if (!plan) break;
+      // The server's rules (ExecutorCommitments, as batch-dispatcher.ts uses them).
+      const planned = commitments.plan(planner, queue, worker, isIdle, opts.workers, now);
+      if (!planned) break;
+      reject504(planned.expired);
+      if (!planned.plan) break;
       if (isIdle) busy.push(idle.pop()!);
-      commitments.commit(worker, startAt, plan.predictedMs);
-      start(worker, plan);
+      start(worker, planned.plan);
     }
   };
 

@@ -2,8 +2,7 @@
 // [,model]]` per line, as `pareto bench --trace` reads) or Poisson arrivals at per-second rates
 // from a file (`second,samples_per_second[,tenant]`, or one rate per line for consecutive
 // seconds), with each tenant's weight, priority and SLO from the server's own tenants.yaml.
-import { readFileSync } from 'node:fs';
-import { poissonStream, readTrace, steps } from '../loadgen/arrivals.js';
+import { csvRows, poissonStream, readTrace, steps } from '../loadgen/arrivals.js';
 import { PRIORITY_RANK, readTenantsFile } from '../tenancy/tenants-config.js';
 import type { SimTenant } from './simulator.js';
 
@@ -66,19 +65,17 @@ export function traceWorkload(file: string, model: string, rows: number, terms: 
 export function readRates(file: string): Map<string, Array<[number, number]>> {
   const out = new Map<string, Array<[number, number]>>();
   let second = 0;
-  readFileSync(file, 'utf8').split(/\r?\n/).forEach((line, i) => {
-    const cells = line.split(',').map((c) => c.trim());
-    if (!cells[0] || (i === 0 && Number.isNaN(Number(cells[0])))) return;
+  for (const { cells, line } of csvRows(file)) {
     const nums = cells.slice(0, 2).map(Number);
     const [at, rate] = cells.length === 1 ? [second++, nums[0]] : nums;
     if (!Number.isFinite(at) || at < 0 || !Number.isFinite(rate) || rate < 0) {
-      throw new WorkloadError(`${file}:${i + 1}: want 'second,samples_per_second[,tenant]' or one rate per line, got '${line.trim().slice(0, 80)}'`);
+      throw new WorkloadError(`${file}:${line}: want 'second,samples_per_second[,tenant]' or one rate per line, got '${cells.join(',').slice(0, 80)}'`);
     }
     const id = cells[2] || DEFAULT_TENANT;
     let points = out.get(id);
     if (!points) out.set(id, (points = []));
     points.push([at * 1000, rate]);
-  });
+  }
   if (out.size === 0) throw new WorkloadError(`${file}: no rates`);
   return out;
 }

@@ -25,6 +25,7 @@ interface VersionStats {
 const ms = (x: number) => Math.round(x * 1e6);
 const zero = (): Duration => ({ count: 0, ns: 0 });
 const add = (d: Duration, ns: number) => { d.count++; d.ns += ns; };
+const emptyStats = (): VersionStats => ({ lastInference: 0, inferenceCount: 0, executionCount: 0, success: zero(), fail: zero(), queue: zero(), computeInfer: zero(), batches: new Map() });
 
 export class ModelStatistics {
   private readonly models = new Map<string, Map<string, VersionStats>>();
@@ -35,7 +36,7 @@ export class ModelStatistics {
     let versions = this.models.get(model);
     if (!versions) this.models.set(model, (versions = new Map()));
     let v = versions.get(version);
-    if (!v) versions.set(version, (v = { lastInference: 0, inferenceCount: 0, executionCount: 0, success: zero(), fail: zero(), queue: zero(), computeInfer: zero(), batches: new Map() }));
+    if (!v) versions.set(version, (v = emptyStats()));
     return v;
   }
 
@@ -70,7 +71,7 @@ export class ModelStatistics {
       const seen = this.models.get(m.name);
       for (const version of m.versions) {
         if (version === '' && !seen?.get('')) continue;
-        const v = seen?.get(version) ?? this.entry(m.name, version);
+        const v = seen?.get(version) ?? emptyStats();
         out.push({
           name: m.name, version,
           last_inference: v.lastInference,

@@ -27,24 +27,23 @@ type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.s
 /** Wraps an async handler: typed errors become their gRPC status, anything else INTERNAL. */
 function unary<Req, Res>(fn: (req: Req, authorization: string | undefined, metadata: grpc.Metadata) => Promise<Res> | Res): Handler<Req, Res> {
   return (call, callback) => {
-    const auth = call.metadata.get('authorization')[0];
     Promise.resolve()
-      .then(() => fn(call.request, typeof auth === 'string' ? auth : undefined, call.metadata))
-      .then((res) => callback(null, res), (e: unknown) => {
-        if (isParetoError(e)) {
-          const md = errorMetadata(e.code);
-          if (e instanceof RateLimitedError) md.set('retry-after', String(e.retryAfterSeconds));
-          callback({ code: e.grpcStatus, details: e.message, metadata: md });
-        }
-        else callback({ code: grpc.status.INTERNAL, details: 'internal server error' });
-      });
+      .then(() => fn(call.request, authorizationOf(call.metadata), call.metadata))
+      .then((res) => callback(null, res), (e: unknown) => callback(isParetoError(e) ? statusOf(e) : { code: grpc.status.INTERNAL, details: 'internal server error' }));
   };
 }
 
-function errorMetadata(code: string): grpc.Metadata {
-  const md = new grpc.Metadata();
-  md.set('pareto-error-code', code);
-  return md;
+function authorizationOf(metadata: grpc.Metadata): string | undefined {
+  const value = metadata.get('authorization')[0];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** A typed error as its gRPC status: the code in the `pareto-error-code` trailer, and when to retry a 429. */
+function statusOf(e: ParetoError): grpc.StatusObject {
+  const metadata = new grpc.Metadata();
+  metadata.set('pareto-error-code', e.code);
+  if (e instanceof RateLimitedError) metadata.set('retry-after', String(e.retryAfterSeconds));
+  return { code: e.grpcStatus, details: e.message, metadata };
 }
 
 /** Calls of the inference service that need a key, besides inference (checked on its own). */
@@ -62,39 +61,26 @@ function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, admin
     return new grpc.ServerInterceptingCall(call, {
       start: (next) => next({
         onReceiveMetadata: (metadata, proceed) => {
-          const stream = method.path.endsWith('/ModelStreamInfer');
-          const auth = metadata.get('authorization')[0] as string | undefined;
-          // Every other call that needs a key (model and repository calls) needs it before its
-          // message is read too: the admin's token, or a tenant's key.
-          if (KEYED.test(method.path) && !admin.matches(auth)) {
-            try {
-              service.identify(auth);
-            } catch (e) {
-              const error = e as ParetoError;
-              call.sendStatus({ code: error.grpcStatus, details: error.message, metadata: errorMetadata(error.code) });
-              return;
-            }
-          }
-          if (method.path.endsWith('/ModelInfer') || stream) {
+          const infer = method.path.endsWith('/ModelInfer'), stream = method.path.endsWith('/ModelStreamInfer');
+          const keyed = KEYED.test(method.path);
+          const auth = authorizationOf(metadata);
+          // The admin's token opens the model and repository calls; anything else needs a tenant's key.
+          if ((infer || stream || keyed) && !(keyed && admin.matches(auth))) {
             try {
               const tenant = service.identify(auth);
-              // A stream's messages are admitted one by one (streamInfer); its key is checked here, once.
-              if (stream) return proceed(metadata);
-              // Counted against the tenant's concurrency from here, before its message is read:
-              // a tenant's concurrent messages, each up to the size limit, are what it can make
-              // the server hold. The handler finds the pass by the metadata object, which a
-              // client cannot forge.
-              if (tenant) {
+              // Inference counts against the tenant's concurrency from here, before its message is
+              // read: a tenant's concurrent messages, each up to the size limit, are what it can make
+              // the server hold. The handler finds the pass by the metadata object, which a client
+              // cannot forge. A stream's messages are admitted one by one (streamInfer).
+              if (infer && tenant) {
                 pass = service.tenants!.hold(tenant);
                 passes.set(metadata, pass);
               }
             } catch (e) {
               const error = e as ParetoError;
               // Counted like any refusal, under model 'unknown': the model is in the unread message.
-              telemetry.request(requestRecord(service, '', undefined, undefined, error.httpStatus, 0, 0, undefined, error.message));
-              const md = errorMetadata(error.code);
-              if (error instanceof RateLimitedError) md.set('retry-after', String(error.retryAfterSeconds));
-              call.sendStatus({ code: error.grpcStatus, details: error.message, metadata: md });
+              if (infer || stream) telemetry.request(requestRecord(service, '', undefined, undefined, error.httpStatus, 0, 0, undefined, error.message));
+              call.sendStatus(statusOf(error));
               return;
             }
           }
@@ -149,10 +135,8 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
     ServerLive: unary(() => ({ live: true })),
     ServerReady: unary(() => ({ ready: opts.isReady() })),
     ModelReady: unary((req: { name: string; version: string }, auth) => {
-      service.authorize(auth, req.name);
       try {
-        const model = models.get(req.name);
-        if (req.version) models.variant(model, req.version);
+        service.modelFor(auth, req.name, req.version || undefined);
         return { ready: true };
       } catch (e) {
         // Not ready, or unknown: Triton answers false for both, and clients expect that.
@@ -162,10 +146,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
     }),
     ServerMetadata: unary(() => serverMetadata()),
     ModelMetadata: unary((req: { name: string; version: string }, auth) => {
-      service.authorize(auth, req.name);
-      const model = models.get(req.name);
-      if (req.version) models.variant(model, req.version);
-      const { name, versions, platform, inputs, outputs } = modelMetadata(model);
+      const { name, versions, platform, inputs, outputs } = modelMetadata(service.modelFor(auth, req.name, req.version || undefined));
       return { name, versions, platform, inputs, outputs };
     }),
     ModelConfig: unary((req: { name: string; version: string }, auth) => ({ config: service.modelConfig(auth, req.name, req.version || undefined) })),
@@ -205,8 +186,7 @@ const STREAM_IN_FLIGHT = 16;
  * stream survives it), and the stream ends once the client has ended and every answer is written.
  */
 function streamInfer(call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>, infer: (req: GrpcInferRequest, auth: string | undefined, pass: undefined) => Promise<unknown>): void {
-  const value = call.metadata.get('authorization')[0];
-  const auth = typeof value === 'string' ? value : undefined;
+  const auth = authorizationOf(call.metadata);
   let inFlight = 0;
   let ended = false;
   const settle = () => {

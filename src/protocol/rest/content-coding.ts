@@ -45,4 +45,4 @@ export function responseCoding(accept: string | undefined, size: number): Coding
   return undefined;
 }
 
-export const encodeBody = (body: Buffer, coding: Coding): Promise<Buffer> => compressors[coding](body);
+export const encodeBody = (body: Buffer | string, coding: Coding): Promise<Buffer> => compressors[coding](body);

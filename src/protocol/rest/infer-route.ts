@@ -135,7 +135,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       headers['content-encoding'] = out;
       headers.vary = 'accept-encoding';
     }
-    const payload = out ? await encodeBody(Buffer.isBuffer(encoded.body) ? encoded.body : Buffer.from(encoded.body), out) : encoded.body;
+    const payload = out ? await encodeBody(encoded.body, out) : encoded.body;
     res.writeHead(200, headers);
     res.end(payload);
     finish(x, 200);

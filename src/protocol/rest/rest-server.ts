@@ -99,21 +99,11 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   });
   app.get('/v2', async () => serverMetadata());
 
-  const metadata = async (req: FastifyRequest<{ Params: ModelParams }>) => {
-    service.authorize(req.headers.authorization, req.params.model);
-    const model = service.models.get(req.params.model);
-    if (req.params.version !== undefined) service.models.variant(model, req.params.version);
-    return modelMetadata(model);
-  };
+  const metadata = async (req: FastifyRequest<{ Params: ModelParams }>) => modelMetadata(service.modelFor(req.headers.authorization, req.params.model, req.params.version));
   app.get('/v2/models/:model', metadata);
   app.get('/v2/models/:model/versions/:version', metadata);
 
-  const ready = async (req: FastifyRequest<{ Params: ModelParams }>) => {
-    service.authorize(req.headers.authorization, req.params.model);
-    const model = service.models.get(req.params.model);
-    if (req.params.version !== undefined) service.models.variant(model, req.params.version);
-    return { name: model.name, ready: true };
-  };
+  const ready = async (req: FastifyRequest<{ Params: ModelParams }>) => ({ name: service.modelFor(req.headers.authorization, req.params.model, req.params.version).name, ready: true });
   const config = async (req: FastifyRequest<{ Params: ModelParams }>) => service.modelConfig(req.headers.authorization, req.params.model, req.params.version);
   app.get('/v2/models/:model/config', config);
   app.get('/v2/models/:model/versions/:version/config', config);
