@@ -180,3 +180,26 @@ export class UnsupportedError extends ParetoError {
     super('PARETO_ERR_UNSUPPORTED', message, 400, GrpcStatus.UNIMPLEMENTED);
   }
 }
+
+/** Triton's system shared-memory extension: a region that is not there, not allowed, or not big enough. */
+export class SharedMemoryError extends ParetoError {
+  static disabled(): SharedMemoryError {
+    return new SharedMemoryError('PARETO_ERR_SHM_DISABLED', 'client shared memory is off on this server; start it with --allow-client-shm to use it (clients on the same host only)', 403, GrpcStatus.PERMISSION_DENIED);
+  }
+
+  static notFound(name: string): SharedMemoryError {
+    return new SharedMemoryError('PARETO_ERR_SHM_NOT_FOUND', `no system shared memory region '${name}' is registered for this caller`, 404, GrpcStatus.NOT_FOUND);
+  }
+
+  static exists(name: string): SharedMemoryError {
+    return new SharedMemoryError('PARETO_ERR_SHM_EXISTS', `system shared memory region '${name}' is already registered; unregister it first`, 409, GrpcStatus.ALREADY_EXISTS);
+  }
+
+  static invalid(message: string): SharedMemoryError {
+    return new SharedMemoryError('PARETO_ERR_SHM_INVALID', message, 400, GrpcStatus.INVALID_ARGUMENT);
+  }
+
+  private constructor(code: string, message: string, httpStatus: number, grpcStatus: GrpcStatus) {
+    super(code, message, httpStatus, grpcStatus);
+  }
+}

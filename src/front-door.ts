@@ -19,6 +19,7 @@ import { DecoderPool } from './protocol/rest/decoder-pool.js';
 import { SlowBodies } from './protocol/rest/slow-bodies.js';
 import { RefusalTarpit } from './protocol/rest/refusal-tarpit.js';
 import { ConnectionDrain } from './protocol/rest/connection-drain.js';
+import { SharedMemoryRegions } from './serving/shared-memory.js';
 
 /** Decoder threads run at this niceness: decoding bulk bodies yields the core to the event loop and the executors. */
 const DECODER_NICENESS = 5;
@@ -58,6 +59,8 @@ export const FrontDoorOptionsSchema = z.strictObject({
   /** Token for GET /metrics (the admin token works too); `openMetrics` serves it to anyone (local use). */
   metricsToken: z.string().min(8, 'the metrics token must have at least 8 characters').optional(),
   openMetrics: z.boolean().default(false),
+  /** Triton's system shared memory for clients on this host; off by default, as in Triton (--allow-client-shm). */
+  allowClientShm: z.boolean().default(false),
   logLevel: z.enum(LOG_LEVELS).default('info'),
   /** Metrics, dashboard data and request logs; off only to measure what they cost. */
   telemetry: z.boolean().default(true),
@@ -66,6 +69,11 @@ export const FrontDoorOptionsSchema = z.strictObject({
 });
 
 export type FrontDoorOptions = z.output<typeof FrontDoorOptionsSchema>;
+
+/** The shared-memory regions callers may register, where the options allow them (one request reads at most a body's worth). */
+export function sharedMemoryRegions(opts: FrontDoorOptions): SharedMemoryRegions | undefined {
+  return opts.allowClientShm ? new SharedMemoryRegions({ maxRequestBytes: opts.maxBodyBytes }) : undefined;
+}
 export type FrontDoorInput = z.input<typeof FrontDoorOptionsSchema>;
 
 export interface FrontDoorParts {
@@ -171,6 +179,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
         slowBodies.close();
         await decoders?.close();
         telemetry.close();
+        service.sharedMemory?.close();
       })();
       return closing;
     },

@@ -8,7 +8,7 @@ import { InvalidRequestError, ModelUnloadedError } from './errors.js';
 import { formatZodError } from './repository/model-config.js';
 import { ModelRepository } from './repository/model-repository.js';
 import { ExecutorPool, defaultExecutorCount } from './runtime/executor-pool.js';
-import { frontDoor, FrontDoorOptionsSchema } from './front-door.js';
+import { frontDoor, FrontDoorOptionsSchema, sharedMemoryRegions } from './front-door.js';
 import type { AdminToken } from './protocol/admin-token.js';
 import { buildLoadReport } from './protocol/load-report.js';
 import { BatchDispatcher } from './serving/batch-dispatcher.js';
@@ -78,7 +78,7 @@ export async function startServer(input: ServerOptions = {}): Promise<RunningSer
   host.on('retired', (m) => dispatcher.forget(m));
   const tenants = opts.tenants ? new Tenants(readTenantsFile(opts.tenants), () => performance.now()) : undefined;
   const stopWatching = opts.tenants && tenants ? watchTenants(opts.tenants, tenants) : () => undefined;
-  const service = new InferenceService(host, dispatcher, tenants, opts.maxQueuedSamples);
+  const service = new InferenceService(host, dispatcher, tenants, opts.maxQueuedSamples, sharedMemoryRegions(opts));
   const door = frontDoor(opts, {
     service, dispatcher, tenants,
     inflightBatches: () => pool.inflightBatches(),

@@ -41,6 +41,7 @@ export function addFrontDoorOptions(cmd: Command): Command {
     .addOption(new Option('--tenants <file>', 'tenants.yaml: API keys, allowed models, quotas, SLOs (reloaded on change and SIGHUP); without it the server is open').env('PARETO_TENANTS'))
     .addOption(new Option('--metrics-token <token>', 'token for GET /metrics (the admin token works too)').env('PARETO_METRICS_TOKEN'))
     .addOption(new Option('--open-metrics', 'serve /metrics to anyone who can reach the port (local use)').env('PARETO_OPEN_METRICS'))
+    .addOption(new Option('--allow-client-shm', 'let callers register POSIX shared memory (/dev/shm) and pass tensors through it (Triton\'s system shared memory; clients on this host only)').env('PARETO_ALLOW_CLIENT_SHM'))
     .addOption(new Option('--admin-token <token>', 'token for the repository API (load/unload); a random one is printed if not set').env('PARETO_ADMIN_TOKEN'));
 }
 
@@ -89,6 +90,7 @@ export function frontDoorOptions(opts: Record<string, any>): FrontDoorInput {
     adminToken: opts.adminToken,
     metricsToken: opts.metricsToken,
     openMetrics: opts.openMetrics === true,
+    allowClientShm: opts.allowClientShm === true,
     logLevel: opts.logLevel,
     telemetry: opts.telemetry,
     tenants: opts.tenants,

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
 import { z } from 'zod';
 import { InvalidRequestError, NoWorkerError } from '../errors.js';
-import { frontDoor, FrontDoorOptionsSchema } from '../front-door.js';
+import { frontDoor, FrontDoorOptionsSchema, sharedMemoryRegions } from '../front-door.js';
 import type { AdminToken } from '../protocol/admin-token.js';
 import { buildLoadReport } from '../protocol/load-report.js';
 import { formatZodError } from '../repository/model-config.js';
@@ -77,7 +77,7 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
   }) : undefined;
   const tenants = opts.tenants ? new Tenants(readTenantsFile(opts.tenants), now, rateLimit?.buckets()) : undefined;
   const stopWatching = opts.tenants && tenants ? watchTenants(opts.tenants, tenants) : () => undefined;
-  const service = new InferenceService(models, dispatcher, tenants, opts.maxQueuedSamples);
+  const service = new InferenceService(models, dispatcher, tenants, opts.maxQueuedSamples, sharedMemoryRegions(opts));
   const autoscaler = new Autoscaler(dispatcher, models, workers, opts.targetUtilization, (model) => {
     let ms = Infinity;
     for (const t of tenants?.list() ?? []) if (t.mayUse(model)) ms = Math.min(ms, resolveSlo(t.config, model, {}).latencyMs);

@@ -5,8 +5,9 @@ export const SERVER_NAME = 'pareto';
 export const SERVER_VERSION = '0.1.0';
 export const EXTENSIONS = ['binary_tensor_data', 'model_repository', 'model_configuration', 'statistics', 'classification', 'parameters'];
 
-export function serverMetadata() {
-  return { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS };
+/** `sharedMemory`: the server allows client shared memory (--allow-client-shm). */
+export function serverMetadata(sharedMemory = false) {
+  return { name: SERVER_NAME, version: SERVER_VERSION, extensions: sharedMemory ? [...EXTENSIONS, 'system_shared_memory'] : EXTENSIONS };
 }
 
 export function modelMetadata(model: LoadedModel) {

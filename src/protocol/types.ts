@@ -2,6 +2,8 @@
 // decodes into and encodes from.
 import type { DoorPass, Tenant } from '../tenancy/tenants.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { Datatype } from '../tensor/dtype.js';
+import type { SharedMemoryRef } from '../serving/shared-memory.js';
 
 export type ParameterValue = string | number | boolean;
 export type Parameters = Record<string, ParameterValue>;
@@ -12,6 +14,16 @@ export interface RequestedOutput {
   binary?: boolean;
   /** Classification extension: the top this many classes per row, as "score:index" strings. */
   classCount?: number;
+  /** System shared-memory extension: written into this region instead of sent. */
+  sharedMemory?: SharedMemoryRef;
+}
+
+/** An input whose bytes lie in a registered shared-memory region, read by the service. */
+export interface SharedInput {
+  name: string;
+  datatype: Datatype;
+  shape: number[];
+  ref: SharedMemoryRef;
 }
 
 export interface InferenceRequest {
@@ -24,6 +36,8 @@ export interface InferenceRequest {
   version?: string;
   id?: string;
   inputs: Tensor[];
+  /** Inputs sent as shared-memory regions; they join `inputs` once read. */
+  sharedInputs?: SharedInput[];
   /** Absent: every output of the model. */
   outputs?: RequestedOutput[];
   parameters: Parameters;
@@ -45,7 +59,19 @@ export interface InferenceResponse {
   version: string;
   id?: string;
   outputs: Tensor[];
+  /** Outputs written into shared memory (their data is not sent), with the bytes written. */
+  sharedOutputs?: Record<string, SharedMemoryRef>;
   serving: ServingInfo;
+}
+
+/** The request's batch rows as its first input says (for telemetry before validation). */
+export function requestRows(req: InferenceRequest): number {
+  return (req.inputs[0] ?? req.sharedInputs?.[0])?.shape[0] ?? 0;
+}
+
+/** A response output's parameters when it was written to shared memory: where, and how many bytes. */
+export function sharedOutputParameters(ref: SharedMemoryRef): Parameters {
+  return { shared_memory_region: ref.region, shared_memory_byte_size: ref.byteSize, ...(ref.offset ? { shared_memory_offset: ref.offset } : {}) };
 }
 
 export function servingParameters(s: ServingInfo): Parameters {

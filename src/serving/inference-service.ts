@@ -1,6 +1,6 @@
 // The protocol-independent inference path: find model and variant, validate the tensors against
 // the signature, queue for batching, and pick the requested outputs. REST and gRPC both call this.
-import { ForbiddenError, InvalidRequestError, OverloadedError, ServerShuttingDownError } from '../errors.js';
+import { ForbiddenError, InvalidRequestError, OverloadedError, PayloadTooLargeError, ServerShuttingDownError, SharedMemoryError } from '../errors.js';
 import type { InferenceRequest, InferenceResponse } from '../protocol/types.js';
 import { validateInputs } from '../tensor/validate.js';
 import { performance } from 'node:perf_hooks';
@@ -12,6 +12,8 @@ import { tritonModelConfig } from '../protocol/model-config-view.js';
 import { classify } from './classification.js';
 import type { ModelCatalog } from './model-catalog.js';
 import type { DoorPass, Tenant, Tenants } from '../tenancy/tenants.js';
+import type { SharedMemoryRegions } from './shared-memory.js';
+import { fromBytes, tensorBytes } from '../tensor/tensor.js';
 
 /** Without a tenants file every request is this tenant's: no limits, SLOs only from request parameters. */
 const OPEN_TENANT = TenantsFileSchema.parse({ tenants: [{ id: 'anonymous', keys: [`sha256:${'0'.repeat(64)}`], models: ['*'] }] }).tenants[0];
@@ -26,7 +28,20 @@ export class InferenceService {
     readonly tenants?: Tenants,
     /** Samples queued server-wide beyond which new requests get 503: a bound on memory and waiting. */
     private readonly maxQueuedSamples = 65_536,
+    /** Triton's system shared memory, when the server allows it (--allow-client-shm). */
+    readonly sharedMemory?: SharedMemoryRegions,
   ) {}
+
+  /** The caller's shared-memory regions: its own (401 without a valid key; 403 where they are off). */
+  sharedMemoryOf(authorization: string | undefined): { regions: SharedMemoryRegions; owner: string } {
+    const owner = this.identify(authorization)?.id ?? OPEN_TENANT.id;
+    return { regions: this.regions(), owner };
+  }
+
+  private regions(): SharedMemoryRegions {
+    if (!this.sharedMemory) throw SharedMemoryError.disabled();
+    return this.sharedMemory;
+  }
 
   /**
    * The caller's tenant may use the model (else 403 before anything says whether it exists), and
@@ -102,6 +117,10 @@ export class InferenceService {
     const tenant = req.caller ? req.caller.tenant : this.authorize(req.authorization, req.model);
     const model = this.models.get(req.model);
     const variant = this.models.variant(model, req.version);
+    const owner = tenant?.id ?? OPEN_TENANT.id;
+    if (req.sharedInputs) await this.readSharedInputs(req, owner);
+    // An output region that is not there or too far out fails now, not after the batch has run.
+    for (const o of req.outputs ?? []) if (o.sharedMemory) this.regions().check(owner, o.sharedMemory, `output '${o.name}'`);
     const rows = validateInputs(req.inputs, model.inputs, model.config.batching.max_batch_size);
     if (this.dispatcher.queuedSamples() + rows > this.maxQueuedSamples) {
       throw new OverloadedError(`the server has ${this.dispatcher.queuedSamples()} samples queued, its limit (--max-queued-samples); retry later`);
@@ -112,7 +131,7 @@ export class InferenceService {
     try {
       const slo = admission?.slo ?? resolveSlo(OPEN_TENANT, req.model, req.parameters);
       const arrival = performance.now();
-      return await this.run(req, model, req.version ? variant : undefined, rows, {
+      return await this.run(req, owner, model, req.version ? variant : undefined, rows, {
         tenant: tenant?.id ?? OPEN_TENANT.id,
         weight: tenant?.config.weight ?? 1,
         priority: PRIORITY_RANK[slo.priority],
@@ -124,7 +143,31 @@ export class InferenceService {
     }
   }
 
-  private async run(req: InferenceRequest, model: LoadedModel, pinned: LoadedVariant | undefined, rows: number, sched: Scheduling): Promise<InferenceResponse> {
+  /** Reads the inputs sent as shared-memory regions, within the same byte limit a body has. */
+  private async readSharedInputs(req: InferenceRequest, owner: string): Promise<void> {
+    const regions = this.regions();
+    const shared = req.sharedInputs!;
+    const total = shared.reduce((n, s) => n + s.ref.byteSize, 0);
+    if (total > regions.maxRequestBytes) throw new PayloadTooLargeError(total, regions.maxRequestBytes, 'inputs in shared memory');
+    const bytes = await Promise.all(shared.map((s) => regions.read(owner, s.ref, `input '${s.name}'`)));
+    shared.forEach((s, i) => req.inputs.push(fromBytes(s.name, s.datatype, s.shape, bytes[i])));
+    req.sharedInputs = undefined;
+  }
+
+  /** Writes the outputs asked for in shared memory; the response then carries where, not the data. */
+  private async writeSharedOutputs(req: InferenceRequest, owner: string, outputs: InferenceResponse['outputs']): Promise<InferenceResponse['sharedOutputs']> {
+    const wanted = req.outputs?.filter((o) => o.sharedMemory);
+    if (!wanted?.length) return undefined;
+    const placed: NonNullable<InferenceResponse['sharedOutputs']> = {};
+    await Promise.all(wanted.map(async (o) => {
+      const bytes = tensorBytes(outputs.find((t) => t.name === o.name)!);
+      await this.regions().write(owner, o.sharedMemory!, bytes, `output '${o.name}'`);
+      placed[o.name] = { ...o.sharedMemory!, byteSize: bytes.byteLength };
+    }));
+    return placed;
+  }
+
+  private async run(req: InferenceRequest, owner: string, model: LoadedModel, pinned: LoadedVariant | undefined, rows: number, sched: Scheduling): Promise<InferenceResponse> {
     if (req.outputs) {
       for (const o of req.outputs) {
         if (!model.outputs.some((s) => s.name === o.name)) {
@@ -142,7 +185,8 @@ export class InferenceService {
         return o.classCount ? classify(t, model.outputs.find((s) => s.name === o.name)!, o.classCount) : t;
       })
       : result.outputs.filter((t) => model.outputs.some((s) => s.name === t.name));
-    return { model: model.name, version: result.serving.variant, id: req.id, outputs, serving: result.serving };
+    const sharedOutputs = await this.writeSharedOutputs(req, owner, outputs);
+    return { model: model.name, version: result.serving.variant, id: req.id, outputs, ...(sharedOutputs ? { sharedOutputs } : {}), serving: result.serving };
   }
 
   /** A front end's report of a request that failed as malformed (400, 413): it counts against the tenant's rate. */

@@ -11,6 +11,7 @@ import type { Telemetry } from '../../telemetry/telemetry.js';
 import type { DoorPass, Tenant } from '../../tenancy/tenants.js';
 import { requestRecord } from '../request-record.js';
 import { decodeGrpcInfer, encodeGrpcInfer, type GrpcInferRequest } from './infer-codec.js';
+import { requestRows } from '../types.js';
 
 export interface GrpcServerOptions {
   service: InferenceService;
@@ -47,7 +48,7 @@ function statusOf(e: ParetoError): grpc.StatusObject {
 }
 
 /** Calls of the inference service that need a key, besides inference (checked on its own). */
-const KEYED = /\/(ModelReady|ModelMetadata|ModelConfig|ModelStatistics|RepositoryIndex|RepositoryModelLoad|RepositoryModelUnload)$/;
+const KEYED = /\/(ModelReady|ModelMetadata|ModelConfig|ModelStatistics|RepositoryIndex|RepositoryModelLoad|RepositoryModelUnload|SystemSharedMemory(Status|Register|Unregister))$/;
 
 /**
  * Checks the key from the call's metadata before its message is read: an unauthenticated call
@@ -120,7 +121,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       // Counted from the metadata on (keyBeforeMessage), the message already read: admission checks the rest.
       if (!pass) service.precheck(t, req.model_name);
       const decoded = decodeGrpcInfer(req);
-      samples = decoded.inputs[0]?.shape[0] ?? 0;
+      samples = requestRows(decoded);
       const res = await service.infer({ ...decoded, authorization: auth, caller: { tenant: t, pass } });
       opts.telemetry.request(requestRecord(service, req.model_name, tenant, res.serving, 200, samples, performance.now() - start, res.id));
       return encodeGrpcInfer(res);
@@ -144,7 +145,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
         throw e;
       }
     }),
-    ServerMetadata: unary(() => serverMetadata()),
+    ServerMetadata: unary(() => serverMetadata(service.sharedMemory !== undefined)),
     ModelMetadata: unary((req: { name: string; version: string }, auth) => {
       const { name, versions, platform, inputs, outputs } = modelMetadata(service.modelFor(auth, req.name, req.version || undefined));
       return { name, versions, platform, inputs, outputs };
@@ -168,6 +169,21 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
     RepositoryModelUnload: unary(async (req: { model_name: string }, auth) => {
       opts.admin.check(auth);
       await models.unload(req.model_name);
+      return {};
+    }),
+    // Triton's system shared-memory extension: each caller its own regions.
+    SystemSharedMemoryStatus: unary((req: { name: string }, auth) => {
+      const { regions, owner } = service.sharedMemoryOf(auth);
+      return { regions: Object.fromEntries(regions.status(owner, req.name || undefined).map((r) => [r.name, r])) };
+    }),
+    SystemSharedMemoryRegister: unary((req: { name: string; key: string; offset: number; byte_size: number }, auth) => {
+      const { regions, owner } = service.sharedMemoryOf(auth);
+      regions.register(owner, req.name, req.key, Number(req.offset), Number(req.byte_size));
+      return {};
+    }),
+    SystemSharedMemoryUnregister: unary((req: { name: string }, auth) => {
+      const { regions, owner } = service.sharedMemoryOf(auth);
+      regions.unregister(owner, req.name || undefined);
       return {};
     }),
     ModelInfer: unary((req: GrpcInferRequest, auth, metadata) => inferOne(req, auth, passes.get(metadata))),

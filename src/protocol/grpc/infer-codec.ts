@@ -5,7 +5,8 @@ import { InvalidRequestError } from '../../errors.js';
 import { isDatatype, type Datatype } from '../../tensor/dtype.js';
 import { fromBytes, fromJson, tensorBytes, type Tensor } from '../../tensor/tensor.js';
 import { checkShape } from '../../tensor/validate.js';
-import { servingParameters, type InferenceRequest, type InferenceResponse, type Parameters } from '../types.js';
+import { servingParameters, sharedOutputParameters, type InferenceRequest, type InferenceResponse, type Parameters, type SharedInput } from '../types.js';
+import { sharedMemoryRef } from '../../serving/shared-memory.js';
 
 export interface GrpcParameter {
   parameter_choice?: string;
@@ -65,23 +66,42 @@ export function decodeGrpcInfer(msg: GrpcInferRequest): InferenceRequest {
   if (!msg.model_name) throw new InvalidRequestError('model_name is required');
   if (msg.inputs.length === 0) throw new InvalidRequestError('at least one input is required');
   const raw = msg.raw_input_contents;
-  if (raw.length > 0 && raw.length !== msg.inputs.length) {
-    throw new InvalidRequestError(`raw_input_contents has ${raw.length} entries for ${msg.inputs.length} inputs; give raw contents for every input or for none`);
+  // Inputs in shared memory have no contents: raw_input_contents holds the others', in order, as Triton reads them.
+  const refs = msg.inputs.map((input) => sharedMemoryRef(`input '${input.name}'`, decodeParameters(input.parameters)));
+  const carried = refs.filter((r) => !r).length;
+  if (raw.length > 0 && raw.length !== carried) {
+    throw new InvalidRequestError(`raw_input_contents has ${raw.length} entries for ${carried} inputs not in shared memory; give raw contents for every one of them or for none`);
   }
-  const inputs: Tensor[] = msg.inputs.map((input, i) => {
+  const inputs: Tensor[] = [];
+  const sharedInputs: SharedInput[] = [];
+  let next = 0;
+  msg.inputs.forEach((input, i) => {
     if (!isDatatype(input.datatype)) throw new InvalidRequestError(`input '${input.name}': unknown or unsupported datatype '${input.datatype}'`);
     const shape = checkShape(input.name, input.shape);
-    if (raw.length > 0) return fromBytes(input.name, input.datatype, shape, raw[i]);
+    const ref = refs[i];
+    if (ref) {
+      if (Object.values(input.contents ?? {}).some((v) => v.length > 0)) throw new InvalidRequestError(`input '${input.name}' is in shared memory and must not also have contents`);
+      sharedInputs.push({ name: input.name, datatype: input.datatype, shape, ref });
+      return;
+    }
+    if (raw.length > 0) {
+      inputs.push(fromBytes(input.name, input.datatype, shape, raw[next++]));
+      return;
+    }
     const field = CONTENTS_FIELD[input.datatype];
     if (!field) throw new InvalidRequestError(`input '${input.name}': ${input.datatype} must be sent in raw_input_contents`);
-    return fromJson(input.name, input.datatype, shape, input.contents?.[field] ?? []);
+    inputs.push(fromJson(input.name, input.datatype, shape, input.contents?.[field] ?? []));
   });
   return {
     model: msg.model_name,
     version: msg.model_version || undefined,
     id: msg.id || undefined,
     inputs,
-    outputs: msg.outputs.length ? msg.outputs.map((o) => ({ name: o.name, classCount: classCount(o.name, decodeParameters(o.parameters).classification) })) : undefined,
+    ...(sharedInputs.length ? { sharedInputs } : {}),
+    outputs: msg.outputs.length ? msg.outputs.map((o) => {
+      const params = decodeParameters(o.parameters);
+      return { name: o.name, classCount: classCount(o.name, params.classification), sharedMemory: sharedMemoryRef(`output '${o.name}'`, params) };
+    }) : undefined,
     parameters: decodeParameters(msg.parameters),
   };
 }
@@ -92,7 +112,15 @@ export function encodeGrpcInfer(res: InferenceResponse) {
     model_version: res.version,
     id: res.id ?? '',
     parameters: encodeParameters(servingParameters(res.serving)),
-    outputs: res.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
-    raw_output_contents: res.outputs.map((t) => { const b = tensorBytes(t); return Buffer.from(b.buffer, b.byteOffset, b.byteLength); }),
+    outputs: res.outputs.map((t) => {
+      const shared = res.sharedOutputs?.[t.name];
+      return { name: t.name, datatype: t.datatype, shape: t.shape, ...(shared ? { parameters: encodeParameters(sharedOutputParameters(shared)) } : {}) };
+    }),
+    // An output written to shared memory keeps its place with empty contents, so the others' indices hold.
+    raw_output_contents: res.outputs.map((t) => {
+      if (res.sharedOutputs?.[t.name]) return Buffer.alloc(0);
+      const b = tensorBytes(t);
+      return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    }),
   };
 }

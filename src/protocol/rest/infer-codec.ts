@@ -2,10 +2,11 @@
 // `Inference-Header-Content-Length` bytes, then each binary tensor's bytes in order).
 import { classCount } from '../../serving/classification.js';
 import { InvalidRequestError, PayloadTooLargeError } from '../../errors.js';
-import { isDatatype } from '../../tensor/dtype.js';
+import { isDatatype, type Datatype } from '../../tensor/dtype.js';
 import { fromBytes, fromJson, MAX_JSON_DEPTH, tensorBytes, toJsonData, type Tensor } from '../../tensor/tensor.js';
 import { checkShape } from '../../tensor/validate.js';
-import { servingParameters, type InferenceRequest, type InferenceResponse, type Parameters } from '../types.js';
+import { servingParameters, sharedOutputParameters, type InferenceRequest, type InferenceResponse, type Parameters, type SharedInput } from '../types.js';
+import { sharedMemoryRef } from '../../serving/shared-memory.js';
 
 type ParameterValue = string | number | boolean;
 
@@ -142,9 +143,22 @@ export function decodeInferBody(model: string, version: string | undefined, body
   const req = checkRequest(raw);
 
   let offset = jsonEnd;
-  const inputs: Tensor[] = req.inputs.map((input) => {
+  const inputs: Tensor[] = [];
+  const sharedInputs: SharedInput[] = [];
+  for (const input of req.inputs) {
     if (!isDatatype(input.datatype)) throw new InvalidRequestError(`input '${input.name}': unknown or unsupported datatype '${input.datatype}'`);
     const shape = checkShape(input.name, input.shape);
+    const ref = sharedMemoryRef(`input '${input.name}'`, input.parameters);
+    if (ref) {
+      if (input.data !== undefined || input.parameters?.binary_data_size !== undefined) throw new InvalidRequestError(`input '${input.name}' is in shared memory and must not also have data or binary_data_size`);
+      sharedInputs.push({ name: input.name, datatype: input.datatype, shape, ref });
+      continue;
+    }
+    inputs.push(decodeInput(input, input.datatype, shape));
+  }
+  if (offset !== body.length) throw new InvalidRequestError(`${body.length - offset} bytes of binary data follow the inputs that no binary_data_size accounts for`);
+
+  function decodeInput(input: RawInput, datatype: Datatype, shape: number[]): Tensor {
     const size = input.parameters?.binary_data_size;
     if (size !== undefined) {
       if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) throw new InvalidRequestError(`input '${input.name}': binary_data_size must be a non-negative integer`);
@@ -152,18 +166,22 @@ export function decodeInferBody(model: string, version: string | undefined, body
       if (offset + size > body.length) throw new InvalidRequestError(`input '${input.name}': binary_data_size ${size} runs past the end of the body`);
       const bytes = body.subarray(offset, offset + size);
       offset += size;
-      return fromBytes(input.name, input.datatype, shape, bytes);
+      return fromBytes(input.name, datatype, shape, bytes);
     }
     if (input.data === undefined) throw new InvalidRequestError(`input '${input.name}' has neither 'data' nor a binary_data_size parameter`);
-    return fromJson(input.name, input.datatype, shape, input.data);
-  });
-  if (offset !== body.length) throw new InvalidRequestError(`${body.length - offset} bytes of binary data follow the inputs that no binary_data_size accounts for`);
+    return fromJson(input.name, datatype, shape, input.data);
+  }
 
   const binaryDefault = req.parameters?.binary_data_output === true;
-  const outputs = req.outputs?.map((o) => ({ name: o.name, binary: o.parameters?.binary_data === undefined ? binaryDefault : o.parameters.binary_data === true, classCount: classCount(o.name, o.parameters?.classification) }));
+  const outputs = req.outputs?.map((o) => ({
+    name: o.name,
+    binary: o.parameters?.binary_data === undefined ? binaryDefault : o.parameters.binary_data === true,
+    classCount: classCount(o.name, o.parameters?.classification),
+    sharedMemory: sharedMemoryRef(`output '${o.name}'`, o.parameters),
+  }));
   const parameters: Parameters = { ...req.parameters };
   if (binaryDefault && !outputs) parameters.binary_data_output = true;
-  return { model, version, id: req.id, inputs, outputs, parameters };
+  return { model, version, id: req.id, inputs, ...(sharedInputs.length ? { sharedInputs } : {}), outputs, parameters };
 }
 
 export interface EncodedResponse {
@@ -176,6 +194,8 @@ export function encodeInferResponse(req: InferenceRequest, res: InferenceRespons
   const binaryDefault = req.parameters.binary_data_output === true;
   const chunks: Uint8Array[] = [];
   const outputs = res.outputs.map((t) => {
+    const shared = res.sharedOutputs?.[t.name];
+    if (shared) return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: sharedOutputParameters(shared) };
     const binary = req.outputs?.find((o) => o.name === t.name)?.binary ?? binaryDefault;
     if (!binary) return { name: t.name, datatype: t.datatype, shape: t.shape, data: toJsonData(t) };
     const bytes = tensorBytes(t);

@@ -10,7 +10,7 @@ import type { InferenceService } from '../../serving/inference-service.js';
 import type { DoorPass, Tenant } from '../../tenancy/tenants.js';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import { requestRecord } from '../request-record.js';
-import type { ServingInfo } from '../types.js';
+import { requestRows, type ServingInfo } from '../types.js';
 import type { BodyBudget } from './body-budget.js';
 import { decodeCost, type DecoderPool } from './decoder-pool.js';
 import type { SlowBodies } from './slow-bodies.js';
@@ -112,7 +112,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       : decodeInferBody(x.model, version, body, headerLength, maxJsonBytes, depthScanned);
     request.authorization = req.headers.authorization;
     request.caller = { tenant: x.tenant, pass: x.pass };
-    x.samples = request.inputs[0]?.shape[0] ?? 0;
+    x.samples = requestRows(request);
     x.id = request.id;
     const response = await service.infer(request);
     const s = (x.serving = response.serving);

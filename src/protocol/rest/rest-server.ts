@@ -8,6 +8,7 @@ import type { AdminToken } from '../admin-token.js';
 import { serverMetadata, modelMetadata } from '../metadata.js';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import { registerDashboard } from './dashboard-routes.js';
+import { registerSharedMemory } from './shared-memory-routes.js';
 import { inferRoute } from './infer-route.js';
 import { createServer } from 'node:http';
 import type { BodyBudget } from './body-budget.js';
@@ -97,7 +98,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
     const ready = opts.isReady();
     return reply.code(ready ? 200 : 503).send({ ready });
   });
-  app.get('/v2', async () => serverMetadata());
+  app.get('/v2', async () => serverMetadata(service.sharedMemory !== undefined));
 
   const metadata = async (req: FastifyRequest<{ Params: ModelParams }>) => modelMetadata(service.modelFor(req.headers.authorization, req.params.model, req.params.version));
   app.get('/v2/models/:model', metadata);
@@ -118,6 +119,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   app.get('/v2/models/:model/ready', ready);
   app.get('/v2/models/:model/versions/:version/ready', ready);
 
+  registerSharedMemory(app, service);
   registerDashboard(app, service, opts.telemetry, admin);
   // Metrics name every tenant and its traffic: not for anyone who can reach the port.
   app.get('/metrics', async (req, reply) => {
