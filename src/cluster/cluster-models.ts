@@ -46,8 +46,12 @@ export class ClusterModels implements ModelCatalog {
       spec: config.variants.find((s) => s.name === v.name)!,
       profile: v.has_profile ? profileOf(v) : undefined,
     }]));
+    const outputs = tensorSignatures(config, 'outputs').map((t) => {
+      const labels = load.tensors?.find((b) => b.output && b.name === t.name)?.labels;
+      return labels?.length ? { ...t, labels } : t;
+    });
     this.models.set(load.name, {
-      name: load.name, config, inputs: tensorSignatures(config, 'inputs'), outputs: tensorSignatures(config, 'outputs'), variants,
+      name: load.name, config, inputs: tensorSignatures(config, 'inputs'), outputs, variants,
       defaultVariant: variants.get(config.default_variant ?? config.variants[0].name)!,
       outstanding: 0,
     });

@@ -26,6 +26,8 @@ export interface OptimizeOptions {
   maxBatchSize?: number;
   /** Fixed sizes for the input's dimensions after the batch axis, where the model leaves them symbolic. */
   inputShape?: number[];
+  /** The output's class names: written to labels.txt and named in model.yaml (classification answers "score:index:label"). */
+  labels?: string[];
   seed?: number;
   log?: (line: string) => void;
   progress?: (label: string, done: number, total: number) => void;
@@ -152,6 +154,7 @@ export async function optimizeModel(opts: OptimizeOptions): Promise<VariantResul
   }
 
   const made = results.filter((r) => !r.skipped);
+  if (opts.labels) writeFileSync(join(opts.out, 'labels.txt'), opts.labels.join('\n') + '\n');
   writeFileSync(join(opts.out, 'variants.json'), JSON.stringify(Object.fromEntries(made.map((r) => [r.name, r.how])), null, 2) + '\n');
   writeFileSync(join(opts.out, 'model.yaml'), [
     `# Written by \`pareto optimize\`; each variant's measured profile is in <variant>/profile.json.`,
@@ -165,6 +168,7 @@ export async function optimizeModel(opts: OptimizeOptions): Promise<VariantResul
     `  - name: ${sig.output.name}`,
     '    datatype: FP32',
     `    shape: [-1, ${sig.output.shape.slice(1).join(', ')}]`,
+    ...(opts.labels ? ['    labels: labels.txt'] : []),
     'batching:',
     `  max_batch_size: ${opts.maxBatchSize ?? 64}`,
     '  max_queue_delay_ms: 0',

@@ -19,6 +19,8 @@ export interface TensorBatching {
   output: boolean;
   /** -1: not batched. */
   batch_axis: number;
+  /** An output's class names, for the classification extension. */
+  labels?: string[];
 }
 
 export interface ModelLoad {
@@ -63,7 +65,7 @@ export function buildLoadReport(
       queued_samples: queued.get(model.name) ?? 0,
       tensors: [
         ...model.inputs.map((t) => ({ name: t.name, output: false, batch_axis: t.batchAxis ?? -1 })),
-        ...model.outputs.map((t) => ({ name: t.name, output: true, batch_axis: t.batchAxis ?? -1 })),
+        ...model.outputs.map((t) => ({ name: t.name, output: true, batch_axis: t.batchAxis ?? -1, ...(t.labels ? { labels: t.labels } : {}) })),
       ],
       variants: [...model.variants.values()].map((v) => {
         const ran = dispatcher.ran.get(`${model.name}/${v.name}`);

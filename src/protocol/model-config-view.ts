@@ -43,7 +43,10 @@ export function tritonModelConfig(model: LoadedModel, executors: number) {
     version_policy: { all: {} },
     max_batch_size: maxBatch,
     input: model.inputs.map(view),
-    output: model.outputs.map(view),
+    output: model.outputs.map((t, i) => {
+      const labels = model.config.outputs[i]?.labels;
+      return labels ? { ...view(t), label_filename: labels } : view(t);
+    }),
     ...(maxBatch > 0 ? { dynamic_batching: { preferred_batch_size: [] as number[], max_queue_delay_microseconds: Math.round(batching.max_queue_delay_ms * 1000) } } : {}),
     instance_group: [{ name: `${model.name}_0`, kind: 'KIND_CPU', count: executors }],
     default_model_filename: 'model.onnx',

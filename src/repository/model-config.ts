@@ -1,6 +1,7 @@
 // model.yaml: the model's signature, batching settings and variants, validated with zod so that a
 // bad file names the file, the field and the problem.
 import { readFileSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ModelConfigError } from '../errors.js';
@@ -20,6 +21,8 @@ const TensorSpec = z.strictObject({
    * batch (requests that differ go in different batches); an output is the same for all of them.
    */
   batched: z.boolean().optional(),
+  /** An output's class names, one per line in this file (relative to the model's folder), as Triton's label_filename: classification answers "score:index:label". */
+  labels: z.string().min(1).optional(),
 });
 
 export const VariantSpec = z.strictObject({
@@ -86,6 +89,9 @@ export const ModelConfigSchema = z.strictObject({
   });
   checkTensors('inputs');
   checkTensors('outputs');
+  cfg.inputs.forEach((t, i) => {
+    if (t.labels !== undefined) ctx.addIssue({ code: 'custom', path: ['inputs', i, 'labels'], message: 'labels name an output\'s classes; an input has none' });
+  });
   if (!noBatchAxis && cfg.inputs.every((t) => t.batched === false)) {
     ctx.addIssue({ code: 'custom', path: ['batching', 'max_batch_size'], message: 'no input is batched: write max_batch_size: 0 for a model without a batch axis' });
   }
@@ -110,15 +116,30 @@ export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 export type TensorSpec = z.infer<typeof TensorSpec>;
 export type VariantSpec = z.infer<typeof VariantSpec>;
 
-/** The tensors' signatures as serving checks and batches them. */
-export function tensorSignatures(cfg: ModelConfig, kind: 'inputs' | 'outputs'): TensorSignature[] {
+/** The tensors' signatures as serving checks and batches them; `modelDir`: read the outputs' labels files from it. */
+export function tensorSignatures(cfg: ModelConfig, kind: 'inputs' | 'outputs', modelDir?: string): TensorSignature[] {
   const noBatchAxis = cfg.batching.max_batch_size === 0;
-  return cfg[kind].map((t) => ({
+  return cfg[kind].map((t, i) => ({
     name: t.name,
     datatype: t.datatype,
     shape: t.shape,
     batchAxis: noBatchAxis || t.batched === false ? null : t.batch_axis ?? 0,
+    ...(t.labels && modelDir ? { labels: readLabels(modelDir, t.labels, `${kind}.${i}.labels`) } : {}),
   }));
+}
+
+/** One class name per line (Triton's label file), from a file that must lie inside the model's folder. */
+function readLabels(modelDir: string, file: string, field: string): string[] {
+  const path = resolve(modelDir, file);
+  const yaml = join(modelDir, 'model.yaml');
+  if (relative(resolve(modelDir), path).startsWith('..') || isAbsolute(file)) throw new ModelConfigError(yaml, `${field}: '${file}' must be a file inside the model's folder`);
+  try {
+    const lines = readFileSync(path, 'utf8').split('\n').map((l) => l.replace(/\r$/, ''));
+    if (lines[lines.length - 1] === '') lines.pop();
+    return lines;
+  } catch (e) {
+    throw new ModelConfigError(yaml, `${field}: cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 export function formatZodError(error: z.ZodError): string {

@@ -1,7 +1,8 @@
 // Triton's classification extension: a requested output with the parameter `classification: k`
 // (tritonclient's `class_count=k`) comes back as its k
-// highest scores per batch row, as BYTES "score:index" strings, highest first (shape [rows, k], or
-// [k] for an unbatched output). Ties keep the lower index first, so the answer is exact and stable.
+// highest scores per batch row, as BYTES "score:index" strings ("score:index:label" where model.yaml
+// gives the output a labels file), highest first (shape [rows, k], or [k] for an unbatched output).
+// Ties keep the lower index first, so the answer is exact and stable.
 import { InvalidRequestError } from '../errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { TensorSignature } from '../tensor/validate.js';
@@ -29,7 +30,10 @@ export function classify(t: Tensor, spec: TensorSignature, k: number): Tensor {
     const base = r * width;
     const score = (i: number) => Number(t.data[base + i]);
     order.sort((a, b) => score(b) - score(a) || a - b);
-    for (let j = 0; j < top; j++) out.push(`${score(order[j]).toFixed(6)}:${order[j]}`);
+    for (let j = 0; j < top; j++) {
+      const label = spec.labels?.[order[j]];
+      out.push(`${score(order[j]).toFixed(6)}:${order[j]}${label !== undefined ? `:${label}` : ''}`);
+    }
     order.sort((a, b) => a - b);
   }
   return { name: t.name, datatype: 'BYTES', shape: batched ? [rows, top] : [top], data: out };

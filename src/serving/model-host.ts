@@ -133,7 +133,7 @@ export class ModelHost extends EventEmitter<{ unloading: [model: LoadedModel]; d
       const { config, variants } = this.repository.read(name);
       const generation = this.generation++;
       const inputs = tensorSignatures(config, 'inputs');
-      const outputs = tensorSignatures(config, 'outputs');
+      const outputs = tensorSignatures(config, 'outputs', join(this.repository.root, name));
       const warmup = warmupInputs(config, inputs, join(this.repository.root, name));
       const loaded = new Map<string, LoadedVariant>();
       for (const [i, files] of variants.entries()) {

@@ -14,6 +14,8 @@ export interface TensorSignature {
    * is the same in every request of a batch (a sample rate), an output is the same for all of them.
    */
   batchAxis: number | null;
+  /** An output's class names (model.yaml's labels file), for the classification extension. */
+  labels?: string[];
 }
 
 /** Validates inputs and returns the request's batch size (its rows on the batch axis; 1 for a model without one). */

@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import ort from 'onnxruntime-node';
 import { loadDataset, type DatasetName } from '../datasets/index.js';
 import { LINE_SHAPE } from '../datasets/text-lines.js';
+import { FASHION_CLASSES } from '../datasets/fashion-mnist.js';
 import { ModelRepository } from '../repository/model-repository.js';
 import { optimizeModel } from '../optimize/pipeline.js';
 import { profileModel } from '../profile/profile-model.js';
@@ -48,7 +49,7 @@ async function buildFamily(repository: string, f: Family, scratch: string): Prom
   const out = join(repository, f.name);
   rmSync(out, { recursive: true, force: true });
   await optimizeModel({
-    source, out, name: f.name, description: f.description, train, seed: ZOO_SEED,
+    source, out, name: f.name, description: f.description, train, seed: ZOO_SEED, labels: f.dataset === 'fashion-mnist' ? FASHION_CLASSES : undefined,
     log: (l) => console.log(l), progress: (label, d, t) => progressBar(label, d, t),
   });
   writeFileSync(join(out, 'fp32', 'training.json'), JSON.stringify({ dataset: f.dataset, architecture: sizes.join('-'), seed: ZOO_SEED, epochs: f.epochs, seconds: Math.round((performance.now() - started) / 1000) }, null, 2) + '\n');
@@ -64,7 +65,7 @@ async function buildOcrDirection(repository: string): Promise<void> {
   rmSync(out, { recursive: true, force: true });
   console.log(`${OCR_MODEL}: variants of ${source}`);
   await optimizeModel({
-    source, out, name: OCR_MODEL, inputShape: LINE_SHAPE, maxBatchSize: 16, seed: ZOO_SEED,
+    source, out, name: OCR_MODEL, inputShape: LINE_SHAPE, maxBatchSize: 16, seed: ZOO_SEED, labels: ['0°', '180°'],
     description: 'PaddleOCR text-direction classifier (ch_ppocr_mobile_v2.0_cls, pretrained): input a 3x48x192 text line normalised to [-1, 1]; output [p(0°), p(180°)].',
     train: loadDataset('text-lines', 'train'),
     log: (l) => console.log(l), progress: (label, d, t) => progressBar(label, d, t),

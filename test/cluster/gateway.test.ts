@@ -2,7 +2,7 @@
 // on with their status), a worker that is only a plain Open Inference Protocol server (no Pareto
 // extension at all), and a worker that stalls being routed around.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -47,6 +47,8 @@ async function plainOipServer(modelFile: string): Promise<{ app: FastifyInstance
   return { app, origin: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, calls: () => calls };
 }
 
+const DIGIT_NAMES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
+
 describe('gateway', { timeout: 90_000 }, () => {
   let repo: ReturnType<typeof clusterRepository>;
   let workers: WorkerProcess[];
@@ -58,6 +60,10 @@ describe('gateway', { timeout: 90_000 }, () => {
     repo = clusterRepository();
     const tenants = join(repo.dir, 'tenants.yaml');
     writeFileSync(tenants, `tenants:\n  - id: t\n    keys: ["${hashKey('t-key')}"]\n    models: [mnist-mlp, digits]\n`);
+    // Class names on the output: a gateway learns them from the workers' load reports.
+    writeFileSync(join(repo.dir, 'mnist-mlp/labels.txt'), `${DIGIT_NAMES.join('\n')}\n`);
+    const yaml = join(repo.dir, 'mnist-mlp/model.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/(outputs:\n(?:  .*\n)+?    shape: .*\n)/, '$1    labels: labels.txt\n'));
     workers = await Promise.all([0, 1].map(() => startWorkerProcess(repo.dir)));
     plain = await plainOipServer(join(repo.dir, 'mnist-mlp/fp32/model.onnx'));
     gateway = await startGateway({
@@ -84,6 +90,10 @@ describe('gateway', { timeout: 90_000 }, () => {
     assert.equal(json.status, 200);
     const body = await json.json() as { outputs: Array<{ data: number[] }>; parameters: { variant: string } };
     for (let i = 0; i < 4; i++) assert.equal(argmax(body.outputs[0].data, i * 10, 10), labels[i]);
+    // Classification with the workers' labels, as a worker itself answers it.
+    const top = await fetch(`${url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: jsonInfer(pixels, 4, { outputs: [{ name: 'logits', parameters: { classification: 1 } }] }), headers: { ...auth, 'content-type': 'application/json' } });
+    const classes = (await top.json() as { outputs: Array<{ data: string[] }> }).outputs[0].data;
+    assert.deepEqual(classes.map((c) => c.split(':').slice(1)), labels.map((l) => [String(l), DIGIT_NAMES[l]]));
     // A deadline travels to the worker as the remaining budget, on either transport, with no retries.
     const retries = gateway.workers.retries;
     for (let i = 0; i < 6; i++) {

@@ -2,6 +2,11 @@
 // the k highest scores per row, "score:index", highest first — the same numbers as the raw output.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FASHION_CLASSES } from '../../src/datasets/fashion-mnist.js';
+import { ModelConfigSchema, tensorSignatures } from '../../src/repository/model-config.js';
 import { grpcClient } from '../helpers/grpc-client.js';
 import { digits, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -53,5 +58,33 @@ describe('classification extension', () => {
       assert.match(body.error, /classification/);
     }
     assert.equal((await post([{ name: 'logits', parameters: { classification: 0 } }])).body.outputs[0].datatype, 'FP32', '0: the raw output');
+  });
+
+  it('labels from model.yaml: "score:index:label", and label_filename in the configuration', async () => {
+    const res = await fetch(`${server.url}/v2/models/fashion-mlp/versions/fp32/infer`, { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'input', shape: [2, 784], datatype: 'FP32', data: Array.from(pixels) }], outputs: [{ name: 'logits', parameters: { classification: 2 } }] }) });
+    const out = (await res.json()).outputs[0];
+    assert.equal(out.data.length, 4);
+    for (const entry of out.data as string[]) {
+      const [score, index, ...label] = entry.split(':');
+      assert.ok(Number.isFinite(Number(score)));
+      assert.equal(label.join(':'), FASHION_CLASSES[Number(index)]);
+    }
+    const config = await (await fetch(`${server.url}/v2/models/fashion-mlp/config`)).json();
+    assert.equal(config.output[0].label_filename, 'labels.txt');
+  });
+
+  it('a labels file must be inside the model\'s folder, and only outputs have one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pareto-labels-'));
+    try {
+      writeFileSync(join(dir, 'labels.txt'), 'cat\r\ndog\n');
+      const cfg = (labels: string) => ModelConfigSchema.parse({ name: 'm', inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2] }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2], labels }], variants: [{ name: 'v' }] });
+      assert.deepEqual(tensorSignatures(cfg('labels.txt'), 'outputs', dir)[0].labels, ['cat', 'dog']);
+      for (const escape of ['../labels.txt', '/etc/hostname', 'missing.txt']) {
+        assert.throws(() => tensorSignatures(cfg(escape), 'outputs', dir), (e: Error & { code?: string }) => e.code === 'PARETO_ERR_MODEL_CONFIG', escape);
+      }
+      assert.throws(() => ModelConfigSchema.parse({ name: 'm', inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 2], labels: 'labels.txt' }], outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 2] }], variants: [{ name: 'v' }] }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
