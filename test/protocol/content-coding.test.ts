@@ -4,10 +4,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { deflateSync, gzipSync } from 'node:zlib';
+import * as grpc from '@grpc/grpc-js';
+import { inferenceService } from '../../src/protocol/grpc/proto.js';
 import { binaryInfer, digits, jsonInfer, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
-before(async () => { server = await startTestServer({ maxJsonBytes: 1 << 20 }); });
+// 8 MiB messages and bodies: a gRPC bomb need not be large to be over the limit.
+before(async () => { server = await startTestServer({ maxJsonBytes: 1 << 20, maxBodyBytes: 8 << 20 }); });
 after(() => server.close());
 
 const url = () => `${server.url}/v2/models/mnist-mlp/versions/fp32/infer`;
@@ -56,5 +59,28 @@ describe('content codings', () => {
     const corrupt = await fetch(url(), { method: 'POST', body: plain, headers: { 'content-encoding': 'gzip' } });
     assert.equal(corrupt.status, 400);
     assert.equal((await corrupt.json()).code, 'PARETO_ERR_MALFORMED_ENCODING');
+  });
+
+  it('gRPC: messages compressed with deflate or gzip get the plain answer; one that inflates past the limit is RESOURCE_EXHAUSTED', async () => {
+    const request = (rows: number, data: Buffer) => ({ model_name: 'mnist-mlp', model_version: 'fp32', inputs: [{ name: 'input', datatype: 'FP32', shape: [rows, 784] }], raw_input_contents: [data] });
+    const infer = (client: grpc.Client, req: object) => new Promise<{ error?: grpc.ServiceError; bytes?: Buffer }>((resolve) => {
+      (client as unknown as Record<string, Function>).ModelInfer(req, (error: grpc.ServiceError | null, res: { raw_output_contents: Buffer[] }) => resolve(error ? { error } : { bytes: res.raw_output_contents[0] }));
+    });
+    const Client = inferenceService();
+    const plainClient = new Client(server.grpcAddress, grpc.credentials.createInsecure());
+    const raw = Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength);
+    const reference = (await infer(plainClient, request(32, raw))).bytes!;
+    plainClient.close();
+    for (const algorithm of [1, 2]) { // grpc-js: 1 deflate, 2 gzip
+      const client = new Client(server.grpcAddress, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': algorithm });
+      try {
+        assert.deepEqual((await infer(client, request(32, raw))).bytes, reference, `algorithm ${algorithm}`);
+        // 32 MiB of zeros, a few tens of KiB on the wire.
+        const bomb = await infer(client, request(10_700, Buffer.alloc(10_700 * 784 * 4)));
+        assert.equal(bomb.error?.code, grpc.status.RESOURCE_EXHAUSTED, `algorithm ${algorithm}: ${bomb.error?.details}`);
+      } finally {
+        client.close();
+      }
+    }
   });
 });
