@@ -11,6 +11,8 @@ export type Protocol = (typeof PROTOCOLS)[number];
 
 export interface Reply {
   status: number;
+  /** gRPC: the server's error code (pareto-error-code); absent on an error the server did not send, such as a dropped connection. */
+  code?: string;
   variant?: string;
   accuracy?: number;
 }
@@ -92,7 +94,7 @@ export class Senders {
     const c = client as grpc.Client & { ModelInfer: Function };
     return () => new Promise((resolve) => {
       c.ModelInfer(request, metadata, (err: grpc.ServiceError | null, res: { parameters?: Record<string, { string_param?: string; double_param?: number }> }) => {
-        if (err) resolve({ status: HTTP_OF_GRPC[err.code] ?? 500 });
+        if (err) resolve({ status: HTTP_OF_GRPC[err.code] ?? 500, code: err.metadata?.get('pareto-error-code')[0]?.toString() });
         else resolve({ status: 200, variant: res.parameters?.variant?.string_param, accuracy: res.parameters?.accuracy?.double_param });
       });
     });

@@ -67,8 +67,9 @@ function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, admin
           const auth = authorizationOf(metadata);
           // The admin's token opens the model and repository calls; anything else needs a tenant's key.
           if ((infer || stream || keyed) && !(keyed && admin.matches(auth))) {
+            let tenant: Tenant | undefined;
             try {
-              const tenant = service.identify(auth);
+              tenant = service.identify(auth);
               // Inference counts against the tenant's concurrency from here, before its message is
               // read: a tenant's concurrent messages, each up to the size limit, are what it can make
               // the server hold. The handler finds the pass by the metadata object, which a client
@@ -79,8 +80,9 @@ function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, admin
               }
             } catch (e) {
               const error = e as ParetoError;
-              // Counted like any refusal, under model 'unknown': the model is in the unread message.
-              if (infer || stream) telemetry.request(requestRecord(service, '', undefined, undefined, error.httpStatus, 0, 0, undefined, error.message));
+              // Counted like any refusal, to its tenant where the key named one (a 429 over its
+              // concurrency is that tenant's), under model 'unknown': the model is in the unread message.
+              if (infer || stream) telemetry.request(requestRecord(service, '', tenant?.id, undefined, error.httpStatus, 0, 0, undefined, error.message));
               call.sendStatus(statusOf(error));
               return;
             }
