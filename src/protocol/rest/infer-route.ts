@@ -89,8 +89,11 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     if (!res.headersSent && !res.destroyed) {
       const headers: Record<string, string | number> = { 'content-type': JSON_TYPE };
       if (error instanceof RateLimitedError) headers['retry-after'] = error.retryAfterSeconds;
+      const body = JSON.stringify(error ? { error: error.message, code: error.code } : { error: 'internal server error', code: 'PARETO_ERR_INTERNAL' });
+      // With writeHead, Node would otherwise send the body chunked: Triton and its clients frame by length.
+      headers['content-length'] = Buffer.byteLength(body);
       res.writeHead(status, headers);
-      res.end(JSON.stringify(error ? { error: error.message, code: error.code } : { error: 'internal server error', code: 'PARETO_ERR_INTERNAL' }));
+      res.end(body);
     }
     finish(x, status, error?.message ?? (e as Error).message);
   };
@@ -136,6 +139,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       headers.vary = 'accept-encoding';
     }
     const payload = out ? await encodeBody(encoded.body, out) : encoded.body;
+    headers['content-length'] = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
     res.writeHead(200, headers);
     res.end(payload);
     finish(x, 200);
