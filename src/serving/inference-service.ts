@@ -132,7 +132,7 @@ export class InferenceService {
       const slo = admission?.slo ?? resolveSlo(OPEN_TENANT, req.model, req.parameters);
       const arrival = performance.now();
       return await this.run(req, owner, model, req.version ? variant : undefined, rows, {
-        tenant: tenant?.id ?? OPEN_TENANT.id,
+        tenant: owner,
         weight: tenant?.config.weight ?? 1,
         priority: PRIORITY_RANK[slo.priority],
         deadline: arrival + slo.latencyMs,

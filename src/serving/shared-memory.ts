@@ -11,7 +11,7 @@
 import { closeSync, constants, fstatSync, openSync, read, write } from 'node:fs';
 import { join } from 'node:path';
 import { PayloadTooLargeError, SharedMemoryError } from '../errors.js';
-import type { Parameters, ParameterValue } from '../protocol/types.js';
+import type { ParameterValue } from '../protocol/types.js';
 
 /** Where a tensor lies in a registered region. */
 export interface SharedMemoryRef {
@@ -64,11 +64,6 @@ export function sharedMemoryRef(what: string, params: Record<string, ParameterVa
     return v;
   };
   return { region, byteSize: count(byteSize, 'shared_memory_byte_size'), offset: count(offset, 'shared_memory_offset') };
-}
-
-/** Whether parameters name a shared-memory region (for the codecs' "no data" checks). */
-export function inSharedMemory(params: Parameters | undefined): boolean {
-  return params?.shared_memory_region !== undefined || params?.shared_memory_byte_size !== undefined;
 }
 
 export class SharedMemoryRegions {
