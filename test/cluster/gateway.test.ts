@@ -2,7 +2,7 @@
 // on with their status), a worker that is only a plain Open Inference Protocol server (no Pareto
 // extension at all), and a worker that stalls being routed around.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -67,7 +67,7 @@ describe('gateway', { timeout: 90_000 }, () => {
     workers = await Promise.all([0, 1].map(() => startWorkerProcess(repo.dir)));
     plain = await plainOipServer(join(repo.dir, 'mnist-mlp/fp32/model.onnx'));
     gateway = await startGateway({
-      host: '127.0.0.1', httpPort: 0, grpcPort: 0, tenants, logLevel: 'silent',
+      host: '127.0.0.1', httpPort: 0, grpcPort: 0, tenants, logLevel: 'silent', allowClientShm: true,
       // Static membership, no Redis: two Pareto workers over gRPC and REST, and the plain server over REST.
       workers: [workers[0].address, `http://127.0.0.1:${workers[1].httpPort}`, plain.origin],
     });
@@ -114,6 +114,22 @@ describe('gateway', { timeout: 90_000 }, () => {
       assert.equal(argmax(new Float32Array(new Uint8Array(reply.raw_output_contents[0]).buffer)), labels[0]);
     } finally {
       client.close();
+    }
+  });
+
+  it('takes inputs from system shared memory on its own host and sends the tensors on to the workers', { skip: existsSync('/dev/shm') ? false : 'no /dev/shm' }, async () => {
+    const { pixels, labels } = digits(8, 3);
+    const path = `/dev/shm/pareto-gateway-test-${process.pid}`;
+    writeFileSync(path, new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength));
+    try {
+      const register = await fetch(`${url}/v2/systemsharedmemory/region/in/register`, { method: 'POST', headers: auth, body: JSON.stringify({ key: path.slice('/dev/shm'.length), offset: 0, byte_size: pixels.byteLength }) });
+      assert.equal(register.status, 200, await register.text());
+      const res = await fetch(`${url}/v2/models/mnist-mlp/infer`, { method: 'POST', headers: auth, body: JSON.stringify({ inputs: [{ name: 'input', shape: [3, 784], datatype: 'FP32', parameters: { shared_memory_region: 'in', shared_memory_byte_size: pixels.byteLength } }] }) });
+      assert.equal(res.status, 200, await res.clone().text());
+      const out = (await res.json() as { outputs: Array<{ data: number[] }> }).outputs[0].data;
+      for (let i = 0; i < 3; i++) assert.equal(argmax(out, i * 10, 10), labels[i]);
+    } finally {
+      rmSync(path, { force: true });
     }
   });
 
