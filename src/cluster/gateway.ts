@@ -71,7 +71,7 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
   }, opts.workerProtocol, opts.workerKey);
   const dispatcher = new BatchDispatcher(workers, () => undefined);
   const redis = opts.redis ? connectRedis(opts.redis) : undefined;
-  const rateLimit = redis ? new GlobalRateLimit(redis, now, (global) => {
+  const rateLimit = redis ? new GlobalRateLimit(redis, (global) => {
     if (global) log('info', 'rate limits shared through Redis again', {});
     else log('warn', 'Redis unreachable: rate limits fall back to rate ÷ gateways on each gateway', { gateways: rateLimit?.gateways });
   }) : undefined;
@@ -121,7 +121,9 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
   await door.open();
   const announced = redis ? announce(redis, 'gateway', { id: opts.gatewayId, grpc: `${opts.host}:${door.grpcPort}`, http: `http://${opts.host}:${door.httpPort}` }) : undefined;
   const countGateways = setInterval(() => {
-    if (redis && rateLimit) void liveMembers(redis, 'gateway').then((g) => { rateLimit.gateways = Math.max(1, g.length); }, () => undefined);
+    // Counted only while Redis is trusted: a Redis just back (empty, before the gateways announce
+    // themselves again) would say 1, and each gateway's local share would become the whole rate.
+    if (redis && rateLimit?.global) void liveMembers(redis, 'gateway').then((g) => { if (rateLimit.global) rateLimit.gateways = Math.max(1, g.length); }, () => undefined);
   }, 1000);
   countGateways.unref();
 
@@ -137,6 +139,7 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
         for (const s of sources) s.stop();
         autoscaler.close();
         workers.close();
+        rateLimit?.close();
         redis?.disconnect();
       })();
       return closing;

@@ -3,7 +3,7 @@
 // rate) and admits from that local allowance, fetching the next chunk before it runs out, so most
 // requests never wait for Redis. While Redis is unreachable each gateway enforces rate ÷ gateways
 // locally (the last known gateway count), says so in its log and metrics, and goes back to the
-// shared bucket when Redis answers again.
+// shared bucket once Redis has answered probes again (PROBES_TO_RETURN in a row).
 import type { Redis } from 'ioredis';
 import { TokenBucket } from '../tenancy/token-bucket.js';
 import type { BucketFactory, RateBucket } from '../tenancy/tenants.js';
@@ -11,8 +11,17 @@ import { KEY_PREFIX } from './redis.js';
 
 /** Seconds of a tenant's rate a gateway takes at a time. */
 const CHUNK_SECONDS = 0.05;
-/** After a failed Redis call, stay on local limits this long before trying Redis again. */
-const RETRY_MS = 1000;
+/**
+ * The longest an admission waits for a refill from Redis; past it, the local share admits, on loan
+ * against what the refill brings (a refill that is only slow, on a starved machine, must not let a
+ * tenant through twice: without the loan a tenant held to 200/s got 273/s beside a CPU hog). A Redis
+ * that stopped answering held admissions for its 500 ms command timeout, and the backlog that built
+ * meanwhile was then refused (429) by the local share's small burst.
+ */
+const REFILL_PATIENCE_MS = 50;
+/** After a failed Redis call, local limits until Redis answers this many probes in a row, one a second. */
+const PROBE_MS = 1000;
+const PROBES_TO_RETURN = 2;
 
 // KEYS[1]: the bucket. ARGV: rate (samples/s), burst, want, min. Grants min(want, tokens) if at
 // least `min` tokens are there, else nothing; returns the grant and the tokens left. Redis's own
@@ -38,7 +47,14 @@ return {grant, tostring(tokens)}
 type TakeCommand = (key: string, rate: number, burst: number, want: number, min: number) => Promise<[number, string]>;
 
 export class GlobalRateLimit {
-  private failedAt = -Infinity;
+  /**
+   * A call failed and probes have not yet brought Redis back. A Redis that stops answering keeps
+   * its connection 'ready': returning to it on a timer let every admission after each retry wait
+   * out a command timeout (a gateway blackholed from Redis flapped 14 times, stalling admissions
+   * 500 ms every 1.5 s). Only probes, never admissions, wait on a Redis that has failed.
+   */
+  private down = false;
+  private probe: NodeJS.Timeout | undefined;
   private wasGlobal = true;
   /** Gateways sharing the limits (from membership); local limits divide by it. */
   gateways = 1;
@@ -47,7 +63,6 @@ export class GlobalRateLimit {
 
   constructor(
     private readonly redis: Redis,
-    private readonly now: () => number,
     private readonly onModeChange: (global: boolean) => void = () => undefined,
   ) {
     redis.defineCommand('paretoTake', { numberOfKeys: 1, lua: TAKE_LUA });
@@ -55,7 +70,7 @@ export class GlobalRateLimit {
 
   /** True while limits are enforced through Redis. */
   get global(): boolean {
-    const up = this.redis.status === 'ready' && this.now() - this.failedAt > RETRY_MS;
+    const up = this.redis.status === 'ready' && !this.down;
     if (up !== this.wasGlobal) {
       this.wasGlobal = up;
       this.onModeChange(up);
@@ -69,10 +84,30 @@ export class GlobalRateLimit {
       const [granted, left] = await (this.redis as unknown as { paretoTake: TakeCommand }).paretoTake(`${KEY_PREFIX}bucket:${tenant}`, rate, burst, want, min);
       return { granted: Number(granted), left: Number(left) };
     } catch (e) {
-      this.failedAt = this.now();
-      void this.global;
+      this.markDown();
       throw e;
     }
+  }
+
+  private markDown(): void {
+    if (this.down) return;
+    this.down = true;
+    void this.global;
+    let answered = 0;
+    this.probe = setInterval(() => {
+      this.calls++;
+      this.redis.ping().then(() => {
+        if (++answered < PROBES_TO_RETURN) return;
+        clearInterval(this.probe);
+        this.down = false;
+        void this.global;
+      }, () => { answered = 0; });
+    }, PROBE_MS);
+    this.probe.unref();
+  }
+
+  close(): void {
+    clearInterval(this.probe);
   }
 
   buckets(): BucketFactory {
@@ -84,6 +119,11 @@ export class GlobalRateLimit {
 export class SharedBucket implements RateBucket {
   private allowance = 0;
   private refilling: Promise<void> | undefined;
+  /** When the refill in flight began, and a promise that resolves when admissions stop waiting for it. */
+  private refillStartedAt = Infinity;
+  private patience: Promise<void> | undefined;
+  /** Samples the local share admitted while a refill was late: repaid from what the refill grants. */
+  private borrowed = 0;
   /** The shared bucket was found empty: no point asking Redis again before this time. */
   private emptyUntil = -Infinity;
   private fallback: TokenBucket | undefined;
@@ -103,8 +143,18 @@ export class SharedBucket implements RateBucket {
     return this.fallback;
   }
 
+  /** A refill has been in flight past REFILL_PATIENCE_MS: Redis may have stopped answering. */
+  private refillLate(now: number): boolean {
+    return now - this.refillStartedAt >= REFILL_PATIENCE_MS;
+  }
+
   tryTake(n: number, now: number): boolean {
     if (!this.limit.global) return this.local(now).tryTake(n, now);
+    if (this.allowance < n && this.refillLate(now)) {
+      if (!this.local(now).tryTake(n, now)) return false;
+      this.borrowed += n;
+      return true;
+    }
     if (this.allowance >= n) {
       this.allowance -= n;
       // Fetch the next chunk before this one runs out.
@@ -122,9 +172,10 @@ export class SharedBucket implements RateBucket {
   }
 
   prepare(n: number, now: number): Promise<void> | undefined {
-    if (this.allowance >= this.demand + n || now < this.emptyUntil || n > this.burst || !this.limit.global) return undefined;
+    if (this.allowance >= this.demand + n || now < this.emptyUntil || n > this.burst || !this.limit.global || this.refillLate(now)) return undefined;
     this.demand += n;
-    return this.refill(now);
+    void this.refill(now);
+    return this.patience;
   }
 
   /**
@@ -132,23 +183,37 @@ export class SharedBucket implements RateBucket {
    * callers that need tokens meanwhile wait for the next one.
    */
   private refill(now: number): Promise<void> {
-    this.refilling ??= (async () => {
+    if (!this.refilling) {
+      this.refillStartedAt = now;
+      let done!: () => void;
+      this.patience = new Promise<void>((resolve) => { done = resolve; });
+      const timer = setTimeout(done, REFILL_PATIENCE_MS);
+      this.refilling = this.fetchTokens(now).finally(() => { clearTimeout(timer); done(); });
+    }
+    return this.refilling;
+  }
+
+  private fetchTokens(now: number): Promise<void> {
+    return (async () => {
       await Promise.resolve(); // let requests parsed in the same turn add their demand first
       const need = Math.max(1, this.demand - this.allowance);
       this.demand = 0;
       try {
         const want = Math.max(need, this.chunk);
         const { granted, left } = await this.limit.take(this.tenant, this.rate, this.burst, want, 1);
-        this.allowance += granted;
+        this.allowance += granted - this.borrowed;
+        this.borrowed = 0;
         // Short of a full chunk: the shared bucket is drained (others take from it too). Ask again
         // when a chunk will have refilled, not at every request: one call per chunk, not per token.
         if (granted < want) this.emptyUntil = now + ((want - granted - left) / this.rate) * 1000;
       } catch {
-        // Redis is away: the limit falls back to local buckets (see GlobalRateLimit.global).
+        // Redis is away: the limit falls back to local buckets (see GlobalRateLimit.global), and
+        // what they lent is theirs.
+        this.borrowed = 0;
       } finally {
         this.refilling = undefined;
+        this.refillStartedAt = Infinity;
       }
     })();
-    return this.refilling;
   }
 }

@@ -28,6 +28,8 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Starts it again on the same port, empty. */
   start(): Promise<void>;
+  /** Sends it a signal: SIGSTOP makes a Redis that stops answering with its connections open. */
+  signal(signal: NodeJS.Signals): void;
 }
 
 export async function startRedisServer(port?: number): Promise<RedisServer> {
@@ -55,6 +57,7 @@ export async function startRedisServer(port?: number): Promise<RedisServer> {
     url: `redis://127.0.0.1:${chosen}`,
     port: chosen,
     start,
+    signal: (signal) => { child?.kill(signal); },
     async stop() {
       const c = child;
       if (!c || c.exitCode !== null || c.signalCode !== null) return;

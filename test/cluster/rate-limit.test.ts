@@ -106,4 +106,41 @@ describe('cluster-wide rate limits', { skip, timeout: 120_000 }, () => {
     // The worker re-announced itself to the new Redis and was never dropped.
     assert.ok(gateways.every((g) => g.workers.list().some((w) => w.up)));
   });
+
+  it('Redis that stops answering (SIGSTOP): local limits after one command timeout, no admission waits on it after that, shared again once it answers', async () => {
+    const flips = [{ t: 0, global: gateways[0].rateLimit!.global }];
+    const timed: Array<{ at: number; ms: number; status: number }> = [];
+    const start = performance.now();
+    let stoppedAt = 0, resumedAt = 0;
+    const pending: Promise<void>[] = [];
+    let sent = 0;
+    try {
+      while (performance.now() - start < 6000) {
+        const t = performance.now() - start;
+        if (!stoppedAt && t > 1000) { stoppedAt = t; redis.signal('SIGSTOP'); }
+        if (stoppedAt && !resumedAt && t > 3500) { resumedAt = t; redis.signal('SIGCONT'); }
+        const global = gateways[0].rateLimit!.global;
+        if (global !== flips[flips.length - 1].global) flips.push({ t, global });
+        // Half the rate, one sample a request, alternating gateways: every request is within the limit.
+        for (const due = Math.floor((t / 1000) * (R / 2)); sent < due; sent++) {
+          const at = performance.now() - start;
+          const g = gateways[sent % 2];
+          pending.push(fetch(`http://127.0.0.1:${g.httpPort}/v2/models/mnist-mlp/infer`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, authorization: 'Bearer metered-key' } })
+            .then(async (res) => { await res.arrayBuffer(); timed.push({ at, ms: performance.now() - start - at, status: res.status }); }));
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    } finally {
+      if (!resumedAt) redis.signal('SIGCONT');
+    }
+    await Promise.all(pending);
+    await until(() => gateways.every((g) => g.rateLimit!.global), 5000, 'both gateways share limits through Redis again');
+    const stalled = timed.filter((x) => x.at > stoppedAt + 1000 && x.at < resumedAt && x.ms >= 400);
+    console.log(`# modes ${JSON.stringify(flips)}; while stopped (after the first second): ${timed.filter((x) => x.at > stoppedAt + 1000 && x.at < resumedAt).length} requests, ${stalled.length} took ≥ 400 ms`);
+    assert.deepEqual(timed.filter((x) => x.status !== 200).map((x) => `${x.status} at ${x.at.toFixed(0)} ms`), []);
+    // Shared, local once Redis stopped answering, and shared again only after it answered again: no flapping.
+    assert.deepEqual(flips.map((f) => f.global).slice(0, 2), [true, false], JSON.stringify(flips));
+    assert.ok(flips.length <= 3 && flips[1].t >= stoppedAt && (flips.length < 3 || flips[2].t > resumedAt), `modes: ${JSON.stringify(flips)}; stopped ${stoppedAt.toFixed(0)}, resumed ${resumedAt.toFixed(0)}`);
+    assert.deepEqual(stalled, [], 'no admission waited out a command timeout once the gateway knew');
+  });
 });
