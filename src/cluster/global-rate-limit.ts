@@ -118,8 +118,7 @@ export class GlobalRateLimit {
 /** One tenant's share of its cluster-wide bucket, as seen by one gateway. */
 export class SharedBucket implements RateBucket {
   private allowance = 0;
-  private refilling: Promise<void> | undefined;
-  /** When the refill in flight began, and a promise that resolves when admissions stop waiting for it. */
+  /** When the refill in flight began (Infinity: none is), and a promise that resolves when admissions stop waiting for it. */
   private refillStartedAt = Infinity;
   private patience: Promise<void> | undefined;
   /** Samples the local share admitted while a refill was late: repaid from what the refill grants. */
@@ -158,7 +157,7 @@ export class SharedBucket implements RateBucket {
     if (this.allowance >= n) {
       this.allowance -= n;
       // Fetch the next chunk before this one runs out.
-      if (this.allowance < this.chunk / 2 && now >= this.emptyUntil) void this.refill(now);
+      if (this.allowance < this.chunk / 2 && now >= this.emptyUntil) this.refill(now);
       return true;
     }
     return false;
@@ -174,7 +173,7 @@ export class SharedBucket implements RateBucket {
   prepare(n: number, now: number): Promise<void> | undefined {
     if (this.allowance >= this.demand + n || now < this.emptyUntil || n > this.burst || !this.limit.global || this.refillLate(now)) return undefined;
     this.demand += n;
-    void this.refill(now);
+    this.refill(now);
     return this.patience;
   }
 
@@ -182,38 +181,33 @@ export class SharedBucket implements RateBucket {
    * One Redis call at a time per bucket, for what the waiting requests asked (at least a chunk);
    * callers that need tokens meanwhile wait for the next one.
    */
-  private refill(now: number): Promise<void> {
-    if (!this.refilling) {
-      this.refillStartedAt = now;
-      let done!: () => void;
-      this.patience = new Promise<void>((resolve) => { done = resolve; });
-      const timer = setTimeout(done, REFILL_PATIENCE_MS);
-      this.refilling = this.fetchTokens(now).finally(() => { clearTimeout(timer); done(); });
-    }
-    return this.refilling;
+  private refill(now: number): void {
+    if (this.refillStartedAt !== Infinity) return;
+    this.refillStartedAt = now;
+    let done!: () => void;
+    this.patience = new Promise<void>((resolve) => { done = resolve; });
+    const timer = setTimeout(done, REFILL_PATIENCE_MS);
+    void this.fetchTokens(now).finally(() => { clearTimeout(timer); done(); });
   }
 
-  private fetchTokens(now: number): Promise<void> {
-    return (async () => {
-      await Promise.resolve(); // let requests parsed in the same turn add their demand first
-      const need = Math.max(1, this.demand - this.allowance);
-      this.demand = 0;
-      try {
-        const want = Math.max(need, this.chunk);
-        const { granted, left } = await this.limit.take(this.tenant, this.rate, this.burst, want, 1);
-        this.allowance += granted - this.borrowed;
-        this.borrowed = 0;
-        // Short of a full chunk: the shared bucket is drained (others take from it too). Ask again
-        // when a chunk will have refilled, not at every request: one call per chunk, not per token.
-        if (granted < want) this.emptyUntil = now + ((want - granted - left) / this.rate) * 1000;
-      } catch {
-        // Redis is away: the limit falls back to local buckets (see GlobalRateLimit.global), and
-        // what they lent is theirs.
-        this.borrowed = 0;
-      } finally {
-        this.refilling = undefined;
-        this.refillStartedAt = Infinity;
-      }
-    })();
+  private async fetchTokens(now: number): Promise<void> {
+    await Promise.resolve(); // let requests parsed in the same turn add their demand first
+    const need = Math.max(1, this.demand - this.allowance);
+    this.demand = 0;
+    try {
+      const want = Math.max(need, this.chunk);
+      const { granted, left } = await this.limit.take(this.tenant, this.rate, this.burst, want, 1);
+      this.allowance += granted - this.borrowed;
+      this.borrowed = 0;
+      // Short of a full chunk: the shared bucket is drained (others take from it too). Ask again
+      // when a chunk will have refilled, not at every request: one call per chunk, not per token.
+      if (granted < want) this.emptyUntil = now + ((want - granted - left) / this.rate) * 1000;
+    } catch {
+      // Redis is away: the limit falls back to local buckets (see GlobalRateLimit.global), and
+      // what they lent is theirs.
+      this.borrowed = 0;
+    } finally {
+      this.refillStartedAt = Infinity;
+    }
   }
 }
