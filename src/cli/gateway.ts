@@ -10,6 +10,7 @@ export function gatewayCommand(): Command {
     .addOption(new Option('--workers <list>', 'static workers, comma-separated: host:port (gRPC) or http://host:port (REST), beside or instead of Redis').env('PARETO_WORKERS'))
     .addOption(new Option('--worker-protocol <p>', 'how batches travel to workers that offer both (REST binary is cheaper on loopback)').choices(['rest', 'grpc']).env('PARETO_WORKER_PROTOCOL').default('rest'))
     .addOption(new Option('--worker-key <key>', 'API key to send to workers that run with a tenants file of their own').env('PARETO_WORKER_KEY'))
+    .addOption(new Option('--worker-connect-timeout-ms <ms>', 'how long a new connection to a worker may take before it counts as unreachable (its batch goes to another worker)').env('PARETO_WORKER_CONNECT_TIMEOUT_MS').default(500).argParser(Number))
     .addOption(new Option('--target-utilization <f>', 'executor utilisation the autoscaler sizes workers for (pareto_autoscaler_desired_workers)').env('PARETO_TARGET_UTILIZATION').default(0.6).argParser(fraction))
     .addOption(new Option('--autoscale-window <s>', 'seconds over which the autoscaler smooths arrival rates').env('PARETO_AUTOSCALE_WINDOW').default(10).argParser(Number))
     .addOption(new Option('--gateway-id <id>', 'name in membership and logs (default: hostname-pid)').env('PARETO_GATEWAY_ID'))
@@ -21,7 +22,7 @@ Examples:
       const gateway = await startGateway({
         ...frontDoorOptions(opts), redis: opts.redis,
         workers: opts.workers ? String(opts.workers).split(',').map((s) => s.trim()).filter(Boolean) : [],
-        gatewayId: opts.gatewayId, targetUtilization: opts.targetUtilization, autoscaleWindowS: opts.autoscaleWindow, workerProtocol: opts.workerProtocol, workerKey: opts.workerKey,
+        gatewayId: opts.gatewayId, targetUtilization: opts.targetUtilization, autoscaleWindowS: opts.autoscaleWindow, workerProtocol: opts.workerProtocol, workerKey: opts.workerKey, workerConnectTimeoutMs: opts.workerConnectTimeoutMs,
       });
       announceAndWait('gateway', gateway, opts);
     });

@@ -32,6 +32,11 @@ export const GatewayOptionsSchema = FrontDoorOptionsSchema.extend({
   workerProtocol: z.enum(['rest', 'grpc']).default('rest'),
   /** API key sent to workers, for workers that run with tenants of their own. */
   workerKey: z.string().min(1).optional(),
+  /**
+   * How long a new REST connection to a worker may take before the worker counts as unreachable
+   * (the batch is retried elsewhere if its deadline allows). gRPC calls are bounded by their deadline.
+   */
+  workerConnectTimeoutMs: z.number().int().positive().default(500),
   gatewayId: z.string().min(1).default(() => `${hostname()}-${process.pid}`),
   /** Target executor utilisation the autoscaler sizes workers for. */
   targetUtilization: z.number().gt(0).max(1).default(0.6),
@@ -68,7 +73,7 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
     onChange: () => {
       for (const m of models.all()) if (workers.servingCount(m.name) === 0) dispatcher.cancel(m, new NoWorkerError(m.name, 'no live worker serves it'));
     },
-  }, opts.workerProtocol, opts.workerKey);
+  }, { protocol: opts.workerProtocol, key: opts.workerKey, connectTimeoutMs: opts.workerConnectTimeoutMs });
   const dispatcher = new BatchDispatcher(workers, () => undefined);
   const redis = opts.redis ? connectRedis(opts.redis) : undefined;
   const rateLimit = redis ? new GlobalRateLimit(redis, (global) => {
@@ -97,7 +102,7 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
       gateways: rateLimit?.gateways ?? 1,
       retried_batches: workers.retries,
       workers: workers.list().map((w) => ({
-        id: w.member.id, address: w.client.address, up: w.up, models: [...w.models],
+        id: w.member.id, address: w.client.address, up: w.up, in_membership: !w.unlisted, models: [...w.models],
         executors: w.report?.executors, inflight_batches: w.inflight, batches: w.batches,
         extra_ms: +w.extraMs.toFixed(3), queued_samples: w.report?.queued_samples,
       })),
@@ -119,7 +124,7 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
   }));
 
   await door.open();
-  const announced = redis ? announce(redis, 'gateway', { id: opts.gatewayId, grpc: `${opts.host}:${door.grpcPort}`, http: `http://${opts.host}:${door.httpPort}` }) : undefined;
+  const announced = redis ? announce(redis, 'gateway', { id: opts.gatewayId, grpc: `${opts.host}:${door.grpcPort}`, http: `http://${opts.host}:${door.httpPort}` }, 500, log) : undefined;
   const countGateways = setInterval(() => {
     // Counted only while Redis is trusted: a Redis just back (empty, before the gateways announce
     // themselves again) would say 1, and each gateway's local share would become the whole rate.

@@ -45,11 +45,13 @@ export interface RoleProcess {
 /**
  * Starts `pareto <args>` (serve, worker, gateway) with Pareto's node flags and resolves once it
  * serves, with the ports it printed; after that its output goes on to `log`, prefixed with its role.
+ * `wrap`: the command line it runs under (a network namespace, in the fault tests).
  */
-export function startRole(args: string[], log: (line: string) => void = () => undefined): Promise<RoleProcess> {
+export function startRole(args: string[], log: (line: string) => void = () => undefined, wrap: (argv: string[]) => string[] = (argv) => argv): Promise<RoleProcess> {
   return new Promise((resolve, reject) => {
     let serving = false;
-    const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...NODE_ENV } });
+    const [cmd, ...rest] = wrap([process.execPath, ...NODE_FLAGS, CLI, ...args]);
+    const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...NODE_ENV } });
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     const ports: Record<string, number> = {};
     const lines = createInterface({ input: child.stdout! });

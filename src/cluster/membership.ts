@@ -3,7 +3,7 @@
 // themselves the same way so each knows how many share a rate limit. A static list stands in for
 // Redis (Kubernetes headless services, tests).
 import type { Redis } from 'ioredis';
-import { KEY_PREFIX } from './redis.js';
+import { KEY_PREFIX, reconnectIfTimedOut } from './redis.js';
 
 export type Role = 'worker' | 'gateway';
 
@@ -18,22 +18,44 @@ export interface Member {
 const indexKey = (role: Role) => `${KEY_PREFIX}${role}s`;
 const memberKey = (role: Role, id: string) => `${KEY_PREFIX}${role}:${id}`;
 
+/** Where `announce` reports its heartbeats failing and working again. */
+export type HeartbeatLog = (level: 'info' | 'warn', msg: string, fields: Record<string, unknown>) => void;
+
 /**
  * Keeps `member` registered while running: SET with a TTL every `intervalMs` (the TTL is three
- * intervals, so one lost beat is harmless). Redis being away only delays the next beat.
+ * intervals, so one lost beat is harmless). Redis being away only delays the next beat; the first
+ * failed beat and the first one after are logged (a member whose key expired is still serving,
+ * and its operator needs to know why gateways may not find it).
  */
-export function announce(redis: Redis, role: Role, member: Member, intervalMs = 500): { stop(): Promise<void> } {
+export function announce(redis: Redis, role: Role, member: Member, intervalMs = 500, log: HeartbeatLog = () => undefined): { stop(): Promise<void> } {
+  let failedSince: number | undefined;
+  let failed = 0;
   const beat = () => redis.multi()
     .set(memberKey(role, member.id), JSON.stringify(member), 'PX', intervalMs * 3)
     .sadd(indexKey(role), member.id)
     .exec()
-    .catch(() => undefined);
-  void beat();
+    .then(() => {
+      if (failedSince === undefined) return;
+      log('info', 'heartbeat to Redis works again', { role, id: member.id, failed_beats: failed, failed_ms: Date.now() - failedSince });
+      failedSince = undefined;
+      failed = 0;
+    }, (e: Error) => {
+      reconnectIfTimedOut(redis, e);
+      failed++;
+      if (failedSince !== undefined) return;
+      failedSince = Date.now();
+      log('warn', 'heartbeat to Redis failed: gateways may drop this member from membership until it works again', { role, id: member.id, error: e.message });
+    });
+  // At once whenever the connection is (re)made: a member back from a partition reappears without
+  // waiting for the next interval.
+  if (redis.status === 'ready') void beat();
+  redis.on('ready', beat);
   const timer = setInterval(beat, intervalMs);
   timer.unref();
   return {
     async stop() {
       clearInterval(timer);
+      redis.off('ready', beat);
       await redis.multi().del(memberKey(role, member.id)).srem(indexKey(role), member.id).exec().catch(() => undefined);
     },
   };
@@ -83,7 +105,10 @@ export function redisMembership(redis: Redis, role: Role, intervalMs = 500, ttlM
         if (Date.now() < graceUntil) members = [...members, ...last.filter((m) => !members.some((n) => n.id === m.id))];
         last = members;
         onChange(members);
-      }, () => { failed = true; });
+      }, (e: Error) => {
+        reconnectIfTimedOut(redis, e);
+        failed = true;
+      });
       void poll();
       timer = setInterval(poll, intervalMs);
       timer.unref();

@@ -32,11 +32,13 @@ export interface RedisServer {
   signal(signal: NodeJS.Signals): void;
 }
 
-export async function startRedisServer(port?: number): Promise<RedisServer> {
+/** `host` and `wrap` (the command line it runs under) place it in a test's network namespace. */
+export async function startRedisServer(port?: number, host = '127.0.0.1', wrap: (argv: string[]) => string[] = (argv) => argv): Promise<RedisServer> {
   const chosen = port ?? await freePort();
   let child: ChildProcess | undefined;
   const start = () => new Promise<void>((resolve, reject) => {
-    const c = spawn('redis-server', ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, ...args] = wrap(['redis-server', '--port', String(chosen), '--bind', host, '--protected-mode', host === '127.0.0.1' ? 'yes' : 'no', '--save', '', '--appendonly', 'no']);
+    const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     let out = '';
     const onData = (d: Buffer) => {
@@ -54,7 +56,7 @@ export async function startRedisServer(port?: number): Promise<RedisServer> {
   });
   await start();
   return {
-    url: `redis://127.0.0.1:${chosen}`,
+    url: `redis://${host}:${chosen}`,
     port: chosen,
     start,
     signal: (signal) => { child?.kill(signal); },

@@ -2,7 +2,8 @@
 // keep-alive, undici): the protocol's cheapest path here. Measured with bench:cluster on loopback,
 // a worker's c=1 p50 over gRPC was ~0.17 ms above REST binary, and the gateway hop shrank by as
 // much when it switched.
-import { Pool } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Pool, type Dispatcher } from 'undici';
 import { DeadlineError, UpstreamError } from '../errors.js';
 import type { LoadReport } from '../protocol/load-report.js';
 import { GRPC_OF_HTTP } from '../protocol/status-codes.js';
@@ -16,20 +17,54 @@ export class RestWorkerClient implements WorkerTransport {
 
   private readonly auth: Record<string, string>;
 
-  /** `key`: the API key workers that have tenants of their own expect from gateways. */
-  constructor(readonly address: string, private readonly origin: string, key?: string) {
-    this.pool = new Pool(origin, { connections: 64, pipelining: 1, keepAliveTimeout: 60_000 });
+  /**
+   * `key`: the API key workers that have tenants of their own expect from gateways;
+   * `connectTimeoutMs`: how long a new connection may take (undici's default is 10 s).
+   */
+  constructor(readonly address: string, private readonly origin: string, key?: string, connectTimeoutMs = 500) {
+    this.pool = new Pool(origin, { connections: 64, pipelining: 1, keepAliveTimeout: 60_000, connect: { timeout: connectTimeoutMs } });
     this.auth = key ? { authorization: `Bearer ${key}` } : {};
+  }
+
+  /**
+   * One call, answered within `timeoutMs` whatever the network does: undici ignores a request's
+   * abort signal while the request waits for a connection being made (measured: a 300 ms signal
+   * ended after the 10 s connect timeout, twice that for a request queued behind it), so the call
+   * also races its own timer. The signal still ends it on a connection already open.
+   */
+  private async request(opts: Omit<Dispatcher.RequestOptions, 'origin' | 'signal'>, timeoutMs: number): Promise<{ statusCode: number; headers: IncomingHttpHeaders; bytes: Buffer }> {
+    const ms = Math.max(1, Math.ceil(timeoutMs));
+    const signal = AbortSignal.timeout(ms);
+    const call = (async () => {
+      const res = await this.pool.request({ ...opts, signal });
+      try {
+        return { statusCode: res.statusCode, headers: res.headers, bytes: Buffer.from(await res.body.arrayBuffer()) };
+      } catch (e) {
+        throw new WorkerUnreachableError(this.address, `reply cut off: ${(e as Error).message}`);
+      }
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new DeadlineError(`worker ${this.address} did not answer within ${ms} ms`)), ms); });
+    call.catch(() => undefined); // it may settle after the timer has answered
+    try {
+      return await Promise.race([call, timeout]);
+    } catch (e) {
+      if (e instanceof WorkerUnreachableError || e instanceof DeadlineError) throw e;
+      if ((e as Error).name === 'TimeoutError') throw new DeadlineError(`worker ${this.address} did not answer within ${ms} ms`);
+      throw new WorkerUnreachableError(this.address, (e as Error).message);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async json<T>(method: 'GET' | 'POST', path: string, timeoutMs: number): Promise<T> {
     let res;
     try {
-      res = await this.pool.request({ path, method, signal: AbortSignal.timeout(Math.ceil(timeoutMs)), headers: { ...this.auth, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) }, ...(method === 'POST' ? { body: '{}' } : {}) });
+      res = await this.request({ path, method, headers: { ...this.auth, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) }, ...(method === 'POST' ? { body: '{}' } : {}) }, timeoutMs);
     } catch (e) {
       throw new WorkerUnreachableError(this.address, `${method} ${path}: ${(e as Error).message}`);
     }
-    const text = await res.body.text();
+    const text = res.bytes.toString();
     if (res.statusCode === 404 && path === '/v2/pareto/load') throw new NoLoadReportError(`${this.address} has no Pareto load report`);
     if (res.statusCode !== 200) throw new WorkerUnreachableError(this.address, `${method} ${path}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
     return JSON.parse(text) as T;
@@ -79,27 +114,13 @@ export class RestWorkerClient implements WorkerTransport {
       inputs: inputs.map((t, i) => ({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: raw[i].byteLength } })),
       parameters: { ...params, binary_data_output: true },
     }));
-    const body = [header, ...raw];
-    let res;
-    try {
-      res = await this.pool.request({
-        path: `/v2/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}/infer`,
-        method: 'POST',
-        body: Buffer.concat(body),
-        headers: { ...this.auth, 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
-        signal: AbortSignal.timeout(Math.ceil(timeoutMs)),
-      });
-    } catch (e) {
-      const err = e as Error;
-      if (err.name === 'TimeoutError') throw new DeadlineError(`worker ${this.address} did not answer before the deadline`);
-      throw new WorkerUnreachableError(this.address, err.message);
-    }
-    let bytes: Buffer;
-    try {
-      bytes = Buffer.from(await res.body.arrayBuffer());
-    } catch (e) {
-      throw new WorkerUnreachableError(this.address, `reply cut off: ${(e as Error).message}`);
-    }
+    const res = await this.request({
+      path: `/v2/models/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}/infer`,
+      method: 'POST',
+      body: Buffer.concat([header, ...raw]),
+      headers: { ...this.auth, 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+    }, timeoutMs);
+    const bytes = res.bytes;
     if (res.statusCode !== 200) {
       let error: { error?: string; code?: string } = {};
       try { error = JSON.parse(bytes.toString()); } catch { /* not JSON: a plain server's error page */ }

@@ -6,7 +6,7 @@
 // Workers of one model may hold different variants (mid-upgrade): a batch goes only to one that
 // has its variant.
 import { performance } from 'node:perf_hooks';
-import { DeadlineError, NoWorkerError } from '../errors.js';
+import { DeadlineError, NoWorkerError, UpstreamError } from '../errors.js';
 import type { LoadReport } from '../protocol/load-report.js';
 import type { RunResult } from '../runtime/executor-pool.js';
 import type { Executors, RunTarget } from '../serving/executors.js';
@@ -24,6 +24,8 @@ const ALPHA = 0.2;
 const SLOW_BATCHES = 2;
 /** Calls with no deadline still end: a worker that stops answering must not hold requests forever. */
 const MAX_CALL_MS = 30_000;
+/** A worker with batches out that answers nothing for this long is taken out of routing. */
+const SILENT_MS = 500;
 
 export interface WorkerState {
   index: number;
@@ -32,6 +34,8 @@ export interface WorkerState {
   report?: LoadReport;
   /** Routable: its last report succeeded and no call has failed since. */
   up: boolean;
+  /** Gone from membership while up: kept until a report or batch fails. */
+  unlisted: boolean;
   models: Set<string>;
   /** Each model's variants on this worker: mid-upgrade, workers of one model can differ. */
   variants: Map<string, Set<string>>;
@@ -47,6 +51,8 @@ export interface WorkerState {
   refreshing: boolean;
   /** When a batch last came back from it (performance.now() ms). */
   answeredAt: number;
+  /** When the first batch sent since its last answer was sent (performance.now() ms); undefined: none. */
+  silentSince: number | undefined;
 }
 
 export interface WorkerSetEvents {
@@ -60,11 +66,22 @@ export interface WorkerSetEvents {
   log?(level: 'info' | 'warn', msg: string, fields: Record<string, unknown>): void;
 }
 
+export interface WorkerSetOptions {
+  /** How batches travel to workers that offer both (REST binary is the cheaper here). */
+  protocol?: 'rest' | 'grpc';
+  /** Sent to workers that have tenants of their own. */
+  key?: string;
+  reportEveryMs?: number;
+  /** How long a new REST connection to a worker may take (gRPC calls are bounded by their deadline). */
+  connectTimeoutMs?: number;
+}
+
 export class WorkerSet implements Executors {
   private readonly workers = new Map<number, WorkerState>();
   private readonly byId = new Map<string, WorkerState>();
   private nextIndex = 0;
   private timer: NodeJS.Timeout | undefined;
+  private silenceTimer: NodeJS.Timeout | undefined;
   private readonly knownModels = new Set<string>();
   /** Batches retried on another worker after one failed (metrics). */
   retries = 0;
@@ -83,34 +100,65 @@ export class WorkerSet implements Executors {
     this.events.onChange?.();
   }
 
-  /**
-   * `protocol`: how batches travel to workers that offer both (REST binary is the cheaper here);
-   * `key`: sent to workers that have tenants of their own.
-   */
-  constructor(private readonly events: WorkerSetEvents, private readonly protocol: 'rest' | 'grpc' = 'rest', private readonly key?: string, private readonly reportEveryMs = 500) {
-    this.timer = setInterval(() => { for (const w of this.workers.values()) void this.refresh(w); }, reportEveryMs);
+  private readonly reportEveryMs: number;
+
+  constructor(private readonly events: WorkerSetEvents, private readonly opts: WorkerSetOptions = {}) {
+    this.reportEveryMs = opts.reportEveryMs ?? 500;
+    this.timer = setInterval(() => { for (const w of this.workers.values()) void this.refresh(w); }, this.reportEveryMs);
     this.timer.unref();
+    this.silenceTimer = setInterval(() => this.checkSilence(), SILENT_MS / 5);
+    this.silenceTimer.unref();
+  }
+
+  private answered(w: WorkerState): void {
+    w.answeredAt = performance.now();
+    // Batches still out were sent before this answer: silence is counted from it.
+    w.silentSince = w.inflight > 1 ? w.answeredAt : undefined;
+  }
+
+  /**
+   * A worker sent batches that has answered none of them for SILENT_MS beyond the time the batches
+   * it holds should take is down, whatever its reports say (a blackholed or cut-off host): a load
+   * report would take a report interval plus its timeout to tell. Batches that time out do not end
+   * the silence; a worker that is only slow still answers something.
+   */
+  private checkSilence(): void {
+    const now = performance.now();
+    for (const w of this.workers.values()) {
+      if (!w.up || w.silentSince === undefined) continue;
+      const silentMs = now - w.silentSince;
+      if (silentMs > SILENT_MS + w.backlogMs / (w.report?.executors ?? 1)) this.markDown(w, `sent batches and answered none for ${Math.round(silentMs)} ms`);
+    }
   }
 
   /** Replaces the member list: new workers connect and report before they get batches; gone ones are dropped. */
   setMembers(members: Member[]): void {
     const byId = new Map(members.map((m) => [m.id, m]));
+    const addresses = new Set(members.flatMap((m) => [m.grpc, m.http]));
     for (const [id, w] of this.byId) {
       const now = byId.get(id);
-      if (now && now.grpc === w.member.grpc && now.http === w.member.http) continue;
-      this.byId.delete(id);
-      this.workers.delete(w.index);
-      w.client.close();
-      this.events.log?.('info', 'worker left', { worker: id, address: w.client.address });
-      this.changed();
+      if (now && now.grpc === w.member.grpc && now.http === w.member.http) {
+        w.unlisted = false;
+        continue;
+      }
+      // Gone from the list but answering its reports: a worker cut from Redis alone still serves.
+      // Routing trusts that direct evidence until a report or a batch fails, or a new member takes
+      // its address.
+      if (!now && w.up && !addresses.has(w.member.grpc) && !addresses.has(w.member.http)) {
+        if (!w.unlisted) this.events.log?.('warn', 'worker gone from membership but answering: kept in routing', { worker: id, address: w.client.address });
+        w.unlisted = true;
+        continue;
+      }
+      this.remove(w);
     }
     for (const m of members) {
       if (this.byId.has(m.id)) continue;
-      const client = (this.protocol === 'rest' || !m.grpc) && m.http ? new RestWorkerClient(m.http, m.http, this.key) : m.grpc ? new WorkerClient(m.grpc, this.key) : undefined;
+      const { protocol = 'rest', key, connectTimeoutMs } = this.opts;
+      const client = (protocol === 'rest' || !m.grpc) && m.http ? new RestWorkerClient(m.http, m.http, key, connectTimeoutMs) : m.grpc ? new WorkerClient(m.grpc, key) : undefined;
       if (!client) continue;
       const w: WorkerState = {
-        index: this.nextIndex++, member: m, client, up: false, models: new Set(), variants: new Map(),
-        inflight: 0, backlogMs: 0, extraMs: 0, batchesSinceReport: 0, batches: 0, refreshing: false, answeredAt: -Infinity,
+        index: this.nextIndex++, member: m, client, up: false, unlisted: false, models: new Set(), variants: new Map(),
+        inflight: 0, backlogMs: 0, extraMs: 0, batchesSinceReport: 0, batches: 0, refreshing: false, answeredAt: -Infinity, silentSince: undefined,
       };
       this.byId.set(m.id, w);
       this.workers.set(w.index, w);
@@ -161,6 +209,8 @@ export class WorkerSet implements Executors {
       return;
     }
     if (!this.workers.has(w.index)) return;
+    // An answer too: a worker coming back up is not held to batches lost before it went down.
+    if (w.silentSince !== undefined) w.silentSince = w.inflight > 0 ? performance.now() : undefined;
     for (const m of report.models) {
       if (this.knownModels.has(m.name)) {
         this.events.onModel(undefined, m);
@@ -193,6 +243,15 @@ export class WorkerSet implements Executors {
     if (!w.up) return;
     w.up = false;
     this.events.log?.('warn', 'worker down', { worker: w.member.id, address: w.client.address, why });
+    if (w.unlisted) this.remove(w);
+    else this.changed();
+  }
+
+  private remove(w: WorkerState): void {
+    this.byId.delete(w.member.id);
+    this.workers.delete(w.index);
+    w.client.close();
+    this.events.log?.('info', 'worker left', { worker: w.member.id, address: w.client.address });
     this.changed();
   }
 
@@ -287,18 +346,25 @@ export class WorkerSet implements Executors {
     w.batchesSinceReport++;
     w.batches++;
     const start = performance.now();
+    w.silentSince ??= start;
     try {
       const remaining = target.deadline - start;
       const params: Record<string, number | boolean> = { immediate: true };
       if (Number.isFinite(remaining)) params.latency_ms = Math.max(0.001, remaining);
       const { outputs, parameters } = await w.client.run(target.model, target.variant.name, inputs, params, Math.min(MAX_CALL_MS, Math.max(1, remaining + 50)));
-      w.answeredAt = performance.now();
+      this.answered(w);
       const elapsed = w.answeredAt - start;
       w.extraMs += ALPHA * (elapsed - predicted - w.extraMs);
       this.typicalMs += ALPHA * (predicted - this.typicalMs);
       const computeMs = typeof parameters.compute_ms === 'number' ? parameters.compute_ms : elapsed;
       this.busyMs += computeMs;
       return { outputs, computeMs };
+    } catch (e) {
+      // Its own refusal is an answer; a batch that timed out counts toward it being slow (a lossy
+      // link shows as batches that take retransmission timeouts).
+      if (e instanceof UpstreamError) this.answered(w);
+      if (e instanceof DeadlineError) w.extraMs += ALPHA * (performance.now() - start - predicted - w.extraMs);
+      throw e;
     } finally {
       w.inflight--;
       w.backlogMs = Math.max(0, w.backlogMs - predicted);
@@ -307,6 +373,7 @@ export class WorkerSet implements Executors {
 
   close(): void {
     clearInterval(this.timer);
+    clearInterval(this.silenceTimer);
     for (const w of this.workers.values()) w.client.close();
     this.workers.clear();
     this.byId.clear();

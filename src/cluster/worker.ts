@@ -24,7 +24,8 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const host = advertiseHost ?? (serverOpts.host && serverOpts.host !== '0.0.0.0' ? serverOpts.host : hostname());
   const address = `${host}:${server.grpcPort}`;
   const redis = redisUrl ? connectRedis(redisUrl) : undefined;
-  const announced = redis ? announce(redis, 'worker', { id: server.workerId, grpc: address, http: `http://${host}:${server.httpPort}` }) : undefined;
+  const log = server.telemetry.log;
+  const announced = redis ? announce(redis, 'worker', { id: server.workerId, grpc: address, http: `http://${host}:${server.httpPort}` }, 500, (level, msg, fields) => log[level](fields, msg)) : undefined;
   let closing: Promise<void> | undefined;
   return {
     ...server, address,
