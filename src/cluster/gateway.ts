@@ -101,6 +101,7 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
       rate_limits: rateLimit ? (rateLimit.global ? 'shared' : 'local') : 'local',
       gateways: rateLimit?.gateways ?? 1,
       retried_batches: workers.retries,
+      hedged_batches: workers.hedges,
       workers: workers.list().map((w) => ({
         id: w.member.id, address: w.client.address, up: w.up, in_membership: !w.unlisted, models: [...w.models],
         executors: w.report?.executors, inflight_batches: w.inflight, batches: w.batches,
@@ -160,6 +161,7 @@ function registerClusterMetrics(telemetry: Telemetry, workers: WorkerSet, autosc
     this.set({ state: 'down' }, list.filter((w) => !w.up).length);
   } });
   new client.Gauge({ name: 'pareto_cluster_retries', help: 'Batches retried on another worker after their worker failed, since start', registers, collect() { this.set(workers.retries); } });
+  new client.Gauge({ name: 'pareto_cluster_hedges', help: 'Batches also sent to a second worker because the first had not answered in time, since start', registers, collect() { this.set(workers.hedges); } });
   new client.Gauge({ name: 'pareto_rate_limit_global', help: '1 while tenant rate limits are shared through Redis; 0 while each gateway enforces rate ÷ gateways locally', registers, collect() {
     this.set(rateLimit ? (rateLimit.global ? 1 : 0) : 0);
   } });

@@ -26,6 +26,18 @@ const SLOW_BATCHES = 2;
 const MAX_CALL_MS = 30_000;
 /** A worker with batches out that answers nothing for this long is taken out of routing. */
 const SILENT_MS = 500;
+/**
+ * Hedged batches: one that has not come back by its predicted time plus the 95th percentile of how
+ * much longer than predicted batches take is sent to a second worker as well, and the first answer
+ * wins. At most this share of batches is sent twice, so a slow cluster is not doubled in load.
+ */
+const HEDGE_SHARE = 0.05;
+/** Hedges that may go out in a row (the allowance saved while none were needed). */
+const HEDGE_BURST = 5;
+/** Never hedge earlier than this beyond the prediction (a loopback round trip under load). */
+const HEDGE_MIN_MS = 2;
+/** Batches the hedge delay's percentile is taken over. */
+const EXTRA_WINDOW = 256;
 
 export interface WorkerState {
   index: number;
@@ -85,6 +97,14 @@ export class WorkerSet implements Executors {
   private readonly knownModels = new Set<string>();
   /** Batches retried on another worker after one failed (metrics). */
   retries = 0;
+  /** Batches also sent to a second worker because the first was late (metrics). */
+  hedges = 0;
+  private hedgeAllowance = 0;
+  /** How much longer than predicted recent batches took, ms (a ring), and its 95th percentile. */
+  private readonly extras = new Float64Array(EXTRA_WINDOW);
+  private extrasSeen = 0;
+  private hedgeDelayMs = 50;
+  private checkedAt = performance.now();
   /** Worker compute time of the batches run, ms (for utilisation). */
   busyMs = 0;
   /** Changes whenever the variants served by workers up may have (a worker up, down, gone or reloaded). */
@@ -106,7 +126,9 @@ export class WorkerSet implements Executors {
     this.reportEveryMs = opts.reportEveryMs ?? 500;
     this.timer = setInterval(() => { for (const w of this.workers.values()) void this.refresh(w); }, this.reportEveryMs);
     this.timer.unref();
-    this.silenceTimer = setInterval(() => this.checkSilence(), SILENT_MS / 5);
+    // After the poll phase: when this process itself stalled, the answers that came in meanwhile
+    // are read before anyone is judged silent.
+    this.silenceTimer = setInterval(() => setImmediate(() => this.checkSilence()), SILENT_MS / 5);
     this.silenceTimer.unref();
   }
 
@@ -124,6 +146,10 @@ export class WorkerSet implements Executors {
    */
   private checkSilence(): void {
     const now = performance.now();
+    const stalled = now - this.checkedAt > (3 * SILENT_MS) / 5;
+    this.checkedAt = now;
+    // This process was starved (a busy machine): what looks like silence may be its own.
+    if (stalled) return;
     for (const w of this.workers.values()) {
       if (!w.up || w.silentSince === undefined) continue;
       const silentMs = now - w.silentSince;
@@ -318,7 +344,7 @@ export class WorkerSet implements Executors {
     }
     if (first) {
       try {
-        return await this.runOn(first, target, inputs);
+        return await this.runHedged(first, target, inputs, variant);
       } catch (e) {
         if (!(e instanceof WorkerUnreachableError)) throw e;
         this.markDown(first, e.message);
@@ -339,6 +365,43 @@ export class WorkerSet implements Executors {
     }
   }
 
+  /**
+   * Runs on `w`; if no answer has come by the hedge delay, the deadline still allows a run and the
+   * allowance has one, also on the best other worker with a free slot. A worker that fails its copy
+   * is marked down even when the other copy wins.
+   */
+  private async runHedged(w: WorkerState, target: RunTarget, inputs: Tensor[], variant: string): Promise<RunResult> {
+    const first = this.runOn(w, target, inputs);
+    this.hedgeAllowance = Math.min(HEDGE_BURST, this.hedgeAllowance + HEDGE_SHARE);
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([
+      first.then(() => false, () => false),
+      new Promise<boolean>((r) => { timer = setTimeout(() => r(true), target.predictedMs + this.hedgeDelayMs); }),
+    ]);
+    clearTimeout(timer);
+    if (!late || this.hedgeAllowance < 1 || performance.now() + target.predictedMs >= target.deadline) return first;
+    const other = this.pick(target.model, w, false, variant);
+    if (!other) return first;
+    this.hedgeAllowance--;
+    this.hedges++;
+    const second = this.runOn(other, target, inputs);
+    const downIfUnreachable = (x: WorkerState) => (e: unknown) => { if (e instanceof WorkerUnreachableError) this.markDown(x, e.message); };
+    first.catch(downIfUnreachable(w));
+    second.catch(downIfUnreachable(other));
+    try {
+      return await Promise.any([first, second]);
+    } catch (e) {
+      throw (e as AggregateError).errors[0];
+    }
+  }
+
+  private noteExtra(ms: number): void {
+    this.extras[this.extrasSeen++ % EXTRA_WINDOW] = ms;
+    if (this.extrasSeen % 32 !== 0) return;
+    const recent = this.extras.slice(0, Math.min(this.extrasSeen, EXTRA_WINDOW)).sort();
+    this.hedgeDelayMs = Math.max(HEDGE_MIN_MS, recent[Math.floor(0.95 * (recent.length - 1))]!);
+  }
+
   private async runOn(w: WorkerState, target: RunTarget, inputs: Tensor[]): Promise<RunResult> {
     const predicted = Math.max(0.05, target.predictedMs);
     w.inflight++;
@@ -355,6 +418,7 @@ export class WorkerSet implements Executors {
       this.answered(w);
       const elapsed = w.answeredAt - start;
       w.extraMs += ALPHA * (elapsed - predicted - w.extraMs);
+      this.noteExtra(elapsed - predicted);
       this.typicalMs += ALPHA * (predicted - this.typicalMs);
       const computeMs = typeof parameters.compute_ms === 'number' ? parameters.compute_ms : elapsed;
       this.busyMs += computeMs;

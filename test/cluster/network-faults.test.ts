@@ -20,6 +20,7 @@ describe('network faults between namespaces', { skip, timeout: 300_000 }, () => 
 
   before(async () => {
     cluster = await FaultCluster.start(250);
+    await cluster.warmUp(RATE);
   });
 
   after(async () => {

@@ -62,8 +62,6 @@ export class FaultCluster {
       await Promise.all(workers.map((host) => c.role(host, ['worker', '-r', c.repo.dir, '--executors', '1', '--redis', c.redis!.url], log)));
       await Promise.all(gateways.map((host) => c.role(host, ['gateway', '--redis', c.redis!.url, '--tenants', tenants, '--gateway-id', host], log)));
       await until(() => gateways.every((g) => workers.every((w) => c.routing(g, w, 0).some((e) => e.msg === 'worker up'))), 20_000, 'both gateways route to all three workers');
-      // The first requests of a fresh cluster are slow (connections, JIT): not part of any "before".
-      await c.traffic(200, 2000);
     } catch (e) {
       await c.close();
       throw e;
@@ -91,6 +89,11 @@ export class FaultCluster {
   routing(gateway: string, worker: string, since: number): LogEvent[] {
     const origin = this.origin(worker);
     return this.events.filter((e) => e.host === gateway && e.at >= since && e.fields.address === origin && /^worker (up|down|left)$/.test(e.msg));
+  }
+
+  /** The first requests of a fresh cluster are slow (connections, JIT): not part of any "before". */
+  async warmUp(rate: number, ms = 3000): Promise<void> {
+    await this.traffic(rate, ms);
   }
 
   /** Runs the client in its namespace for `durationMs` at `rate` requests/s; resolves with every request's outcome. */

@@ -9,6 +9,8 @@ export interface Scenario {
   rules(c: FaultCluster): string[][];
   /** Workers the gateways should take out of routing, per gateway; none: every worker stays routed. */
   down(c: FaultCluster): Map<string, string[]>;
+  /** Workers the gateways may take out or keep (a lossy one: routed around as slow, or out). */
+  mayGo?(c: FaultCluster): Map<string, string[]>;
 }
 
 const both = (ip: string) => [['OUTPUT', '-d', ip, '-j', 'DROP'], ['INPUT', '-s', ip, '-j', 'DROP']];
@@ -49,6 +51,7 @@ export const SCENARIOS: Scenario[] = [
     name: '5% packet loss on a worker', host: 'w0',
     rules: () => ['INPUT', 'OUTPUT'].map((chain) => [chain, '!', chain === 'INPUT' ? '-i' : '-o', 'lo', '-m', 'statistic', '--mode', 'random', '--probability', '0.05', '-j', 'DROP']),
     down: () => new Map(),
+    mayGo: (c) => everyGateway(c, 'w0'),
   },
 ];
 
@@ -113,7 +116,8 @@ export async function runFault(c: FaultCluster, s: Scenario, o: { rate: number; 
         if (e.msg !== 'worker up' && routed) { routed = false; outs.push(e); }
       }
       if (!(expected.get(g)?.includes(w) ?? false)) {
-        wrongDowns.push(...outs);
+        if (s.mayGo?.(c).get(g)?.includes(w)) flaps += Math.max(0, outs.length - 1);
+        else wrongDowns.push(...outs);
         continue;
       }
       const down = outs.find((e) => e.at < healAt);
