@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import Fastify, { type FastifyInstance } from 'fastify';
 import * as ort from 'onnxruntime-node';
@@ -248,5 +249,35 @@ describe('gateway', { timeout: 90_000 }, () => {
     console.log(`# batches while healthy: ${JSON.stringify(shared)}; in 3 s stalling: to it ${toStalled}, to the healthy worker ${toHealthy}; extra ms ${stalled.extraMs.toFixed(2)} vs ${healthy.extraMs.toFixed(2)}`);
     assert.deepEqual([...statuses.keys()], [200]);
     assert.ok(toStalled < 0.15 * toHealthy, `the stalling worker got ${toStalled} batches, the healthy one ${toHealthy}`);
+  });
+
+  it('sends a batch its worker holds too long to another worker as well (a hedge), and answers with the first', async () => {
+    const stalling = workers[0];
+    const { body, headers } = binaryInfer(digits(0, 4).pixels, 4);
+    const hedgesBefore = gateway.workers.hedges;
+    const slowest: number[] = [];
+    let running = true;
+    const clients = Array.from({ length: 4 }, async () => {
+      while (running) {
+        const t0 = performance.now();
+        const res = await fetch(`${url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, ...auth } });
+        await res.arrayBuffer();
+        assert.equal(res.status, 200);
+        slowest.push(performance.now() - t0);
+      }
+    });
+    await until(() => slowest.length > 200, 10_000, 'traffic on both workers');
+    // Stopped for 1 s: what it holds would wait that long, or until the silence check (500 ms).
+    const before = slowest.length;
+    stalling.child.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 1000));
+    stalling.child.kill('SIGCONT');
+    running = false;
+    await Promise.all(clients);
+    const during = slowest.slice(before).sort((a, b) => b - a);
+    console.log(`# hedges ${gateway.workers.hedges - hedgesBefore}; slowest requests while it was stopped: ${during.slice(0, 3).map((x) => x.toFixed(0)).join(', ')} ms`);
+    assert.ok(gateway.workers.hedges > hedgesBefore, 'a hedge went out');
+    assert.ok(during[0]! < 400, `no request waited for the stopped worker: the slowest took ${during[0]!.toFixed(0)} ms`);
+    await until(() => gateway.workers.list().every((w) => w.up), 5000, 'the stopped worker is routed to again');
   });
 });
