@@ -4,13 +4,10 @@
 // take the worker out while its batches come back).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
-import { hashKey } from '../../src/tenancy/tenants.js';
-import { clusterRepository, redisMissing, startGatewayProcess, startRedis, startWorkerProcess, until, type RedisProcess, type TestRole } from '../helpers/cluster.js';
+import { clusterRepository, meteredTenants, redisMissing, startGatewayProcess, startRedis, startWorkerProcess, until, type RedisProcess, type TestRole } from '../helpers/cluster.js';
 import { binaryInfer, digits } from '../helpers/server.js';
 
 const R = 200;
@@ -26,13 +23,7 @@ describe('a cluster starved of CPU', { skip: redisMissing(), timeout: 120_000 },
   before(async () => {
     redis = await startRedis();
     repo = clusterRepository();
-    const tenants = join(repo.dir, 'tenants.yaml');
-    writeFileSync(tenants, `tenants:
-  - id: metered
-    keys: ["${hashKey('metered-key')}"]
-    models: ["*"]
-    rate_limit: { samples_per_second: ${R}, burst: 20 }
-`);
+    const tenants = meteredTenants(repo.dir, R);
     worker = await startWorkerProcess(repo.dir, redis.url);
     for (let i = 0; i < 2; i++) gateways.push(await startGatewayProcess(redis.url, ['--tenants', tenants, '--gateway-id', `gw${i}`, '--admin-token', ADMIN]));
     const view = async (g: TestRole) => (await fetch(`http://127.0.0.1:${g.httpPort}/v2/pareto/cluster`, { headers: { authorization: `Bearer ${ADMIN}` } })).json() as Promise<{ gateways: number; workers: Array<{ up: boolean }> }>;

@@ -2,13 +2,10 @@
 // limited to R samples/s sending 3R is held to R ± 10% overall; with Redis killed the gateways
 // fall back to R ÷ 2 each and keep serving, and go back to the shared bucket when it returns.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
 import { startGateway, type RunningGateway } from '../../src/cluster/gateway.js';
-import { hashKey } from '../../src/tenancy/tenants.js';
-import { clusterRepository, redisMissing, startRedis, startWorkerProcess, until, type RedisProcess, type WorkerProcess } from '../helpers/cluster.js';
+import { clusterRepository, meteredTenants, redisMissing, startRedis, startWorkerProcess, until, type RedisProcess, type WorkerProcess } from '../helpers/cluster.js';
 import { binaryInfer, digits } from '../helpers/server.js';
 
 const skip = redisMissing();
@@ -23,13 +20,7 @@ describe('cluster-wide rate limits', { skip, timeout: 120_000 }, () => {
   before(async () => {
     redis = await startRedis();
     repo = clusterRepository();
-    const tenants = join(repo.dir, 'tenants.yaml');
-    writeFileSync(tenants, `tenants:
-  - id: metered
-    keys: ["${hashKey('metered-key')}"]
-    models: ["*"]
-    rate_limit: { samples_per_second: ${R}, burst: 20 }
-`);
+    const tenants = meteredTenants(repo.dir, R);
     worker = await startWorkerProcess(repo.dir, redis.url);
     for (let i = 0; i < 2; i++) gateways.push(await startGateway({ host: '127.0.0.1', httpPort: 0, grpcPort: 0, redis: redis.url, tenants, gatewayId: `gw${i}`, logLevel: 'silent' }));
     pools = gateways.map((g) => new Pool(`http://127.0.0.1:${g.httpPort}`, { connections: 128 }));

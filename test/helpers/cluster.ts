@@ -1,11 +1,12 @@
 // Real cluster parts for tests: redis-server processes (src/cluster/redis-server.ts), worker processes
 // (`pareto worker`, so kill -9 kills a real process), and a small model repository for them.
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRole, type RoleProcess } from '../../src/cluster/local-cluster.js';
 import { redisServerInstalled } from '../../src/cluster/redis-server.js';
+import { hashKey } from '../../src/tenancy/tenants.js';
 import { Pool } from 'undici';
 import { BUNDLED_MODELS } from './server.js';
 
@@ -22,6 +23,18 @@ export function clusterRepository(): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'pareto-cluster-'));
   cpSync(join(BUNDLED_MODELS, 'mnist-mlp'), join(dir, 'mnist-mlp'), { recursive: true });
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A tenants file in `dir`: one tenant, `metered` (key `metered-key`), held to `rate` samples/s with a burst of 20. */
+export function meteredTenants(dir: string, rate: number): string {
+  const path = join(dir, 'tenants.yaml');
+  writeFileSync(path, `tenants:
+  - id: metered
+    keys: ["${hashKey('metered-key')}"]
+    models: ["*"]
+    rate_limit: { samples_per_second: ${rate}, burst: 20 }
+`);
+  return path;
 }
 
 export interface TestRole extends RoleProcess {

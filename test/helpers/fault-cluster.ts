@@ -11,12 +11,12 @@ import { startRole, type RoleProcess } from '../../src/cluster/local-cluster.js'
 import { startRedisServer, type RedisServer } from '../../src/cluster/redis-server.js';
 import { hashKey } from '../../src/tenancy/tenants.js';
 import { clusterRepository, until } from './cluster.js';
-import type { FaultClientOptions } from './fault-client.js';
+import type { FaultClientOptions } from '../../bench/lib/fault-client.js';
 import { TestNetwork } from './netns.js';
 
 export const KEY = 'fault-key';
 const PORT = 8000;
-const CLIENT = fileURLToPath(new URL('./fault-client.js', import.meta.url));
+const CLIENT = fileURLToPath(new URL('../../bench/lib/fault-client.js', import.meta.url));
 
 export interface LogEvent {
   /** Epoch ms, as logged. */

@@ -34,6 +34,24 @@ export function netnsMissing(): string | false {
   return false;
 }
 
+/** Namespaces left by a test process that was killed before it could remove them. */
+function removeOrphans(): void {
+  for (const line of sh('ip', ['netns', 'list']).split('\n')) {
+    const m = /^(pareto-([0-9a-z]+)-\S+)/.exec(line);
+    if (!m || alive(parseInt(m[2]!, 36))) continue;
+    try { sh('ip', ['netns', 'del', m[1]!]); } catch { /* another run got there first */ }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export class TestNetwork {
   private readonly ips = new Map<string, string>();
   private readonly bridgeNs: string;
@@ -42,6 +60,7 @@ export class TestNetwork {
 
   /** Namespaces named `pareto-<pid>-<host>`, on 10.88.0.0/24 in the order given. */
   constructor(hosts: string[]) {
+    removeOrphans();
     const tag = process.pid.toString(36);
     this.bridgeNs = `pareto-${tag}-bridge`;
     process.once('exit', () => this.remove());

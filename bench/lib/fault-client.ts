@@ -1,10 +1,11 @@
-// The fault tests' client, run as its own process inside the client's network namespace: 1-row
+// The fault tests' client, run as its own process inside the client's network namespace (it lives
+// here, not under test/, so that `node --test dist/test/` does not run it as a test): 1-row
 // mnist-mlp requests at a fixed rate, round robin over the gateways (as a load balancer would),
 // each given up on after `timeoutMs`. Prints one line per request, `sent_epoch_ms latency_ms
 // status gateway` (status 0: no answer, lost), then `done`.
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
-import { binaryInfer, digits } from './server.js';
+import { binaryInfer, digits } from '../../test/helpers/server.js';
 
 export interface FaultClientOptions {
   gateways: string[];
