@@ -19,7 +19,7 @@
 //      tenant's body budget + 128 MB, returns near its baseline after, and B is served throughout.
 // Options: --quick (shorter cells), --only isolation,nested,held,grpc.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -299,6 +299,12 @@ async function memory(origin: string, server: Child, what: 'held' | 'grpc') {
   return { statuses, rssMiB: { baseline, peak: top, after }, b: served };
 }
 
+// Before the server starts: a flood that fails at once left it running (the bench died on the
+// unhandled rejection).
+if (runs('isolation') && !(process.env.PATH ?? '').split(':').some((d) => existsSync(join(d, 'wrk')))) {
+  console.error('bench:abuse needs wrk for its floods (Debian: apt-get install wrk)');
+  process.exit(1);
+}
 const server = await startChild([join(ROOT, 'dist/src/cli/main.js'), 'serve', '--tenants', join(ROOT, 'tenants.yaml'), '--repository', join(ROOT, 'models'),
   '--http-port', '0', '--grpc-port', '0', '--log-level', 'warn', '--max-json-bytes', String(64 * MiB)], /^pareto serving/, 0, process.env.PARETO_SERVER_CPUS);
 const origin = `http://127.0.0.1:${server.ports.http_port}`;
