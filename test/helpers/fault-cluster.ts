@@ -87,8 +87,9 @@ export class FaultCluster {
 
   /** Events about routing to `worker` logged by `gateway` since `since` (epoch ms). */
   routing(gateway: string, worker: string, since: number): LogEvent[] {
-    const origin = this.origin(worker);
-    return this.events.filter((e) => e.host === gateway && e.at >= since && e.fields.address === origin && /^worker (up|down|left)$/.test(e.msg));
+    // Over REST (the default) a gateway names a worker by its origin, over gRPC by host:port.
+    const addresses = [this.origin(worker), `${this.net.ip(worker)}:${PORT + 1}`];
+    return this.events.filter((e) => e.host === gateway && e.at >= since && addresses.includes(String(e.fields.address)) && /^worker (up|down|left)$/.test(e.msg));
   }
 
   /** The first requests of a fresh cluster are slow (connections, JIT): not part of any "before". */
