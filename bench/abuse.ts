@@ -19,13 +19,14 @@
 //      tenant's body budget + 128 MB, returns near its baseline after, and B is served throughout.
 // Options: --quick (shorter cells), --only isolation,nested,held,grpc.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { loadMnist } from '../src/datasets/mnist.js';
+import { onPath } from '../src/on-path.js';
 import { poissonArrivals } from '../src/loadgen/arrivals.js';
 import { runOpenLoop, type Outcome } from '../src/loadgen/runner.js';
 import { Senders } from '../src/loadgen/senders.js';
@@ -301,7 +302,7 @@ async function memory(origin: string, server: Child, what: 'held' | 'grpc') {
 
 // Before the server starts: a flood that fails at once left it running (the bench died on the
 // unhandled rejection).
-if (runs('isolation') && !(process.env.PATH ?? '').split(':').some((d) => existsSync(join(d, 'wrk')))) {
+if (runs('isolation') && !onPath('wrk')) {
   console.error('bench:abuse needs wrk for its floods (Debian: apt-get install wrk)');
   process.exit(1);
 }

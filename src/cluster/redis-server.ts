@@ -2,12 +2,11 @@
 // bench:cluster (Debian's package, installed by scripts/install-redis.sh). No persistence: the
 // cluster's state in Redis is soft (heartbeats, token buckets) and rebuilds itself.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { onPath } from '../on-path.js';
 
 export function redisServerInstalled(): boolean {
-  return (process.env.PATH ?? '').split(':').some((d) => existsSync(join(d, 'redis-server')));
+  return onPath('redis-server');
 }
 
 export function freePort(): Promise<number> {

@@ -30,27 +30,31 @@ export class RestWorkerClient implements WorkerTransport {
    * One call, answered within `timeoutMs` whatever the network does: undici ignores a request's
    * abort signal while the request waits for a connection being made (measured: a 300 ms signal
    * ended after the 10 s connect timeout, twice that for a request queued behind it), so the call
-   * also races its own timer. The signal still ends it on a connection already open.
+   * also races its own timer, which aborts it too (that ends it on a connection already open).
    */
   private async request(opts: Omit<Dispatcher.RequestOptions, 'origin' | 'signal'>, timeoutMs: number): Promise<{ statusCode: number; headers: IncomingHttpHeaders; bytes: Buffer }> {
     const ms = Math.max(1, Math.ceil(timeoutMs));
-    const signal = AbortSignal.timeout(ms);
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new DeadlineError(`worker ${this.address} did not answer within ${ms} ms`));
+        abort.abort();
+      }, ms);
+    });
     const call = (async () => {
-      const res = await this.pool.request({ ...opts, signal });
+      const res = await this.pool.request({ ...opts, signal: abort.signal });
       try {
         return { statusCode: res.statusCode, headers: res.headers, bytes: Buffer.from(await res.body.arrayBuffer()) };
       } catch (e) {
         throw new WorkerUnreachableError(this.address, `reply cut off: ${(e as Error).message}`);
       }
     })();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new DeadlineError(`worker ${this.address} did not answer within ${ms} ms`)), ms); });
-    call.catch(() => undefined); // it may settle after the timer has answered
+    call.catch(() => undefined); // it settles after the timer has answered
     try {
       return await Promise.race([call, timeout]);
     } catch (e) {
       if (e instanceof WorkerUnreachableError || e instanceof DeadlineError) throw e;
-      if ((e as Error).name === 'TimeoutError') throw new DeadlineError(`worker ${this.address} did not answer within ${ms} ms`);
       throw new WorkerUnreachableError(this.address, (e as Error).message);
     } finally {
       clearTimeout(timer);

@@ -374,6 +374,8 @@ export class WorkerSet implements Executors {
   private async runHedged(w: WorkerState, target: RunTarget, inputs: Tensor[], variant: string): Promise<RunResult> {
     const first = this.runOn(w, target, inputs);
     this.hedgeAllowance = Math.min(HEDGE_BURST, this.hedgeAllowance + HEDGE_SHARE);
+    // No timer on a batch that could not be hedged anyway (one worker, or none to spare).
+    if (this.workers.size < 2 || this.hedgeAllowance < 1) return first;
     let timer: NodeJS.Timeout | undefined;
     const late = await Promise.race([
       first.then(() => false, () => false),

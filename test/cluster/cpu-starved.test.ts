@@ -4,11 +4,8 @@
 // take the worker out while its batches come back).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
-import { Pool } from 'undici';
-import { clusterRepository, meteredTenants, redisMissing, startGatewayProcess, startRedis, startWorkerProcess, until, type RedisProcess, type TestRole } from '../helpers/cluster.js';
-import { binaryInfer, digits } from '../helpers/server.js';
+import { admittedPerSecond, clusterRepository, meteredTenants, offerMetered, redisMissing, startGatewayProcess, startRedis, startWorkerProcess, until, type RedisProcess, type TestRole } from '../helpers/cluster.js';
 
 const R = 200;
 const ADMIN = 'starved-admin';
@@ -40,36 +37,13 @@ describe('a cluster starved of CPU', { skip: redisMissing(), timeout: 120_000 },
   });
 
   it(`holds a tenant offering 3R through both gateways to R ± 10% (R = ${R} samples/s), every request answered 200 or 429`, async () => {
-    const { body, headers } = binaryInfer(digits(0, 1).pixels, 1);
-    const pools = gateways.map((g) => new Pool(`http://127.0.0.1:${g.httpPort}`, { connections: 128 }));
-    const statuses = new Map<number, number>();
-    const admittedAt: number[] = [];
-    const pending: Promise<void>[] = [];
-    const start = performance.now();
-    const send = async (i: number) => {
-      try {
-        const res = await pools[i % 2]!.request({ path: '/v2/models/mnist-mlp/infer', method: 'POST', body, headers: { ...headers, authorization: 'Bearer metered-key' } });
-        await res.body.dump();
-        statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
-        if (res.statusCode === 200) admittedAt.push(performance.now() - start);
-      } catch {
-        statuses.set(0, (statuses.get(0) ?? 0) + 1);
-      }
-    };
     const OFFER_MS = 6000;
-    let sent = 0;
-    while (performance.now() - start < OFFER_MS) {
-      const due = Math.floor(((performance.now() - start) / 1000) * 3 * R);
-      for (; sent < due; sent++) pending.push(send(sent));
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    await Promise.all(pending);
-    await Promise.all(pools.map((p) => p.close()));
-    // Counted by when the answers came, over the middle of the offer: the start holds the bucket's
-    // burst, and on a starved machine answers trail the offer by a backlog that is cleared after it.
+    const offered = await offerMetered(gateways.map((g) => `http://127.0.0.1:${g.httpPort}`), 3 * R, OFFER_MS);
+    const { statuses } = offered;
+    // Over the middle of the offer: the start holds the bucket's burst.
     const [from, to] = [2000, OFFER_MS];
-    const admitted = admittedAt.filter((t) => t >= from && t < to).length / ((to - from) / 1000);
-    console.log(`# sent ${sent}; statuses ${JSON.stringify([...statuses])}; admitted ${admitted.toFixed(1)}/s from ${from} to ${to} ms; last answer at ${Math.max(...admittedAt).toFixed(0)} ms`);
+    const admitted = admittedPerSecond(offered, from, to);
+    console.log(`# sent ${offered.requests.length}; statuses ${JSON.stringify([...statuses])}; admitted ${admitted.toFixed(1)}/s from ${from} to ${to} ms; last answer at ${Math.max(...offered.requests.map((r) => r.at + r.ms)).toFixed(0)} ms`);
     assert.deepEqual([...statuses.keys()].filter((s) => s !== 200 && s !== 429), [], `only answers and rate refusals: ${JSON.stringify([...statuses])}`);
     assert.ok(Math.abs(admitted - R) <= 0.1 * R, `admitted ${admitted.toFixed(1)}/s, not within 10% of ${R}`);
   });

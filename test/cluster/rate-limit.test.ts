@@ -3,10 +3,8 @@
 // fall back to R ÷ 2 each and keep serving, and go back to the shared bucket when it returns.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Pool } from 'undici';
 import { startGateway, type RunningGateway } from '../../src/cluster/gateway.js';
-import { clusterRepository, meteredTenants, redisMissing, startRedis, startWorkerProcess, until, type RedisProcess, type WorkerProcess } from '../helpers/cluster.js';
-import { binaryInfer, digits } from '../helpers/server.js';
+import { admittedPerSecond, clusterRepository, meteredTenants, offerMetered, redisMissing, startRedis, startWorkerProcess, until, type Offered, type RedisProcess, type WorkerProcess } from '../helpers/cluster.js';
 
 const skip = redisMissing();
 const R = 200;
@@ -23,60 +21,22 @@ describe('cluster-wide rate limits', { skip, timeout: 120_000 }, () => {
     const tenants = meteredTenants(repo.dir, R);
     worker = await startWorkerProcess(repo.dir, redis.url);
     for (let i = 0; i < 2; i++) gateways.push(await startGateway({ host: '127.0.0.1', httpPort: 0, grpcPort: 0, redis: redis.url, tenants, gatewayId: `gw${i}`, logLevel: 'silent' }));
-    pools = gateways.map((g) => new Pool(`http://127.0.0.1:${g.httpPort}`, { connections: 128 }));
     await until(() => gateways.every((g) => g.workers.list().some((w) => w.up) && g.rateLimit!.gateways === 2), 10_000, 'both gateways see the worker and each other');
   });
 
   after(async () => {
-    await Promise.all(pools.map((p) => p.close()));
     await Promise.all(gateways.map((g) => g.close()));
     await worker.kill();
     await redis.stop();
     repo.remove();
   });
 
-  const { body, headers } = binaryInfer(digits(0, 1).pixels, 1);
-  // undici pools, not fetch: the gateways share this process, and on a starved machine fetch's own
-  // cost made the offer lag behind its schedule.
-  let pools: Pool[] = [];
-  const send = async (i: number): Promise<number> => {
-    const res = await pools[i % 2].request({ path: '/v2/models/mnist-mlp/infer', method: 'POST', body, headers: { ...headers, authorization: 'Bearer metered-key' } });
-    await res.body.dump();
-    return res.statusCode;
-  };
-
-  /**
-   * Open loop: `rate` requests/s of one sample, alternating gateways, for `ms`. `admitted`: 200s
-   * per second by when they were answered, over the offer's second half (the first holds the
-   * bucket's burst; on a starved machine the answers trail the offer by a backlog cleared after it,
-   * which inflated a rate divided by the offer's length: 426/s for R = 200 beside three busy loops).
-   */
-  async function offer(rate: number, ms: number, during?: (elapsed: number) => Promise<void> | void) {
-    const statuses = new Map<number, number>();
-    const answeredAt: number[] = [];
-    const pending: Promise<void>[] = [];
-    const start = performance.now();
-    let sent = 0;
-    while (performance.now() - start < ms) {
-      const due = Math.floor(((performance.now() - start) / 1000) * rate);
-      for (; sent < due; sent++) {
-        pending.push(send(sent).then((status) => {
-          statuses.set(status, (statuses.get(status) ?? 0) + 1);
-          if (status === 200) answeredAt.push(performance.now() - start);
-        }));
-      }
-      await during?.(performance.now() - start);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    await Promise.all(pending);
-    const admitted = answeredAt.filter((t) => t >= ms / 2 && t < ms).length / (ms / 2000);
-    return { statuses, sent, admitted };
-  }
+  const origins = () => gateways.map((g) => `http://127.0.0.1:${g.httpPort}`);
 
   it('refuses nothing to a tenant within its rate, and asks Redis once per chunk of tokens, not per request', async () => {
     await new Promise((r) => setTimeout(r, 300)); // let the bucket refill after set-up
     const callsBefore = gateways.reduce((a, g) => a + g.rateLimit!.calls, 0);
-    const { statuses } = await offer(R / 2, 2000);
+    const { statuses } = await offerMetered(origins(), R / 2, 2000);
     const calls = gateways.reduce((a, g) => a + g.rateLimit!.calls, 0) - callsBefore;
     assert.deepEqual([...statuses.keys()], [200], JSON.stringify([...statuses]));
     assert.ok(calls <= (statuses.get(200)! / 10) + 4, `${calls} Redis calls for ${statuses.get(200)} requests (chunks of 10)`);
@@ -84,10 +44,13 @@ describe('cluster-wide rate limits', { skip, timeout: 120_000 }, () => {
 
   it(`holds a tenant sending 3R through both gateways to R ± 10% (R = ${R} samples/s)`, async () => {
     const callsBefore = gateways.reduce((a, g) => a + g.rateLimit!.calls, 0);
-    const { statuses, sent, admitted: admittedRate } = await offer(3 * R, 4000);
+    const offered = await offerMetered(origins(), 3 * R, 4000);
+    const { statuses } = offered;
+    // Over the offer's second half: the first holds the bucket's burst.
+    const admittedRate = admittedPerSecond(offered, 2000, 4000);
     const ok = statuses.get(200) ?? 0;
     const calls = gateways.reduce((a, g) => a + g.rateLimit!.calls, 0) - callsBefore;
-    console.log(`# offered ${sent} in 4 s; admitted ${ok}, ${admittedRate.toFixed(1)}/s over the last 2 s vs R = ${R}; refused ${statuses.get(429) ?? 0}; Redis calls ${calls}`);
+    console.log(`# offered ${offered.requests.length} in 4 s; admitted ${ok}, ${admittedRate.toFixed(1)}/s over the last 2 s vs R = ${R}; refused ${statuses.get(429) ?? 0}; Redis calls ${calls}`);
     assert.deepEqual([...statuses.keys()].sort(), [200, 429]);
     assert.ok(Math.abs(admittedRate - R) <= 0.1 * R, `admitted ${admittedRate.toFixed(1)}/s, not within 10% of ${R}`);
     assert.ok(calls < ok / 2, `the local allowance spares Redis most calls: ${calls} calls for ${ok} admitted`);
@@ -95,7 +58,7 @@ describe('cluster-wide rate limits', { skip, timeout: 120_000 }, () => {
 
   it('Redis killed under load: serving goes on at R ÷ gateways each, and the shared limit returns with Redis', async () => {
     let killedAt = 0, restartedAt = 0, localSeen = false, globalAgain = -1;
-    const { statuses } = await offer(3 * R, 5000, async (t) => {
+    const { statuses } = await offerMetered(origins(), 3 * R, 5000, async (t) => {
       if (!killedAt && t > 1000) { killedAt = t; await redis.stop(); }
       if (killedAt && !restartedAt) localSeen ||= gateways.every((g) => !g.rateLimit!.global);
       if (!restartedAt && t > 3000) { restartedAt = t; await redis.start(); }
@@ -114,29 +77,19 @@ describe('cluster-wide rate limits', { skip, timeout: 120_000 }, () => {
 
   it('Redis that stops answering (SIGSTOP): local limits after one command timeout, no admission waits on it after that, shared again once it answers', async () => {
     const flips = [{ t: 0, global: gateways[0].rateLimit!.global }];
-    const timed: Array<{ at: number; ms: number; status: number }> = [];
-    const start = performance.now();
     let stoppedAt = 0, resumedAt = 0;
-    const pending: Promise<void>[] = [];
-    let sent = 0;
+    let timed: Offered['requests'];
     try {
-      while (performance.now() - start < 6000) {
-        const t = performance.now() - start;
+      // Half the rate: every request is within the limit.
+      ({ requests: timed } = await offerMetered(origins(), R / 2, 6000, (t) => {
         if (!stoppedAt && t > 1000) { stoppedAt = t; redis.signal('SIGSTOP'); }
         if (stoppedAt && !resumedAt && t > 3500) { resumedAt = t; redis.signal('SIGCONT'); }
         const global = gateways[0].rateLimit!.global;
         if (global !== flips[flips.length - 1].global) flips.push({ t, global });
-        // Half the rate, one sample a request, alternating gateways: every request is within the limit.
-        for (const due = Math.floor((t / 1000) * (R / 2)); sent < due; sent++) {
-          const at = performance.now() - start;
-          pending.push(send(sent).then((status) => { timed.push({ at, ms: performance.now() - start - at, status }); }));
-        }
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      }));
     } finally {
       if (!resumedAt) redis.signal('SIGCONT');
     }
-    await Promise.all(pending);
     await until(() => gateways.every((g) => g.rateLimit!.global), 5000, 'both gateways share limits through Redis again');
     const stalled = timed.filter((x) => x.at > stoppedAt + 1000 && x.at < resumedAt && x.ms >= 400);
     console.log(`# modes ${JSON.stringify(flips)}; while stopped (after the first second): ${timed.filter((x) => x.at > stoppedAt + 1000 && x.at < resumedAt).length} requests, ${stalled.length} took ≥ 400 ms`);

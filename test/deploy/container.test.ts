@@ -6,10 +6,10 @@
 // first build takes ~3 minutes).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
+import { onPath } from '../../src/on-path.js';
 import { argmax, binaryInfer, digits, parseBinaryResponse } from '../helpers/server.js';
 
 const ROOT = new URL('../../..', import.meta.url).pathname;
@@ -20,7 +20,7 @@ function missing(): string | false {
   if (process.platform !== 'linux') return 'the image is built with buildah, on Linux only';
   if (process.getuid?.() !== 0) return 'buildah here needs root (vfs storage, chroot isolation)';
   for (const tool of ['buildah', 'debootstrap']) {
-    if (!(process.env.PATH ?? '').split(':').some((d) => existsSync(join(d, tool)))) return `${tool} is not installed (Debian: apt-get install buildah debootstrap)`;
+    if (!onPath(tool)) return `${tool} is not installed (Debian: apt-get install buildah debootstrap)`;
   }
   return false;
 }

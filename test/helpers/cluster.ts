@@ -8,7 +8,8 @@ import { startRole, type RoleProcess } from '../../src/cluster/local-cluster.js'
 import { redisServerInstalled } from '../../src/cluster/redis-server.js';
 import { hashKey } from '../../src/tenancy/tenants.js';
 import { Pool } from 'undici';
-import { BUNDLED_MODELS } from './server.js';
+import { performance } from 'node:perf_hooks';
+import { binaryInfer, BUNDLED_MODELS, digits } from './server.js';
 
 /** Why cluster tests cannot run here, or false. CI installs Redis (scripts/install-redis.sh). */
 export function redisMissing(): string | false {
@@ -35,6 +36,58 @@ export function meteredTenants(dir: string, rate: number): string {
     rate_limit: { samples_per_second: ${rate}, burst: 20 }
 `);
   return path;
+}
+
+export interface Offered {
+  /** When it was sent and how long its answer took, ms from the start of the offer; status 0: no answer. */
+  requests: Array<{ at: number; ms: number; status: number }>;
+  statuses: Map<number, number>;
+}
+
+/**
+ * The metered tenant's open loop: `rate` requests/s of one sample to mnist-mlp (binary), alternating
+ * over `origins`, for `ms`; `during` runs at every tick. Through undici pools, not fetch: on a
+ * starved machine fetch's own cost made the offer lag behind its schedule.
+ */
+export async function offerMetered(origins: string[], rate: number, ms: number, during?: (elapsed: number) => Promise<void> | void): Promise<Offered> {
+  const { body, headers } = binaryInfer(digits(0, 1).pixels, 1);
+  const pools = origins.map((o) => new Pool(o, { connections: 128 }));
+  const requests: Offered['requests'] = [];
+  const pending: Promise<void>[] = [];
+  const start = performance.now();
+  const send = async (i: number) => {
+    const at = performance.now() - start;
+    let status = 0;
+    try {
+      const res = await pools[i % pools.length]!.request({ path: '/v2/models/mnist-mlp/infer', method: 'POST', body, headers: { ...headers, authorization: 'Bearer metered-key' } });
+      await res.body.dump();
+      status = res.statusCode;
+    } catch { /* no answer */ }
+    requests.push({ at, ms: performance.now() - start - at, status });
+  };
+  try {
+    let sent = 0;
+    while (performance.now() - start < ms) {
+      for (const due = Math.floor(((performance.now() - start) / 1000) * rate); sent < due; sent++) pending.push(send(sent));
+      await during?.(performance.now() - start);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all(pending);
+  } finally {
+    await Promise.all(pools.map((p) => p.close()));
+  }
+  const statuses = new Map<number, number>();
+  for (const r of requests) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+  return { requests, statuses };
+}
+
+/**
+ * 200s per second by when they were answered, between `from` and `to` ms of the offer. Counted by
+ * answer time, not divided by the offer's length: on a starved machine the answers trail the
+ * offer by a backlog cleared after it (426/s read for R = 200 beside three busy loops).
+ */
+export function admittedPerSecond(offered: Offered, from: number, to: number): number {
+  return offered.requests.filter((r) => r.status === 200 && r.at + r.ms >= from && r.at + r.ms < to).length / ((to - from) / 1000);
 }
 
 export interface TestRole extends RoleProcess {

@@ -1,6 +1,7 @@
 // The network faults of issue #18, each as iptables rules inside one host's namespace, and one
 // run of a fault under steady traffic: before, during, after healing.
-import type { FaultCluster, LogEvent, Outcome } from './fault-cluster.js';
+import { percentile, sortedCopy } from '../../bench/lib/stats.js';
+import type { FaultCluster, LogEvent } from './fault-cluster.js';
 
 export interface Scenario {
   name: string;
@@ -78,11 +79,7 @@ export interface FaultRun {
   rateLimitFlips: number;
 }
 
-function p99(xs: number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(0.99 * s.length) - 1)]!;
-}
+const p99 = (xs: number[]) => percentile(sortedCopy(xs), 0.99);
 
 export async function runFault(c: FaultCluster, s: Scenario, o: { rate: number; beforeMs: number; faultMs: number; afterMs: number }): Promise<FaultRun> {
   const start = Date.now();

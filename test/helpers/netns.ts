@@ -3,14 +3,9 @@
 // namespaces themselves. Faults are iptables rules inside a host's namespace. Every process that
 // talks over this network runs inside one of its namespaces (`command`).
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { onPath } from '../../src/on-path.js';
 
 const SUBNET = '10.88.0';
-
-function onPath(cmd: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((d) => existsSync(join(d, cmd)));
-}
 
 function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
