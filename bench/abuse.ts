@@ -18,7 +18,6 @@
 //   4. 24 concurrent 60 MB gRPC ModelInfer messages with no key. Targets: RSS grows by ≤ the
 //      tenant's body budget + 128 MB, returns near its baseline after, and B is served throughout.
 // Options: --quick (shorter cells), --only isolation,nested,held,grpc.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,9 +29,9 @@ import { onPath } from '../src/on-path.js';
 import { poissonArrivals } from '../src/loadgen/arrivals.js';
 import { runOpenLoop, type Outcome } from '../src/loadgen/runner.js';
 import { Senders } from '../src/loadgen/senders.js';
-import { tensorBytes } from '../src/tensor/tensor.js';
 import { rssMiB, startChild, startFlood, startHelper, type Child } from './lib/processes.js';
 import { median, percentile, sortedCopy } from './lib/stats.js';
+import { bodyFile, runWrk, type BodyFile } from './lib/wrk.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
 const runs = (part: string) => !args.only || args.only.split(',').includes(part);
@@ -95,49 +94,9 @@ function summarizeB(outcomes: Outcome[]) {
   };
 }
 
-/** A's request body as files for wrk: JSON, or the binary extension (JSON header, then the tensor). */
-function bodyFile(rows: number, json: boolean): { path: string; headerLength?: number } {
-  const tensor = { name: 'input', datatype: 'FP32' as const, shape: [rows, 784], data: digits.slice(0, rows * 784) };
-  const path = join(scratch, `a-${rows}-${json ? 'json' : 'binary'}.body`);
-  if (json) {
-    writeFileSync(path, JSON.stringify({ inputs: [{ ...tensor, data: Array.from(tensor.data) }] }));
-    return { path };
-  }
-  const raw = tensorBytes(tensor);
-  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: tensor.shape, parameters: { binary_data_size: raw.byteLength } }], outputs: [{ name: 'logits', parameters: { binary_data: true } }] }));
-  writeFileSync(path, Buffer.concat([header, raw]));
-  return { path, headerLength: header.length };
-}
-
-const WRK_SCRIPT = `
-local f = io.open(os.getenv("BODY"), "rb"); local body = f:read("*a"); f:close()
-wrk.method = "POST"; wrk.body = body
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("KEY")
-local hl = os.getenv("HEADER_LENGTH")
-if hl ~= nil and hl ~= "" then
-  wrk.headers["Content-Type"] = "application/octet-stream"; wrk.headers["Inference-Header-Content-Length"] = hl
-else
-  wrk.headers["Content-Type"] = "application/json"
-end
-`;
-
-/** wrk, closed loop: resolves when it has finished, to the requests it sent per second and how many were refused. */
-function wrkFlood(url: string, body: { path: string; headerLength?: number }, seconds: number, connections: number): Promise<{ perSecond: number; non2xx: number; requests: number }> {
-  const script = join(scratch, 'flood.lua');
-  writeFileSync(script, WRK_SCRIPT);
-  // At the lowest CPU priority: a noisy neighbour, not the instrument (the process that measures B
-  // shares its core, and runs at a raised priority).
-  const child = spawn('nice', ['-n', '19', 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, url], {
-    env: { ...process.env, BODY: body.path, KEY: A_KEY, HEADER_LENGTH: body.headerLength === undefined ? '' : String(body.headerLength) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  return new Promise((resolve, reject) => child.once('exit', (code) => {
-    if (code !== 0) return reject(new Error(`wrk exited with ${code}: ${out}`));
-    resolve({ perSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN), non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0), requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN) }); // eslint-disable-line max-len
-  }));
-}
+/** A's flood: wrk at the lowest CPU priority, a noisy neighbour and not the instrument (the process
+ * that measures B shares its core, and runs at a raised priority). */
+const wrkFlood = (url: string, body: BodyFile, seconds: number, connections: number) => runWrk(scratch, url, body, { seconds, connections, key: A_KEY, niceness: 19 });
 
 /** Samples RSS of `pid` every 50 ms until stopped: its peak. */
 function rssPeak(pid: number): { stop(): number } {
@@ -191,7 +150,7 @@ async function isolation(origin: string) {
             aStatuses = result.statuses;
             sent = (result.requests * rowsPerRequest) / ((CELL_MS + 2000) / 1000);
           } else {
-            const flood = wrkFlood(`${origin}/v2/models/${model}/infer`, bodyFile(rowsPerRequest, json), Math.ceil(CELL_MS / 1000) + 2, 64);
+            const flood = wrkFlood(`${origin}/v2/models/${model}/infer`, bodyFile(scratch, digits, rowsPerRequest, json), Math.ceil(CELL_MS / 1000) + 2, 64);
             await new Promise((r) => setTimeout(r, 1000));
             b = await measureB(origin, CELL_MS, seed);
             const result = await flood;
@@ -212,7 +171,7 @@ async function isolation(origin: string) {
   try {
     for (const [rowsPerRequest, json] of [[1, false], [32, true]] as const) {
       const name = `control: the same flood (${rowsPerRequest}-row ${json ? 'JSON' : 'binary'}) sent to a bare server, not Pareto`;
-      const flood = wrkFlood(`http://127.0.0.1:${echo.ports.http_port}/v2/models/mnist-mlp/infer`, bodyFile(rowsPerRequest, json), Math.ceil(CELL_MS / 1000) + 2, 64);
+      const flood = wrkFlood(`http://127.0.0.1:${echo.ports.http_port}/v2/models/mnist-mlp/infer`, bodyFile(scratch, digits, rowsPerRequest, json), Math.ceil(CELL_MS / 1000) + 2, 64);
       await new Promise((r) => setTimeout(r, 1000));
       const b = await measureB(origin, CELL_MS, ++seed);
       await flood;

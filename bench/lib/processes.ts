@@ -1,6 +1,6 @@
 // Starts bench servers as child processes and reads the port lines they print.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { NODE_ENV, NODE_FLAGS } from '../../src/cli/node-flags.js';
@@ -15,10 +15,11 @@ export interface Child {
  * `niceness`: run the child at a lower CPU priority, so that on a machine it shares with the load
  * generator an overloaded server cannot make the generator send late.
  */
-export async function startChild(args: string[], until: RegExp, niceness = 0, cpus?: string): Promise<Child> {
+export async function startChild(args: string[], until: RegExp, niceness = 0, cpus?: string, flags = NODE_FLAGS): Promise<Child> {
   // `cpus`: pin the child to these CPUs (taskset), e.g. to keep a server off the generator's core.
-  // Node processes run with the flags Pareto ships with (src/cli/node-flags.ts), echo servers too.
-  const command = [...(cpus ? ['taskset', '-c', cpus] : []), ...(niceness ? ['nice', '-n', String(niceness)] : []), process.execPath, ...NODE_FLAGS, ...args];
+  // Node processes run with the flags Pareto ships with (src/cli/node-flags.ts), echo servers too,
+  // unless a bench compares others (`flags`).
+  const command = [...(cpus ? ['taskset', '-c', cpus] : []), ...(niceness ? ['nice', '-n', String(niceness)] : []), process.execPath, ...flags, ...args];
   const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...NODE_ENV } });
   const ports: Record<string, number> = {};
   const lines = createInterface({ input: child.stdout! });
@@ -86,4 +87,23 @@ export async function startHelper<T>(script: string, flags: string[], niceness =
   });
   await Promise.race([started, result]);
   return result;
+}
+
+/** CPU seconds of a process's main thread, and of all its other threads (V8's GC helpers, workers), from /proc. */
+export function threadCpuSeconds(pid: number): { main: number; others: number } {
+  let main = 0;
+  let others = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // a thread that ended meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+    if (Number(tid) === pid) main += seconds;
+    else others += seconds;
+  }
+  return { main, others };
 }

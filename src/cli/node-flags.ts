@@ -9,7 +9,16 @@
  * (p99 90–340 ms); with the flag, in none of 3 (p99 28–59 ms). Load generators: scavenges of up to
  * 6 ms every ~15 ms made requests leave late (arrival-time error p99 2.5 ms, 0.6 ms with it).
  */
-export const NODE_FLAGS = ['--max-semi-space-size=64'];
+/**
+ * A floor of 128 MiB under the old generation's collection limit. With a small live heap (~27 MiB
+ * for the bundled zoo) V8 sets that limit ~39 MiB above it, less than the 64 MiB young generation
+ * above, and then starts a full (incremental) collection whenever the young generation is busy:
+ * under 100 KB binary requests at c=4, 52–58 full collections in 5 s (one every ~90 ms) and the
+ * GC helper threads busier than the event loop: 1.43–1.58 ms of server CPU per request at
+ * ~1,000 requests/s. With the floor: 4–5 full collections in 5 s (each for external memory),
+ * 0.46–0.52 ms per request at 2,600–2,900 requests/s (/tmp probe, wrk; see bench/RESULTS.md).
+ */
+export const NODE_FLAGS = ['--max-semi-space-size=64', '--initial-old-space-size=128'];
 
 /**
  * glibc's allocator: two arenas, and memory above 128 KiB at the top of the heap given back.

@@ -5,6 +5,7 @@
 import { setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Sender } from './senders.js';
+import { WakeTimer } from './wake-timer.js';
 
 export interface Outcome {
   tenant: string;
@@ -52,12 +53,13 @@ export async function runOpenLoop(streams: OpenStream[], onProgress?: (doneMs: n
   const total = schedule.length ? schedule[schedule.length - 1].at : 0;
   const outcomes: Outcome[] = [];
   const pending: Promise<void>[] = [];
+  const wake = opts.background ? undefined : await WakeTimer.start();
   const start = performance.now();
   let next = 0;
   let lastProgress = 0;
-  // A callback loop, not an async one: polling allocates no promises, which kept young-generation
-  // GC (and the late sends its pauses cause) down. Far from the next arrival it sleeps on a timer
-  // (which fires up to ~1 ms late); close to it, it polls the event loop so answers still come in.
+  // A callback loop, not an async one: it allocates no promises, which kept young-generation GC
+  // (and the late sends its pauses cause) down. Between arrivals it sleeps on a WakeTimer, which
+  // wakes it on time without polling; a background generator sleeps on Node's timers instead.
   await new Promise<void>((done) => {
     const tick = () => {
       const now = performance.now() - start;
@@ -72,12 +74,12 @@ export async function runOpenLoop(streams: OpenStream[], onProgress?: (doneMs: n
       if (onProgress && now - lastProgress > 250) { onProgress(now, total); lastProgress = now; }
       if (next >= schedule.length) return done();
       const wait = schedule[next].at - (performance.now() - start);
-      if (wait > 2.5) setTimeout(tick, wait - 1.5);
-      else if (opts.background) setTimeout(tick, 1);
-      else setImmediate(tick);
+      if (wake) wake.after(wait, tick);
+      else setTimeout(tick, Math.max(1, wait - 1.5));
     };
     tick();
   });
+  await wake?.close();
   await Promise.all(pending);
   onProgress?.(total, total);
   return outcomes.sort((a, b) => a.at - b.at);

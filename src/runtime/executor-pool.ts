@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { FromWorker, SessionOptions, SessionSignature, WireTensor, WorkerCall } from './messages.js';
+import { tensorBuffers } from '../tensor/buffer-pool.js';
 
 export interface RunResult {
   outputs: WireTensor[];
@@ -133,10 +134,12 @@ export class ExecutorPool {
     executor.inflight++;
     try {
       const owned = inputs.map(ownBuffer);
-      const transfer: ArrayBuffer[] = [];
-      for (const t of owned) if (!Array.isArray(t.data)) transfer.push(t.data.buffer as ArrayBuffer);
-      const reply = await executor.call({ op: 'run', key, inputs: owned }, transfer);
+      // A set: two inputs of one request may lie in the same body, and a buffer is transferred once.
+      const transfer = new Set<ArrayBuffer>();
+      for (const t of owned) if (!Array.isArray(t.data)) transfer.add(t.data.buffer as ArrayBuffer);
+      const reply = await executor.call({ op: 'run', key, inputs: owned }, [...transfer]);
       const result = reply as FromWorker & { op: 'result' };
+      for (const b of result.inputBuffers) tensorBuffers.adopt(b);
       this.busyMs += result.computeMs;
       return { outputs: result.outputs, computeMs: result.computeMs };
     } finally {
@@ -154,11 +157,15 @@ export class ExecutorPool {
   }
 }
 
-/** Transferring detaches a buffer: only transfer one the tensor owns whole (not a request body's). */
+/**
+ * Transferring detaches a buffer: only transfer one the tensor owns whole, or one its request owns
+ * (a body read into a buffer of its own; the view keeps its offset across the transfer).
+ */
 function ownBuffer(t: WireTensor): WireTensor {
   const d = t.data;
   if (Array.isArray(d)) return t; // strings are cloned, not transferred
-  if (d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && !(d.buffer instanceof SharedArrayBuffer)) return t;
+  if (d.buffer instanceof SharedArrayBuffer) return { ...t, data: d.slice() };
+  if ((d.byteOffset === 0 && d.byteLength === d.buffer.byteLength) || tensorBuffers.isOwned(d.buffer)) return t;
   return { ...t, data: d.slice() };
 }
 

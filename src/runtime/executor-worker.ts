@@ -75,7 +75,10 @@ async function handle(msg: ToWorker): Promise<void> {
         outputs.push({ name, datatype, shape: [...t.dims], data });
         transfer.push(data.buffer as ArrayBuffer);
       }
-      reply({ op: 'result', id: msg.id, outputs, computeMs }, transfer);
+      // The inputs go back to the main thread, whose buffer pool reuses them.
+      const inputBuffers = new Set<ArrayBuffer>();
+      for (const t of msg.inputs) if (!Array.isArray(t.data) && t.data.buffer instanceof ArrayBuffer && !transfer.includes(t.data.buffer)) inputBuffers.add(t.data.buffer);
+      reply({ op: 'result', id: msg.id, outputs, computeMs, inputBuffers: [...inputBuffers] }, [...transfer, ...inputBuffers]);
       return;
     }
   }

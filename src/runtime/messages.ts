@@ -34,5 +34,6 @@ export type FromWorker =
   | { op: 'loaded'; id: number; signature: SessionSignature }
   | { op: 'unloaded'; id: number }
   | { op: 'warm'; id: number }
-  | { op: 'result'; id: number; outputs: WireTensor[]; computeMs: number }
+  /** `inputBuffers`: the batch's input buffers, sent back for reuse (buffer-pool.ts). */
+  | { op: 'result'; id: number; outputs: WireTensor[]; computeMs: number; inputBuffers: ArrayBuffer[] }
   | { op: 'error'; id: number; message: string };

@@ -11,6 +11,7 @@ import { ExecutorCommitments } from '../scheduler/executor-commitments.js';
 import { FairQueue, type QueuedRequest } from '../scheduler/fair-queue.js';
 import { Planner, type BatchPlan, type PlannerVariant } from '../scheduler/planner.js';
 import { concatBatch, splitBatch } from '../tensor/batch.js';
+import { tensorBuffers } from '../tensor/buffer-pool.js';
 import { hasShapeClasses, rowElements, shapeClass } from '../tensor/shape-class.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { BatchRecord } from '../telemetry/metrics.js';
@@ -306,6 +307,8 @@ export class BatchDispatcher {
     try {
       // Unbatched inputs are equal across the batch (its shape class says so): the first one's go.
       const inputs = batch.length === 1 ? batch[0].inputs : model.inputs.map((s, i) => (s.batchAxis === null ? batch[0].inputs[i] : concatBatch(batch.map((p) => p.inputs[i]), s.batchAxis)));
+      // What was copied into the batch is read no more: its buffers go back for reuse.
+      if (batch.length > 1) model.inputs.forEach((s, i) => { if (s.batchAxis !== null) for (const p of batch) giveBack(p.inputs[i]); });
       let deadline = Infinity;
       for (const p of batch) deadline = Math.min(deadline, p.deadline);
       const { outputs, computeMs } = await this.executors.run(executor, { model: model.name, variant, deadline, predictedMs: plan.predictedMs }, inputs);
@@ -336,6 +339,10 @@ export class BatchDispatcher {
   close(): void {
     clearTimeout(this.timer);
   }
+}
+
+function giveBack(t: Tensor): void {
+  if (!Array.isArray(t.data)) tensorBuffers.give(t.data.buffer);
 }
 
 /** The most samples one batch of the model may hold (1: requests run alone). */

@@ -3,9 +3,12 @@
 // blocks, each holding its rows contiguously, and each part contributes its rows to every block.
 import { DTYPE, type TensorData, type TypedArray } from './dtype.js';
 import { elementCount, type Tensor } from './tensor.js';
+import { tensorBuffers } from './buffer-pool.js';
 
 function allocate(like: Tensor, length: number): TensorData {
-  return like.datatype === 'BYTES' ? new Array<string>(length) : new DTYPE[like.datatype].array(length);
+  if (like.datatype === 'BYTES') return new Array<string>(length);
+  const info = DTYPE[like.datatype];
+  return new info.array(tensorBuffers.take(length * info.bytes), 0, length);
 }
 
 function copy(from: TensorData, fromStart: number, to: TensorData, toStart: number, length: number): void {

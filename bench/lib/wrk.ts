@@ -1,0 +1,85 @@
+// wrk (a C HTTP load generator, far cheaper per request than a Node client) sending one infer body
+// over and over, closed loop: the body files it sends and a run of it, with its own CPU cost.
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tensorBytes } from '../../src/tensor/tensor.js';
+
+export interface BodyFile {
+  path: string;
+  /** Inference-Header-Content-Length, for a body in the binary extension. */
+  headerLength?: number;
+}
+
+/** An infer body of `rows` MNIST digits as a file in `dir`: JSON, or the binary extension (JSON header, then the tensor). */
+export function bodyFile(dir: string, pixels: Float32Array, rows: number, json: boolean): BodyFile {
+  const tensor = { name: 'input', datatype: 'FP32' as const, shape: [rows, 784], data: pixels.slice(0, rows * 784) };
+  const path = join(dir, `body-${rows}-${json ? 'json' : 'binary'}`);
+  if (json) {
+    writeFileSync(path, JSON.stringify({ inputs: [{ ...tensor, data: Array.from(tensor.data) }] }));
+    return { path };
+  }
+  const raw = tensorBytes(tensor);
+  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: tensor.shape, parameters: { binary_data_size: raw.byteLength } }], outputs: [{ name: 'logits', parameters: { binary_data: true } }] }));
+  writeFileSync(path, Buffer.concat([header, raw]));
+  return { path, headerLength: header.length };
+}
+
+const WRK_SCRIPT = `
+local f = io.open(os.getenv("BODY"), "rb"); local body = f:read("*a"); f:close()
+wrk.method = "POST"; wrk.body = body
+local key = os.getenv("KEY")
+if key ~= nil and key ~= "" then wrk.headers["Authorization"] = "Bearer " .. key end
+local hl = os.getenv("HEADER_LENGTH")
+if hl ~= nil and hl ~= "" then
+  wrk.headers["Content-Type"] = "application/octet-stream"; wrk.headers["Inference-Header-Content-Length"] = hl
+else
+  wrk.headers["Content-Type"] = "application/json"
+end
+`;
+
+export interface WrkRun {
+  requests: number;
+  perSecond: number;
+  non2xx: number;
+  /** Mean latency, ms, as wrk reports it. */
+  meanMs: number;
+  /** CPU seconds wrk itself used. */
+  cpuSeconds: number;
+}
+
+export interface WrkOptions {
+  seconds: number;
+  connections: number;
+  key?: string;
+  /** Run wrk at this CPU priority (nice), e.g. 19 for a noisy neighbour that is not the instrument. */
+  niceness?: number;
+}
+
+/** Runs wrk against `url` until it has finished (`dir`: where its script goes). */
+export function runWrk(dir: string, url: string, body: BodyFile, opts: WrkOptions): Promise<WrkRun> {
+  const script = join(dir, 'wrk-body.lua');
+  writeFileSync(script, WRK_SCRIPT);
+  const wrk = ['wrk', '-t1', `-c${opts.connections}`, `-d${opts.seconds}s`, '-s', script, url];
+  // A shell waits for wrk, then prints its own /proc stat, whose cutime and cstime are wrk's CPU.
+  const command = [...(opts.niceness ? ['nice', '-n', String(opts.niceness)] : []), 'sh', '-c', '"$@" && cat /proc/$$/stat', 'sh', ...wrk];
+  const child = spawn(command[0], command.slice(1), {
+    env: { ...process.env, BODY: body.path, KEY: opts.key ?? '', HEADER_LENGTH: body.headerLength === undefined ? '' : String(body.headerLength) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  return new Promise((resolve, reject) => child.once('exit', (code) => {
+    if (code !== 0) return reject(new Error(`wrk exited with ${code}: ${out}`));
+    const stat = out.slice(out.lastIndexOf(') ') + 2).split(' ');
+    const latency = /Latency\s+([\d.]+)(us|ms|s)/.exec(out);
+    resolve({
+      requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
+      perSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+      non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+      meanMs: latency ? Number(latency[1]) * { us: 1e-3, ms: 1, s: 1000 }[latency[2] as 'us' | 'ms' | 's'] : NaN,
+      // Fields 16 and 17 of /proc/PID/stat (13 and 14 after the command name): children's utime and stime.
+      cpuSeconds: (Number(stat[13]) + Number(stat[14])) / 100,
+    });
+  }));
+}
