@@ -28,6 +28,7 @@ export function addFrontDoorOptions(cmd: Command): Command {
     .addOption(new Option('--max-tenant-body-bytes <n>', 'bytes of REST request bodies one tenant holds at once (429 past it)').env('PARETO_MAX_TENANT_BODY_BYTES').default(256 * 1024 * 1024).argParser(integer))
     .addOption(new Option('--headers-timeout-ms <ms>', 'a REST request\'s headers must arrive within this (408 past it)').env('PARETO_HEADERS_TIMEOUT_MS').default(10_000).argParser(integer))
     .addOption(new Option('--request-timeout-ms <ms>', 'a REST request, body included, must arrive within this (408 past it)').env('PARETO_REQUEST_TIMEOUT_MS').default(60_000).argParser(integer))
+    .addOption(new Option('--keep-alive-timeout-ms <ms>', 'how long an idle REST connection stays open (above a load balancer\'s idle timeout)').env('PARETO_KEEP_ALIVE_TIMEOUT_MS').default(65_000).argParser(integer))
     .addOption(new Option('--min-body-bytes-per-second <n>', 'a REST body still arriving must gain at least this many bytes a second; 3 s in a row below it: 408 (0: no floor)').env('PARETO_MIN_BODY_BYTES_PER_SECOND').default(64 * 1024).argParser(integer))
     .addOption(new Option('--decoders <n>', 'threads that decode large REST bodies in tenant-fair order (default: one per 4 cores, at least 1; 0: on the event loop)').env('PARETO_DECODERS').argParser(integer))
     .addOption(new Option('--decode-offload-bytes <n>', 'REST bodies that cost as much to decode as this many bytes of JSON (binary data counts 1/16) go to a decoder thread').env('PARETO_DECODE_OFFLOAD_BYTES').default(32 * 1024).argParser(integer))
@@ -79,6 +80,7 @@ export function frontDoorOptions(opts: Record<string, any>): FrontDoorInput {
     maxTenantBodyBytes: opts.maxTenantBodyBytes,
     headersTimeoutMs: opts.headersTimeoutMs,
     requestTimeoutMs: opts.requestTimeoutMs,
+    keepAliveTimeoutMs: opts.keepAliveTimeoutMs,
     minBodyBytesPerSecond: opts.minBodyBytesPerSecond,
     decoders: opts.decoders,
     decodeOffloadBytes: opts.decodeOffloadBytes,

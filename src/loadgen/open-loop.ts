@@ -14,8 +14,9 @@ export interface Stream {
   sloMs?: number;
 }
 
-export async function openLoop(origin: string, streams: Stream[], durationMs: number, seed = 1, opts?: OpenLoopOptions): Promise<Outcome[]> {
-  const senders = new Senders();
+/** `senders`: the caller's (and its connections), kept open after the run; absent, the run's own. */
+export async function openLoop(origin: string, streams: Stream[], durationMs: number, seed = 1, opts?: OpenLoopOptions, shared?: Senders): Promise<Outcome[]> {
+  const senders = shared ?? new Senders();
   try {
     return await runOpenLoop(streams.map((s, i) => ({
       tenant: s.tenant,
@@ -25,6 +26,6 @@ export async function openLoop(origin: string, streams: Stream[], durationMs: nu
       arrivals: poissonArrivals(s.rate, s.spec.rows, durationMs, seed + i),
     })), undefined, opts);
   } finally {
-    await senders.close();
+    if (!shared) await senders.close();
   }
 }

@@ -47,9 +47,24 @@ export class Senders {
 
   constructor(private readonly connections = 512) {}
 
-  rest(origin: string, spec: RequestSpec, binary: boolean): Sender {
+  private pool(origin: string): Pool {
     let pool = this.pools.get(origin);
     if (!pool) this.pools.set(origin, (pool = new Pool(origin, { connections: this.connections, pipelining: 1, keepAliveTimeout: 60_000 })));
+    return pool;
+  }
+
+  /**
+   * Opens `n` connections to `origin` before a measured run, as a client fleet in steady state has
+   * them (wrk opens all of its own first too): otherwise a run's first burst also measures opening
+   * hundreds of connections, on the client's CPU as much as the server's.
+   */
+  async preconnect(origin: string, n: number): Promise<void> {
+    const pool = this.pool(origin);
+    await Promise.all(Array.from({ length: n }, async () => (await pool.request({ path: '/v2/health/live', method: 'GET' })).body.dump()));
+  }
+
+  rest(origin: string, spec: RequestSpec, binary: boolean): Sender {
+    const pool = this.pool(origin);
     const tensors = tensorsOf(spec);
     let body: Buffer;
     const headers: Record<string, string> = {};

@@ -33,6 +33,7 @@ export interface RestServerOptions {
   drain: ConnectionDrain;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
   /** Who may read /metrics besides the admin: anyone ('open'), a metrics token, or nobody else. */
   metricsAccess?: 'open' | AdminToken;
   isReady: () => boolean;
@@ -59,6 +60,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
     serverFactory: (handler) => createServer({
       headersTimeout: Math.min(opts.headersTimeoutMs, opts.requestTimeoutMs),
       requestTimeout: opts.requestTimeoutMs,
+      keepAliveTimeout: opts.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, Math.max(100, opts.headersTimeoutMs / 4)),
     }, (req, res) => {
       drain.request(req, res);
