@@ -124,6 +124,8 @@ async function main(): Promise<void> {
   // A run whose requests left more than 1 ms late (p99) stands only if being late changed nothing:
   // latency counts from the intended arrival, so crediting each request its own send lag bounds
   // the error; if SLO attainment and goodput move by under 0.5% either way, the figures stand.
+  // The runs the targets are measured on must stand; the others are printed marked (†).
+  const TARGET_RUNS = ['naive', 'pareto adaptive'];
   const shaky: string[] = [];
   for (const [name, r] of Object.entries(runs)) {
     if (r.report.arrivalErrorP99 <= 1) continue;
@@ -134,20 +136,21 @@ async function main(): Promise<void> {
     console.log(`  ${name}: generator p99 ${fmt(r.report.arrivalErrorP99, 2)} ms late; crediting it back moves SLO attainment by ${fmt(100 * dAttain, 3)} pt and goodput by ${fmt(100 * dGood, 2)}%`);
     if (dAttain > 0.005 || dGood > 0.005) shaky.push(name);
   }
-  if (shaky.length) {
+  if (shaky.some((name) => TARGET_RUNS.includes(name))) {
     console.log(`\nThe load generator ran late enough to change the results of ${shaky.join(', ')}; results are not printed.`);
     results.refused = { runs: shaky, arrivalErrorP99: Object.fromEntries(Object.entries(runs).map(([k, r]) => [k, r.report.arrivalErrorP99])) };
   } else {
     console.log(`\ntrace: ${fmt(DURATION_MS / 1000)} s of bursts between ${fmt(0.5 * capacity)} and ${fmt(3 * capacity)} samples/s (0.5× and 3× the ${best.name} ceiling), ${ROWS} samples per request; tenants ${TENANTS.map((t) => `${t.id} (SLO ${t.sloMs} ms, ${100 * t.share}%)`).join(', ')}\n`);
     const rows = Object.entries(runs).map(([name, r]) => {
       const o = r.report.overall;
-      return [name, fmt(o.throughput), fmt(o.p99, 1), o.sloAttainment === null ? '—' : `${fmt(100 * o.sloAttainment, 2)}%`, fmt(o.goodput, 1), o.accuracyServed === null ? '—' : `${fmt(100 * o.accuracyServed, 2)}%`, Object.entries(o.refusals).map(([k, v]) => `${k}×${v}`).join(' ') || '—'];
+      return [shaky.includes(name) ? `${name} †` : name, fmt(o.throughput), fmt(o.p99, 1), o.sloAttainment === null ? '—' : `${fmt(100 * o.sloAttainment, 2)}%`, fmt(o.goodput, 1), o.accuracyServed === null ? '—' : `${fmt(100 * o.accuracyServed, 2)}%`, Object.entries(o.refusals).map(([k, v]) => `${k}×${v}`).join(' ') || '—'];
     });
     const header = ['system', 'samples/s', 'p99 ms', 'SLO met', 'goodput req/s', 'accuracy', 'refused'];
     rows.forEach((r, i) => r.push(`${fmt(Object.values(runs)[i].report.arrivalErrorP99, 2)} ms`));
     header.push('send lag p99');
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     for (const r of [header, widths.map((w) => '-'.repeat(w)), ...rows]) console.log(r.map((c, i) => (i ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  '));
+    if (shaky.length) console.log(`† moved by more than 0.5% when each request is credited its send lag (above): a baseline, not measured against a target`);
     const a = runs['pareto adaptive'].report.overall, n = runs.naive.report.overall;
     const ok = (b: boolean) => (b ? 'PASS' : 'FAIL');
     console.log(`\n  ${ok(a.goodput >= 3 * n.goodput)}  adaptive goodput ÷ naive goodput: ${fmt(a.goodput / Math.max(1e-9, n.goodput), 2)}× (target ≥ 3×)`);
@@ -160,7 +163,7 @@ async function main(): Promise<void> {
     writeFileSync(join(ROOT, 'bench/results/tradeoff-latency.svg'), lineSvg('adaptive: p99 latency per second by tenant (dashed: SLO)', 'ms', [...series.p99].map(([name, values]) => ({ name, values })), { refs: TENANTS.map((t) => ({ name: t.id, value: t.sloMs })) }));
     writeFileSync(join(ROOT, 'bench/results/tradeoff-variants.svg'), lineSvg('adaptive: samples/s served by each variant, and the offered load', 'samples/s', [...[...series.variants].map(([name, values]) => ({ name, values })), { name: 'offered', values: offered }]));
     writeFileSync(join(ROOT, 'bench/results/tradeoff-accuracy.svg'), lineSvg('adaptive: accuracy served per second', '%', [{ name: 'adaptive', values: series.accuracy }], { yMin: 95 }));
-    results.runs = Object.fromEntries(Object.entries(runs).map(([k, r]) => [k, { ...r.report, resources: r.resources }]));
+    results.runs = Object.fromEntries(Object.entries(runs).map(([k, r]) => [k, { ...r.report, resources: r.resources, ...(shaky.includes(k) ? { movedByGeneratorLag: true } : {}) }]));
     results.frontier = frontier.map((v) => ({ name: v.name, accuracy: v.accuracy }));
     results.trace = { seconds: DURATION_MS / 1000, low: 0.5 * capacity, high: 3 * capacity, rows: ROWS, tenants: TENANTS };
   }
