@@ -23,9 +23,14 @@ export class BufferPool {
   /** Buffers one request or batch owns outright (taken from the pool, or marked by their maker). */
   private readonly exclusive = new WeakSet<ArrayBufferLike>();
 
+  /** True for sizes the pool reuses; larger buffers are plain allocations, freed when collected. */
+  pools(bytes: number): boolean {
+    return bytes >= MIN_BYTES && bytes <= MAX_BYTES;
+  }
+
   /** A buffer of at least `bytes` that the caller owns alone (from `bytes` MIN_BYTES on, reused memory). */
   take(bytes: number): ArrayBuffer {
-    if (bytes < MIN_BYTES || bytes > MAX_BYTES) return this.owned(new ArrayBuffer(bytes));
+    if (!this.pools(bytes)) return this.owned(new ArrayBuffer(bytes));
     const size = sizeClass(bytes);
     const buffer = this.free.get(size)?.pop();
     if (!buffer) return this.owned(new ArrayBuffer(size));

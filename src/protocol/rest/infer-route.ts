@@ -18,6 +18,7 @@ import type { RefusalTarpit } from './refusal-tarpit.js';
 import { BINARY_HEADER, decodeInferBody, DEPTH_SCAN_BYTES, encodeInferResponse, JsonDepthScan, JsonTooDeepError } from './infer-codec.js';
 import { MAX_JSON_DEPTH } from '../../tensor/tensor.js';
 import { tensorBuffers } from '../../tensor/buffer-pool.js';
+import { collectAfterLargeRelease } from '../../runtime/collect-garbage.js';
 import { decodeBody, encodeBody, requestCoding, responseCoding } from './content-coding.js';
 
 const INFER_PATH = /^\/v2\/models\/([^/?]+)(?:\/versions\/([^/?]+))?\/infer(?:\?|$)/;
@@ -28,6 +29,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * made two, each into fresh memory. Smaller bodies mostly arrive in one chunk, used as it is.
  */
 const WHOLE_BODY_BYTES = 16 * 1024;
+/** Bodies from this size on are read a chunk per event-loop turn. */
+const PACED_BODY_BYTES = 1024 * 1024;
 /** The tarpit's name for callers without a valid key. */
 const UNAUTHENTICATED = '\0unauthenticated';
 
@@ -228,6 +231,14 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     if (declaredHeld && declared >= WHOLE_BODY_BYTES) {
       const pad = Number.isInteger(binaryAt) && binaryAt > 0 ? (8 - (binaryAt % 8)) % 8 : 0;
       whole = Buffer.from(tensorBuffers.take(declared + pad), pad, declared);
+      // A body too large for the pool is given back to the system only when V8 next collects.
+      if (!tensorBuffers.pools(declared + pad)) {
+        res.once('close', () => {
+          whole = undefined;
+          chunks = [];
+          collectAfterLargeRelease();
+        });
+      }
     }
     let length = 0;
     /** Refuses the body part way: what has arrived is let go, and what still arrives is read and dropped. */
@@ -265,6 +276,13 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       if (depth?.feed(chunk)) return refuseBody(new JsonTooDeepError());
       if (whole && length <= whole.length) chunk.copy(whole, length - chunk.length);
       else chunks.push(chunk);
+      // A large body is read a chunk per event-loop turn: a socket read drains up to 32 chunks at
+      // once, and four 60 MB uploads copied (and page-faulted in) 8 MB a turn, stalling every
+      // other tenant's requests behind them (B got 504s beside 30 held bodies).
+      if (declared >= PACED_BODY_BYTES && !req.isPaused()) {
+        req.pause();
+        setImmediate(() => req.resume());
+      }
     });
     req.on('end', () => {
       arrived?.();
