@@ -13,10 +13,11 @@
  * A floor of 128 MiB under the old generation's collection limit. With a small live heap (~27 MiB
  * for the bundled zoo) V8 sets that limit ~39 MiB above it, less than the 64 MiB young generation
  * above, and then starts a full (incremental) collection whenever the young generation is busy:
- * under 100 KB binary requests at c=4, 52–58 full collections in 5 s (one every ~90 ms) and the
- * GC helper threads busier than the event loop: 1.43–1.58 ms of server CPU per request at
- * ~1,000 requests/s. With the floor: 4–5 full collections in 5 s (each for external memory),
- * 0.46–0.52 ms per request at 2,600–2,900 requests/s (/tmp probe, wrk; see bench/RESULTS.md).
+ * under 100 KB binary requests at c=4, 52–58 full collections in 5 s (one every ~90 ms), with the
+ * GC helper threads busier than the event loop: 1.43–1.58 ms of server CPU per request, against
+ * 0.46–0.52 ms with the floor (4–5 full collections in 5 s). Since request buffers are pooled
+ * (tensor/buffer-pool.ts) the floor saves less: 9–10 full collections a second → 0–0.5, and
+ * 1.24–1.36× the CPU per 32-row request without it (npm run bench:front-door, bench/RESULTS.md).
  */
 export const NODE_FLAGS = ['--max-semi-space-size=64', '--initial-old-space-size=128'];
 
