@@ -10,42 +10,18 @@ import { runInNewContext } from 'node:vm';
 let gc: (() => void) | undefined;
 let scheduled = false;
 
-function fullCollection(): () => void {
+/** A full collection of the main thread's heap, soon (once, however often it is asked for meanwhile). */
+export function collectGarbageSoon(): void {
+  if (scheduled) return;
   if (!gc) {
     // Exposes gc() to contexts created from now on, then takes it from a new one: the main
     // context's globals stay as they are.
     setFlagsFromString('--expose-gc');
     gc = runInNewContext('gc') as () => void;
   }
-  return gc;
-}
-
-/** A full collection of the main thread's heap, soon (once, however often it is asked for meanwhile). */
-export function collectGarbageSoon(): void {
-  if (scheduled) return;
-  const collect = fullCollection();
   scheduled = true;
   setImmediate(() => {
     scheduled = false;
-    collect();
+    gc!();
   }).unref();
-}
-
-let lastLarge = -Infinity;
-let largeTimer: NodeJS.Timeout | undefined;
-
-/**
- * A full collection after a large buffer (a request body of many megabytes) is let go, at most one
- * a second however often asked: V8 frees such a buffer only when it next collects, and with a
- * small heap and no other traffic that can be minutes (4 held 60 MB bodies cut with 408 left RSS
- * 104–240 MiB above its baseline 20 s later). A collection of the server's heap takes ~5–10 ms.
- */
-export function collectAfterLargeRelease(): void {
-  if (largeTimer) return;
-  const collect = fullCollection();
-  largeTimer = setTimeout(() => {
-    largeTimer = undefined;
-    lastLarge = performance.now();
-    collect();
-  }, Math.max(0, lastLarge + 1000 - performance.now())).unref();
 }

@@ -8,9 +8,10 @@
 // Every buffer taken here belongs to one request or one batch alone, so it may be handed to an
 // executor thread whole (transferred, not copied) even where its tensor views only a part of it.
 // The rule that makes reuse safe: nothing reads a request's inputs once its batch is formed.
+import { MessageChannel } from 'node:worker_threads';
 
 const MIN_BYTES = 16 * 1024;
-/** Larger buffers are not pooled: a 60 MB body is rare, and is given back to the system when freed. */
+/** Larger buffers are not pooled: a 60 MB body is rare, and is given back to the system (freeNow). */
 const MAX_BYTES = 8 * 1024 * 1024;
 /** The most memory kept free for reuse. */
 const MAX_FREE_BYTES = 32 * 1024 * 1024;
@@ -68,6 +69,19 @@ export class BufferPool {
   isOwned(buffer: ArrayBufferLike): boolean {
     return this.exclusive.has(buffer);
   }
+}
+
+/**
+ * Gives a large buffer's memory back to the system now, not at V8's next full collection: it is
+ * transferred into a message that is dropped unread (closing the channel frees it, ~immediately).
+ * Detaches the buffer: nothing may read it after.
+ */
+export function freeNow(buffer: ArrayBuffer): void {
+  if (buffer.byteLength === 0) return; // transferred already
+  const { port1, port2 } = new MessageChannel();
+  port1.postMessage(buffer, [buffer]);
+  port1.close();
+  port2.close();
 }
 
 /** The main thread's pool (each thread has its own module instance). */
