@@ -1,7 +1,7 @@
 // Reused memory for request bodies and batches on the main thread. Each 100 KB body and each
 // batch used to be a fresh allocation, and fresh memory is page-faulted in as it is first written:
 // under bench:tradeoff's bursts, copying a body into its buffer and requests into their batch took
-// ~21% of the event loop (a third of that the copies' own work). Buffers come in power-of-two
+// ~21% of the event loop (now ~1%), most of it page faults. Buffers come in power-of-two
 // sizes; a batch's buffers come back from the executor thread with its result, and the bodies of
 // requests batched together come back once they are copied into the batch.
 //
