@@ -32,6 +32,7 @@ import { Senders } from '../src/loadgen/senders.js';
 import { rssMiB, startChild, startFlood, startHelper, type Child } from './lib/processes.js';
 import { median, percentile, sortedCopy } from './lib/stats.js';
 import { bodyFile, runWrk, type BodyFile } from './lib/wrk.js';
+import { livenessProbe } from './lib/liveness-probe.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
 const runs = (part: string) => !args.only || args.only.split(',').includes(part);
@@ -205,28 +206,16 @@ async function nested(origin: string) {
   console.log('\n2. deeply nested JSON (a body of `[`), with a liveness probe every 5 ms (a server without tenants: no deadline)');
   const out: Array<Record<string, unknown>> = [];
   for (const size of [8 * MB, 64 * MB]) {
-    const pool = new Pool(origin, { connections: 4 });
-    let stop = false;
-    let worst = 0;
-    const probe = (async () => {
-      while (!stop) {
-        const start = performance.now();
-        const res = await pool.request({ path: '/v2/health/live', method: 'GET' });
-        await res.body.arrayBuffer();
-        worst = Math.max(worst, performance.now() - start);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    })();
+    const body = Buffer.alloc(size, '[');
+    const probe = await livenessProbe(origin);
     await new Promise((r) => setTimeout(r, 200));
     const started = performance.now();
-    const res = await fetch(`${origin}/v2/models/mnist-mlp/infer`, { method: 'POST', body: Buffer.alloc(size, '['), headers: { 'content-type': 'application/json' } })
+    const res = await fetch(`${origin}/v2/models/mnist-mlp/infer`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })
       .catch((e: Error) => ({ status: 0, json: async () => ({ code: e.message }) }));
     const answer = (await res.json()) as { code?: string };
     const ms = performance.now() - started;
     await new Promise((r) => setTimeout(r, 200));
-    stop = true;
-    await probe;
-    await pool.close();
+    const worst = await probe();
     verdict(`${size / MB} MB of '['`, `${res.status} ${answer.code} in ${fmt(ms)} ms; longest liveness wait ${fmt(worst, 1)} ms`, '400, ≤ 100 ms', res.status === 400 && worst <= 100);
     out.push({ bytes: size, status: res.status, code: answer.code, ms, longestLivenessMs: worst });
   }
