@@ -253,6 +253,8 @@ describe('gateway', { timeout: 90_000 }, () => {
 
   it('sends a batch its worker holds too long to another worker as well (a hedge), and answers with the first', async () => {
     const stalling = workers[0];
+    const stalled = gateway.workers.list().find((w) => w.member.grpc === stalling.address)!;
+    const batchesBefore = stalled.batches;
     const { body, headers } = binaryInfer(digits(0, 4).pixels, 4);
     const hedgesBefore = gateway.workers.hedges;
     const slowest: number[] = [];
@@ -266,7 +268,10 @@ describe('gateway', { timeout: 90_000 }, () => {
         slowest.push(performance.now() - t0);
       }
     });
-    await until(() => slowest.length > 200, 10_000, 'traffic on both workers');
+    // The worker to stop must be taking batches first: the test before leaves it routed around
+    // until its lateness estimate decays, and a worker sent nothing holds nothing to hedge (one
+    // CI run: 0 hedges, every request fast).
+    await until(() => slowest.length > 200 && stalled.batches - batchesBefore >= 20, 15_000, 'traffic on both workers');
     // Stopped for 1 s: what it holds would wait that long, or until the silence check (500 ms).
     const before = slowest.length;
     stalling.child.kill('SIGSTOP');
