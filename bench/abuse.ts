@@ -273,5 +273,8 @@ try {
 
 console.log('\n| measure | value | target | |\n|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+// A partial run (--only) goes to a file of its own: it must not stand in for the full one.
+const file = args.only ? `abuse-only-${args.only.split(',').sort().join('-')}.json` : 'abuse.json';
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-writeFileSync(join(ROOT, 'bench/results/abuse.json'), JSON.stringify({ ...results, verdicts: rows }, null, 2));
+writeFileSync(join(ROOT, 'bench/results', file), JSON.stringify({ ...results, verdicts: rows }, null, 2));
+console.log(`\nwritten: bench/results/${file}`);

@@ -167,9 +167,11 @@ async function main(): Promise<void> {
     results.frontier = frontier.map((v) => ({ name: v.name, accuracy: v.accuracy }));
     results.trace = { seconds: DURATION_MS / 1000, low: 0.5 * capacity, high: 3 * capacity, rows: ROWS, tenants: TENANTS };
   }
+  // A withheld run goes to a file of its own: it must not replace the last run that stood.
+  const file = results.refused ? 'tradeoff-withheld.json' : 'tradeoff.json';
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-  writeFileSync(join(ROOT, 'bench/results/tradeoff.json'), JSON.stringify({ date: new Date().toISOString(), ...results }, null, 2) + '\n');
-  console.log('\nwritten: bench/results/tradeoff.json and tradeoff-*.svg');
+  writeFileSync(join(ROOT, 'bench/results', file), JSON.stringify({ date: new Date().toISOString(), ...results }, null, 2) + '\n');
+  console.log(`\nwritten: bench/results/${file}${results.refused ? '' : ' and tradeoff-*.svg'}`);
 }
 
 await main();
