@@ -49,8 +49,17 @@ export function rssMiB(pid: number): number {
 
 /** CPU seconds (user + system) a process has used, from /proc. */
 export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  // utime and stime are fields 14 and 15 of /proc/PID/stat, i.e. 11 and 12 after the command name.
+  return statCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+}
+
+/** The fields of a /proc/…/stat line after the command name (which may itself hold ') '). */
+export function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+}
+
+/** utime + stime, seconds: fields 14 and 15 of /proc/PID/stat, i.e. 11 and 12 after the command name. */
+function statCpuSeconds(stat: string): number {
+  const fields = statFields(stat);
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
@@ -100,8 +109,7 @@ export function threadCpuSeconds(pid: number): { main: number; others: number } 
     } catch {
       continue; // a thread that ended meanwhile
     }
-    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-    const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+    const seconds = statCpuSeconds(stat);
     if (Number(tid) === pid) main += seconds;
     else others += seconds;
   }

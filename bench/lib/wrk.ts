@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tensorBytes } from '../../src/tensor/tensor.js';
+import { statFields } from './processes.js';
 
 export interface BodyFile {
   path: string;
@@ -71,7 +72,7 @@ export function runWrk(dir: string, url: string, body: BodyFile, opts: WrkOption
   child.stdout.on('data', (d) => { out += d; });
   return new Promise((resolve, reject) => child.once('exit', (code) => {
     if (code !== 0) return reject(new Error(`wrk exited with ${code}: ${out}`));
-    const stat = out.slice(out.lastIndexOf(') ') + 2).split(' ');
+    const stat = statFields(out); // the shell's stat line comes last
     const latency = /Latency\s+([\d.]+)(us|ms|s)/.exec(out);
     resolve({
       requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),

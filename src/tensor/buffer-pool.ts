@@ -51,7 +51,7 @@ export class BufferPool {
    */
   adopt(buffer: ArrayBuffer): void {
     const size = buffer.byteLength; // 0 once transferred away
-    if (size < MIN_BYTES || size > MAX_BYTES || size !== sizeClass(size) || this.freeBytes + size > MAX_FREE_BYTES) return;
+    if (!this.pools(size) || size !== sizeClass(size) || this.freeBytes + size > MAX_FREE_BYTES) return;
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
     if (list.includes(buffer)) return;

@@ -158,6 +158,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     if (!m) return false;
     const x: Exchange = { start: performance.now(), model: m[1], samples: 0 };
     const declared = Number(req.headers['content-length']);
+    const binaryAt = Number(req.headers[BINARY_HEADER]); // NaN for a JSON body
     if (opts.draining?.()) {
       closeUnread(req, res);
       fail(x, res, new ServerShuttingDownError());
@@ -176,8 +177,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       if (x.pass) res.once('close', x.pass.release);
       // A body the decoders could not finish before its deadline is refused before it is read.
       if (decoders && declared > 0) {
-        const headerLength = Number(req.headers[BINARY_HEADER]);
-        const cost = decodeCost(declared, headerLength >= 0 ? headerLength : undefined);
+        const cost = decodeCost(declared, binaryAt >= 0 ? binaryAt : undefined);
         if (cost >= offloadBytes) {
           const order = service.doorOrder(x.tenant, x.model, x.start);
           decoders.checkDeadline(cost, order.priority, order.deadline);
@@ -225,7 +225,6 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     // 60 MB bodies left RSS 276 MiB above its baseline after they closed). The body starts where
     // its binary part falls on an 8-byte boundary, so its tensors are views, not copies; and as the
     // buffer is the request's alone, a batch of this request alone hands it to its executor whole.
-    const binaryAt = Number(req.headers[BINARY_HEADER]);
     let whole: Buffer | undefined;
     // A body too large for the pool would go back to the system only at V8's next full collection:
     // with no other traffic that can be minutes (4 held 60 MB bodies cut 408 left RSS 104–240 MiB
