@@ -271,14 +271,18 @@ describe('gateway', { timeout: 90_000 }, () => {
     // The worker to stop must be taking batches first: the test before leaves it routed around
     // until its lateness estimate decays, and a worker sent nothing holds nothing to hedge (one
     // CI run: 0 hedges, every request fast).
-    await until(() => slowest.length > 200 && stalled.batches - batchesBefore >= 20, 15_000, 'traffic on both workers');
-    // Stopped for 1 s: what it holds would wait that long, or until the silence check (500 ms).
-    const before = slowest.length;
-    stalling.child.kill('SIGSTOP');
-    await new Promise((r) => setTimeout(r, 1000));
-    stalling.child.kill('SIGCONT');
-    running = false;
-    await Promise.all(clients);
+    let before: number;
+    try {
+      await until(() => slowest.length > 200 && stalled.batches - batchesBefore >= 20, 15_000, 'traffic on both workers');
+      // Stopped for 1 s: what it holds would wait that long, or until the silence check (500 ms).
+      before = slowest.length;
+      stalling.child.kill('SIGSTOP');
+      await new Promise((r) => setTimeout(r, 1000));
+      stalling.child.kill('SIGCONT');
+    } finally {
+      running = false; // the clients stop however the test ends, not after it
+      await Promise.all(clients);
+    }
     const during = slowest.slice(before).sort((a, b) => b - a);
     console.log(`# hedges ${gateway.workers.hedges - hedgesBefore}; slowest requests while it was stopped: ${during.slice(0, 3).map((x) => x.toFixed(0)).join(', ')} ms`);
     assert.ok(gateway.workers.hedges > hedgesBefore, 'a hedge went out');
