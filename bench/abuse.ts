@@ -9,6 +9,8 @@
 //      it) and far past it (wrk, 64 connections, closed loop), while B (acme: 20 ms SLO, high
 //      priority) sends a steady 100 requests/s of 1 row and a probe asks /v2/health/live 50 times a
 //      second. Targets per cell: B's p99 ≤ 1.5× its p99 alone, B's 504s ≤ 1%, liveness p99 ≤ 20 ms.
+//      Every cell runs once per round (3 rounds) and its rounds are pooled; B alone is measured
+//      between them (after a warm-up) and pooled likewise.
 //      Controls: the same wrk floods sent to a bare fastify server instead (bench/echo-server.ts),
 //      B measured against Pareto meanwhile: the machine's own share of B's tail, which no design
 //      of Pareto's front door can remove.
@@ -37,7 +39,11 @@ import { livenessProbe } from './lib/liveness-probe.js';
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
 const runs = (part: string) => !args.only || args.only.split(',').includes(part);
 const ROOT = new URL('../..', import.meta.url).pathname;
-const CELL_MS = args.quick ? 3000 : 6000;
+const CELL_MS = args.quick ? 3000 : 10_000;
+const ROUNDS = args.quick ? 1 : 3;
+const WARM_MS = args.quick ? 2000 : 5000;
+/** A window of B alone before every this many cells. */
+const ALONE_EVERY = 4;
 const A_KEY = 'demo-globex-key';
 const B_KEY = 'demo-acme-key';
 const A_QUOTA = 2000;
@@ -56,8 +62,8 @@ const verdict = (name: string, value: string, target: string, ok: boolean) => {
 const digits = loadMnist('test').pixels;
 const scratch = mkdtempSync(join(tmpdir(), 'pareto-abuse-'));
 
-/** B's steady stream and a liveness probe, open loop, for `ms`. */
-async function measureB(origin: string, ms: number, seed: number) {
+/** B's steady stream and a liveness probe, open loop, for `ms`: every outcome. */
+async function measureB(origin: string, ms: number, seed: number): Promise<Outcome[]> {
   const senders = new Senders(64);
   const pool = new Pool(origin, { connections: 16 });
   const live = async () => {
@@ -70,12 +76,14 @@ async function measureB(origin: string, ms: number, seed: number) {
       { tenant: 'b', samples: 1, sloMs: 20, send: senders.rest(origin, { model: 'mnist-mlp', key: B_KEY, pixels: digits.slice(0, 784), rows: 1 }, true), arrivals: poissonArrivals(() => B_RATE, 1, ms, seed) },
       { tenant: 'live', samples: 1, send: live, arrivals: Array.from({ length: Math.floor(ms / 20) }, (_, i) => i * 20) },
     ]);
-    return summarizeB(outcomes);
+    return outcomes;
   } finally {
     await senders.close();
     await pool.close();
   }
 }
+
+type BSummary = ReturnType<typeof summarizeB>;
 
 function summarizeB(outcomes: Outcome[]) {
   const b = outcomes.filter((o) => o.tenant === 'b');
@@ -121,81 +129,101 @@ async function settledRss(pid: number, ms: number): Promise<number> {
 }
 
 async function isolation(origin: string) {
-  console.log(`\n1. isolation: B (acme, 20 ms SLO) at ${B_RATE} requests/s beside A (globex, quota ${fmt(A_QUOTA)} samples/s); ${CELL_MS / 1000} s per cell`);
-  // B alone before, between and after the cells; the reference is the median of the three.
-  const alone: Array<Awaited<ReturnType<typeof measureB>>> = [];
-  const measureAlone = async () => {
-    const b = await measureB(origin, CELL_MS, alone.length + 1);
-    alone.push(b);
-    console.log(`  B alone: p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms, liveness p99 ${fmt(b.liveP99, 2)} ms`);
-  };
-  await measureAlone();
-  const cells: Array<Record<string, unknown> & { b: Awaited<ReturnType<typeof measureB>>; ok?: boolean }> = [];
-  let seed = 10;
+  console.log(`\n1. isolation: B (acme, 20 ms SLO) at ${B_RATE} requests/s beside A (globex, quota ${fmt(A_QUOTA)} samples/s); ${ROUNDS} round(s) of ${CELL_MS / 1000} s per cell`);
+  // Both ends warm first: B's p50 alone fell from 3.5 to 2.0 ms over its first 40 s (JIT), and a
+  // cold first window made the reference.
+  const warm = new Senders(8);
+  try {
+    const send = warm.rest(origin, { model: 'mnist-mlp', key: B_KEY, pixels: digits.slice(0, 784), rows: 1 }, true);
+    const until = performance.now() + WARM_MS;
+    await Promise.all(Array.from({ length: 4 }, async () => { while (performance.now() < until) await send(); }));
+  } finally {
+    await warm.close();
+  }
+  // This machine stalls in episodes (one every 20–40 s, each ~10 of B's requests over 8 ms), so
+  // the p99 of one 8 s window of B alone was over 1.5× the median window's in 21–29% of windows
+  // (24 s windows: none). Each cell is therefore measured in every round, its rounds pooled, and
+  // B alone likewise, in windows spread between the cells; the reference is the pooled p99.
+  const cellNames: Array<{ name: string; load: 'quota' | 'flood'; rows: number; json: boolean; model: string }> = [];
   for (const load of ['quota', 'flood'] as const) {
-    if (load === 'flood') await measureAlone();
     for (const rowsPerRequest of [1, 32]) {
       for (const json of [false, true]) {
         for (const model of ['mnist-mlp', 'mnist-mlp-wide']) {
-          seed++;
           const name = `A ${load === 'quota' ? 'at 80% of its quota' : 'flooding (wrk, 64 conns)'}, ${rowsPerRequest}-row ${json ? 'JSON' : 'binary'} to ${model === 'mnist-mlp' ? "B's model" : 'another model'}`;
-          let sent: number;
-          let aStatuses: Record<string, number>;
-          let b;
-          if (load === 'quota') {
-            const rate = 0.8 * A_QUOTA;
-            const flood = await startFlood(['--origin', origin, '--model', model, '--key', A_KEY, '--rate', String(rate), '--ms', String(CELL_MS + 2000), '--seed', String(seed), '--rows', String(rowsPerRequest), ...(json ? ['--json'] : [])], 19);
-            await new Promise((r) => setTimeout(r, 1000));
-            b = await measureB(origin, CELL_MS, seed);
-            const result = await flood;
-            aStatuses = result.statuses;
-            sent = (result.requests * rowsPerRequest) / ((CELL_MS + 2000) / 1000);
-          } else {
-            const flood = wrkFlood(`${origin}/v2/models/${model}/infer`, bodyFile(scratch, digits, rowsPerRequest, json), Math.ceil(CELL_MS / 1000) + 2, 64);
-            await new Promise((r) => setTimeout(r, 1000));
-            b = await measureB(origin, CELL_MS, seed);
-            const result = await flood;
-            sent = result.perSecond * rowsPerRequest;
-            aStatuses = { '200': result.requests - result.non2xx, 'refused': result.non2xx };
-          }
-          console.log(`  ${name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}; B p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms, 504 ${fmt(100 * b.deadline504, 2)}%, statuses ${JSON.stringify(b.statuses)}; liveness p99 ${fmt(b.liveP99, 2)} ms; send lag p99 ${fmt(b.sendLagP99, 2)} ms`);
-          cells.push({ name, load, rows: rowsPerRequest, json, model, aSamplesPerSecond: sent, aStatuses, b });
+          cellNames.push({ name, load, rows: rowsPerRequest, json, model });
         }
       }
     }
   }
+  const alone: Outcome[][] = [];
+  const samples = cellNames.map(() => ({ b: [] as Outcome[], aSamplesPerSecond: [] as number[], aStatuses: [] as Array<Record<string, number>> }));
+  let seed = 100;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, cell] of cellNames.entries()) {
+      if (i % ALONE_EVERY === 0) alone.push(await measureB(origin, CELL_MS, ++seed));
+      let sent: number;
+      let aStatuses: Record<string, number>;
+      let b: Outcome[];
+      if (cell.load === 'quota') {
+        const flood = await startFlood(['--origin', origin, '--model', cell.model, '--key', A_KEY, '--rate', String(0.8 * A_QUOTA), '--ms', String(CELL_MS + 2000), '--seed', String(++seed), '--rows', String(cell.rows), ...(cell.json ? ['--json'] : [])], 19);
+        await new Promise((r) => setTimeout(r, 1000));
+        b = await measureB(origin, CELL_MS, seed);
+        const result = await flood;
+        aStatuses = result.statuses;
+        sent = (result.requests * cell.rows) / ((CELL_MS + 2000) / 1000);
+      } else {
+        const flood = wrkFlood(`${origin}/v2/models/${cell.model}/infer`, bodyFile(scratch, digits, cell.rows, cell.json), Math.ceil(CELL_MS / 1000) + 2, 64);
+        await new Promise((r) => setTimeout(r, 1000));
+        b = await measureB(origin, CELL_MS, ++seed);
+        const result = await flood;
+        sent = result.perSecond * cell.rows;
+        aStatuses = { '200': result.requests - result.non2xx, 'refused': result.non2xx };
+      }
+      const one = summarizeB(b);
+      console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}; B p50 ${fmt(one.p50, 2)} ms, p99 ${fmt(one.p99, 2)} ms, statuses ${JSON.stringify(one.statuses)}; liveness p99 ${fmt(one.liveP99, 2)} ms`);
+      samples[i].b.push(...b);
+      samples[i].aSamplesPerSecond.push(sent);
+      samples[i].aStatuses.push(aStatuses);
+    }
+  }
+  alone.push(await measureB(origin, CELL_MS, ++seed));
   // Controls: the same floods sent to a bare fastify server (not Pareto) on this machine. What B
   // loses there is the machine's doing (wrk, the loopback traffic, a second server's CPU), the
   // floor under any design of Pareto's front door here; not judged against the target.
   const echo = await startChild([join(ROOT, 'dist/bench/echo-server.js'), '64'], /^http_port=/, 19);
-  const controls: Array<{ name: string; b: Awaited<ReturnType<typeof measureB>> }> = [];
+  const controls: Array<{ name: string; b: BSummary }> = [];
   try {
     for (const [rowsPerRequest, json] of [[1, false], [32, true]] as const) {
       const name = `control: the same flood (${rowsPerRequest}-row ${json ? 'JSON' : 'binary'}) sent to a bare server, not Pareto`;
-      const flood = wrkFlood(`http://127.0.0.1:${echo.ports.http_port}/v2/models/mnist-mlp/infer`, bodyFile(scratch, digits, rowsPerRequest, json), Math.ceil(CELL_MS / 1000) + 2, 64);
-      await new Promise((r) => setTimeout(r, 1000));
-      const b = await measureB(origin, CELL_MS, ++seed);
-      await flood;
-      console.log(`  ${name}: B p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms, 504 ${fmt(100 * b.deadline504, 2)}%; liveness p99 ${fmt(b.liveP99, 2)} ms`);
-      controls.push({ name, b });
+      const b: Outcome[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const flood = wrkFlood(`http://127.0.0.1:${echo.ports.http_port}/v2/models/mnist-mlp/infer`, bodyFile(scratch, digits, rowsPerRequest, json), Math.ceil(CELL_MS / 1000) + 2, 64);
+        await new Promise((r) => setTimeout(r, 1000));
+        b.push(...await measureB(origin, CELL_MS, ++seed));
+        await flood;
+      }
+      controls.push({ name, b: summarizeB(b) });
     }
   } finally {
     await echo.stop();
   }
-  await measureAlone();
-  const reference = median(alone.map((b) => b.p99));
-  console.log(`  B alone, p99 (median of three): ${fmt(reference, 2)} ms`);
-  for (const c of controls) console.log(`  ${c.name}: B p99 ${fmt(c.b.p99 / reference, 2)}× alone`);
-  for (const c of cells) {
-    c.ok = c.b.p99 <= 1.5 * reference && c.b.deadline504 <= 0.01 && c.b.liveP99 <= 20 && c.b.lost === 0;
-    if (!c.ok) console.log(`  FAIL  ${c.name}: B p99 ${fmt(c.b.p99 / reference, 2)}× alone, 504 ${fmt(100 * c.b.deadline504, 2)}%, liveness p99 ${fmt(c.b.liveP99, 1)} ms`);
-  }
+  const windows = alone.map(summarizeB);
+  const aloneAll = summarizeB(alone.flat());
+  const reference = aloneAll.p99;
+  console.log(`  B alone, ${windows.length} windows pooled (${aloneAll.requests} requests): p50 ${fmt(aloneAll.p50, 2)} ms, p99 ${fmt(reference, 2)} ms (the reference); one window's p99 from ${fmt(Math.min(...windows.map((w) => w.p99)), 2)} to ${fmt(Math.max(...windows.map((w) => w.p99)), 2)} ms`);
+  for (const c of controls) console.log(`  ${c.name}: B p50 ${fmt(c.b.p50, 2)} ms, p99 ${fmt(c.b.p99, 2)} ms (${fmt(c.b.p99 / reference, 2)}× alone), liveness p99 ${fmt(c.b.liveP99, 2)} ms`);
+  const cells = cellNames.map((cell, i) => {
+    const b = summarizeB(samples[i].b);
+    const ok = b.p99 <= 1.5 * reference && b.deadline504 <= 0.01 && b.liveP99 <= 20 && b.lost === 0;
+    console.log(`  ${ok ? 'pass' : 'FAIL'}  ${cell.name}: A ${fmt(median(samples[i].aSamplesPerSecond))} samples/s; B p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms = ${fmt(b.p99 / reference, 2)}× alone, 504 ${fmt(100 * b.deadline504, 2)}% of ${b.requests}; liveness p99 ${fmt(b.liveP99, 1)} ms`);
+    return { ...cell, aSamplesPerSecond: samples[i].aSamplesPerSecond, aStatuses: samples[i].aStatuses, b, ok };
+  });
   const passed = cells.filter((c) => c.ok).length;
   const worst = Math.max(...cells.map((c) => c.b.p99 / reference));
   const worstLive = Math.max(...cells.map((c) => c.b.liveP99));
   const worst504 = Math.max(...cells.map((c) => c.b.deadline504));
   verdict('isolation cells passed', `${passed} of ${cells.length}; worst B p99 ${fmt(worst, 2)}× alone, worst B 504s ${fmt(100 * worst504, 2)}%, worst liveness p99 ${fmt(worstLive, 1)} ms`, 'all: ≤ 1.5×, ≤ 1%, ≤ 20 ms', passed === cells.length);
-  return { alone, referenceP99: reference, cells, controls };
+  return { rounds: ROUNDS, alone: { pooled: aloneAll, windows }, referenceP99: reference, cells, controls };
 }
 
 /**
@@ -226,7 +254,7 @@ async function memory(origin: string, server: Child, what: 'held' | 'grpc') {
   const pid = server.process.pid!;
   const baseline = await settledRss(pid, 10_000);
   const peak = rssPeak(pid);
-  const b = measureB(origin, 12_000, 77);
+  const b = measureB(origin, 12_000, 77).then(summarizeB);
   let statuses: Record<string, number>;
   if (what === 'held') {
     console.log(`\n3. held bodies: 30 connections on one key, each 60 MB of a declared 64 MB, then silence`);

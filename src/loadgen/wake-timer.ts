@@ -24,7 +24,11 @@ export class WakeTimer {
   /** A timer whose thread is running (a thread takes ~30 ms to start: the first wakes would be late). */
   static async start(): Promise<WakeTimer> {
     const timer = new WakeTimer();
+    // Held while it starts: on a thread with nothing else pending (a generator in a worker), an
+    // unreferenced thread let the event loop end before 'online' came.
+    timer.worker.ref();
     await once(timer.worker, 'online');
+    timer.worker.unref();
     return timer;
   }
 
