@@ -18,7 +18,8 @@ parentPort.on('message', (ms) => {
 `;
 
 export class WakeTimer {
-  private readonly worker = new Worker(SLEEPER, { eval: true });
+  // No inherited exec arguments: under --input-type=module the CommonJS sleeper would not run.
+  private readonly worker = new Worker(SLEEPER, { eval: true, execArgv: [] });
   private callback?: () => void;
 
   /** A timer whose thread is running (a thread takes ~30 ms to start: the first wakes would be late). */
