@@ -35,6 +35,7 @@ import { rssMiB, startChild, startFlood, startHelper, type Child } from './lib/p
 import { median, percentile, sortedCopy } from './lib/stats.js';
 import { bodyFile, runWrk, type BodyFile } from './lib/wrk.js';
 import { livenessProbe } from './lib/liveness-probe.js';
+import { metricSamples } from '../src/telemetry/prometheus-text.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
 const runs = (part: string) => !args.only || args.only.split(',').includes(part);
@@ -84,6 +85,15 @@ async function measureB(origin: string, ms: number, seed: number): Promise<Outco
 }
 
 type BSummary = ReturnType<typeof summarizeB>;
+
+/**
+ * The server's longest event-loop delay, ms, since the last scrape (the metric resets on each):
+ * tells a stall of the server from one of the machine or of the process measuring B.
+ */
+async function serverLagMaxMs(origin: string): Promise<number> {
+  const text = await (await fetch(`${origin}/metrics`)).text();
+  return 1000 * (metricSamples(text, 'pareto_nodejs_eventloop_lag_max_seconds')[0]?.value ?? NaN);
+}
 
 function summarizeB(outcomes: Outcome[]) {
   const b = outcomes.filter((o) => o.tenant === 'b');
@@ -156,7 +166,7 @@ async function isolation(origin: string) {
     }
   }
   const alone: Outcome[][] = [];
-  const samples = cellNames.map(() => ({ b: [] as Outcome[], aSamplesPerSecond: [] as number[], aStatuses: [] as Array<Record<string, number>> }));
+  const samples = cellNames.map(() => ({ b: [] as Outcome[], aSamplesPerSecond: [] as number[], aStatuses: [] as Array<Record<string, number>>, serverLagMaxMs: [] as number[] }));
   let seed = 100;
   for (let round = 0; round < ROUNDS; round++) {
     for (const [i, cell] of cellNames.entries()) {
@@ -164,26 +174,32 @@ async function isolation(origin: string) {
       let sent: number;
       let aStatuses: Record<string, number>;
       let b: Outcome[];
+      let serverLag: number;
       if (cell.load === 'quota') {
         const flood = await startFlood(['--origin', origin, '--model', cell.model, '--key', A_KEY, '--rate', String(0.8 * A_QUOTA), '--ms', String(CELL_MS + 2000), '--seed', String(++seed), '--rows', String(cell.rows), ...(cell.json ? ['--json'] : [])], 19);
         await new Promise((r) => setTimeout(r, 1000));
+        await serverLagMaxMs(origin);
         b = await measureB(origin, CELL_MS, seed);
+        serverLag = await serverLagMaxMs(origin);
         const result = await flood;
         aStatuses = result.statuses;
         sent = (result.requests * cell.rows) / ((CELL_MS + 2000) / 1000);
       } else {
         const flood = wrkFlood(`${origin}/v2/models/${cell.model}/infer`, bodyFile(scratch, digits, cell.rows, cell.json), Math.ceil(CELL_MS / 1000) + 2, 64);
         await new Promise((r) => setTimeout(r, 1000));
+        await serverLagMaxMs(origin);
         b = await measureB(origin, CELL_MS, ++seed);
+        serverLag = await serverLagMaxMs(origin);
         const result = await flood;
         sent = result.perSecond * cell.rows;
         aStatuses = { '200': result.requests - result.non2xx, 'refused': result.non2xx };
       }
       const one = summarizeB(b);
-      console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}; B p50 ${fmt(one.p50, 2)} ms, p99 ${fmt(one.p99, 2)} ms, statuses ${JSON.stringify(one.statuses)}; liveness p99 ${fmt(one.liveP99, 2)} ms`);
+      console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}; B p50 ${fmt(one.p50, 2)} ms, p99 ${fmt(one.p99, 2)} ms, statuses ${JSON.stringify(one.statuses)}; liveness p99 ${fmt(one.liveP99, 2)} ms; B's send lag p99 ${fmt(one.sendLagP99, 2)} ms; server event loop's longest delay ${fmt(serverLag, 0)} ms`);
       samples[i].b.push(...b);
       samples[i].aSamplesPerSecond.push(sent);
       samples[i].aStatuses.push(aStatuses);
+      samples[i].serverLagMaxMs.push(serverLag);
     }
   }
   alone.push(await measureB(origin, CELL_MS, ++seed));
@@ -215,8 +231,8 @@ async function isolation(origin: string) {
   const cells = cellNames.map((cell, i) => {
     const b = summarizeB(samples[i].b);
     const ok = b.p99 <= 1.5 * reference && b.deadline504 <= 0.01 && b.liveP99 <= 20 && b.lost === 0;
-    console.log(`  ${ok ? 'pass' : 'FAIL'}  ${cell.name}: A ${fmt(median(samples[i].aSamplesPerSecond))} samples/s; B p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms = ${fmt(b.p99 / reference, 2)}× alone, 504 ${fmt(100 * b.deadline504, 2)}% of ${b.requests}; liveness p99 ${fmt(b.liveP99, 1)} ms`);
-    return { ...cell, aSamplesPerSecond: samples[i].aSamplesPerSecond, aStatuses: samples[i].aStatuses, b, ok };
+    console.log(`  ${ok ? 'pass' : 'FAIL'}  ${cell.name}: A ${fmt(median(samples[i].aSamplesPerSecond))} samples/s; B p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms = ${fmt(b.p99 / reference, 2)}× alone, 504 ${fmt(100 * b.deadline504, 2)}% of ${b.requests}; liveness p99 ${fmt(b.liveP99, 1)} ms; server's longest event-loop delay ${fmt(Math.max(...samples[i].serverLagMaxMs))} ms`);
+    return { ...cell, ...samples[i], b, ok };
   });
   const passed = cells.filter((c) => c.ok).length;
   const worst = Math.max(...cells.map((c) => c.b.p99 / reference));
@@ -283,7 +299,7 @@ if (runs('isolation') && !onPath('wrk')) {
   process.exit(1);
 }
 const server = await startChild([join(ROOT, 'dist/src/cli/main.js'), 'serve', '--tenants', join(ROOT, 'tenants.yaml'), '--repository', join(ROOT, 'models'),
-  '--http-port', '0', '--grpc-port', '0', '--log-level', 'warn', '--max-json-bytes', String(64 * MiB)], /^pareto serving/, 0, process.env.PARETO_SERVER_CPUS);
+  '--http-port', '0', '--grpc-port', '0', '--log-level', 'warn', '--max-json-bytes', String(64 * MiB), '--open-metrics'], /^pareto serving/, 0, process.env.PARETO_SERVER_CPUS);
 const origin = `http://127.0.0.1:${server.ports.http_port}`;
 const results: Record<string, unknown> = { cellMs: CELL_MS };
 try {
