@@ -31,7 +31,10 @@ describe('the load generator against a stalled server', () => {
     const latencies = out.map((o) => o.latency).sort((a, b) => a - b);
     assert.ok(latencies[Math.floor(latencies.length / 2)] >= 245, `p50 ${latencies[Math.floor(latencies.length / 2)]} ms`);
     const lags = out.map((o) => o.sendLag).sort((a, b) => a - b);
-    assert.ok(lags[Math.floor(lags.length * 0.99)] < 20, 'requests left on time despite the stall');
+    // p90, not p99: one CI run read p99 ≥ 20 ms (a 20 ms hiccup of the machine is ~4 of these
+    // ~300 sends); a generator that waited for answers would send most requests ≥ 250 ms late.
+    const p90 = lags[Math.floor(lags.length * 0.9)];
+    assert.ok(p90 < 20, `requests left on time despite the stall: send lag p90 ${p90.toFixed(1)} ms`);
   });
 
   it('a closed loop against the same server sends far fewer: the omission the open loop avoids', async () => {
