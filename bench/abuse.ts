@@ -168,6 +168,13 @@ async function isolation(origin: string) {
   const alone: Outcome[][] = [];
   const samples = cellNames.map(() => ({ b: [] as Outcome[], aSamplesPerSecond: [] as number[], aStatuses: [] as Array<Record<string, number>>, serverLagMaxMs: [] as number[] }));
   let seed = 100;
+  /** B once A's flood has run a second, with the server's longest event-loop delay meanwhile. */
+  const measureBeside = async (bSeed: number) => {
+    await new Promise((r) => setTimeout(r, 1000));
+    await serverLagMaxMs(origin);
+    const b = await measureB(origin, CELL_MS, bSeed);
+    return { b, serverLag: await serverLagMaxMs(origin) };
+  };
   for (let round = 0; round < ROUNDS; round++) {
     for (const [i, cell] of cellNames.entries()) {
       if (i % ALONE_EVERY === 0) alone.push(await measureB(origin, CELL_MS, ++seed));
@@ -177,19 +184,13 @@ async function isolation(origin: string) {
       let serverLag: number;
       if (cell.load === 'quota') {
         const flood = await startFlood(['--origin', origin, '--model', cell.model, '--key', A_KEY, '--rate', String(0.8 * A_QUOTA), '--ms', String(CELL_MS + 2000), '--seed', String(++seed), '--rows', String(cell.rows), ...(cell.json ? ['--json'] : [])], 19);
-        await new Promise((r) => setTimeout(r, 1000));
-        await serverLagMaxMs(origin);
-        b = await measureB(origin, CELL_MS, seed);
-        serverLag = await serverLagMaxMs(origin);
+        ({ b, serverLag } = await measureBeside(++seed));
         const result = await flood;
         aStatuses = result.statuses;
         sent = (result.requests * cell.rows) / ((CELL_MS + 2000) / 1000);
       } else {
         const flood = wrkFlood(`${origin}/v2/models/${cell.model}/infer`, bodyFile(scratch, digits, cell.rows, cell.json), Math.ceil(CELL_MS / 1000) + 2, 64);
-        await new Promise((r) => setTimeout(r, 1000));
-        await serverLagMaxMs(origin);
-        b = await measureB(origin, CELL_MS, ++seed);
-        serverLag = await serverLagMaxMs(origin);
+        ({ b, serverLag } = await measureBeside(++seed));
         const result = await flood;
         sent = result.perSecond * cell.rows;
         aStatuses = { '200': result.requests - result.non2xx, 'refused': result.non2xx };
