@@ -284,9 +284,8 @@ describe('gateway', { timeout: 90_000 }, () => {
       before = slowest.length;
       stalling.child.kill('SIGSTOP');
       await new Promise((r) => setTimeout(r, 1000));
-      stalling.child.kill('SIGCONT');
     } finally {
-      stalling.child.kill('SIGCONT');
+      stalling.child.kill('SIGCONT'); // resumed however the test ends
       running = false; // the clients stop however the test ends, not after it
       await Promise.all(clients);
     }
