@@ -31,7 +31,7 @@ import { onPath } from '../src/on-path.js';
 import { poissonArrivals } from '../src/loadgen/arrivals.js';
 import { runOpenLoop, type Outcome } from '../src/loadgen/runner.js';
 import { Senders } from '../src/loadgen/senders.js';
-import { rssMiB, startChild, startFlood, startHelper, type Child } from './lib/processes.js';
+import { rssMiB, startChild, startFlood, startHelper, threadCpuSeconds, type Child } from './lib/processes.js';
 import { median, percentile, sortedCopy } from './lib/stats.js';
 import { bodyFile, runWrk, type BodyFile } from './lib/wrk.js';
 import { livenessProbe } from './lib/liveness-probe.js';
@@ -166,14 +166,20 @@ async function isolation(origin: string) {
     }
   }
   const alone: Outcome[][] = [];
-  const samples = cellNames.map(() => ({ b: [] as Outcome[], aSamplesPerSecond: [] as number[], aStatuses: [] as Array<Record<string, number>>, serverLagMaxMs: [] as number[] }));
+  const samples = cellNames.map(() => ({ b: [] as Outcome[], aSamplesPerSecond: [] as number[], aStatuses: [] as Array<Record<string, number>>, serverLagMaxMs: [] as number[], serverCores: [] as Array<{ main: number; others: number }> }));
   let seed = 100;
-  /** B once A's flood has run a second, with the server's longest event-loop delay meanwhile. */
+  /**
+   * B once A's flood has run a second, with the server's longest event-loop delay and its CPU
+   * (cores, on the event loop and on its other threads: decoders, executors) meanwhile.
+   */
   const measureBeside = async (bSeed: number) => {
     await new Promise((r) => setTimeout(r, 1000));
     await serverLagMaxMs(origin);
+    const cpu0 = threadCpuSeconds(server.process.pid!);
     const b = await measureB(origin, CELL_MS, bSeed);
-    return { b, serverLag: await serverLagMaxMs(origin) };
+    const cpu1 = threadCpuSeconds(server.process.pid!);
+    const cores = { main: (cpu1.main - cpu0.main) / (CELL_MS / 1000), others: (cpu1.others - cpu0.others) / (CELL_MS / 1000) };
+    return { b, serverLag: await serverLagMaxMs(origin), cores };
   };
   for (let round = 0; round < ROUNDS; round++) {
     for (const [i, cell] of cellNames.entries()) {
@@ -182,25 +188,27 @@ async function isolation(origin: string) {
       let aStatuses: Record<string, number>;
       let b: Outcome[];
       let serverLag: number;
+      let cores: { main: number; others: number };
       if (cell.load === 'quota') {
         const flood = await startFlood(['--origin', origin, '--model', cell.model, '--key', A_KEY, '--rate', String(0.8 * A_QUOTA), '--ms', String(CELL_MS + 2000), '--seed', String(++seed), '--rows', String(cell.rows), ...(cell.json ? ['--json'] : [])], 19);
-        ({ b, serverLag } = await measureBeside(++seed));
+        ({ b, serverLag, cores } = await measureBeside(++seed));
         const result = await flood;
         aStatuses = result.statuses;
         sent = (result.requests * cell.rows) / ((CELL_MS + 2000) / 1000);
       } else {
         const flood = wrkFlood(`${origin}/v2/models/${cell.model}/infer`, bodyFile(scratch, digits, cell.rows, cell.json), Math.ceil(CELL_MS / 1000) + 2, 64);
-        ({ b, serverLag } = await measureBeside(++seed));
+        ({ b, serverLag, cores } = await measureBeside(++seed));
         const result = await flood;
         sent = result.perSecond * cell.rows;
         aStatuses = { '200': result.requests - result.non2xx, 'refused': result.non2xx };
       }
       const one = summarizeB(b);
-      console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}; B p50 ${fmt(one.p50, 2)} ms, p99 ${fmt(one.p99, 2)} ms, statuses ${JSON.stringify(one.statuses)}; liveness p99 ${fmt(one.liveP99, 2)} ms; B's send lag p99 ${fmt(one.sendLagP99, 2)} ms; server event loop's longest delay ${fmt(serverLag, 0)} ms`);
+      console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}; B p50 ${fmt(one.p50, 2)} ms, p99 ${fmt(one.p99, 2)} ms, statuses ${JSON.stringify(one.statuses)}; liveness p99 ${fmt(one.liveP99, 2)} ms; B's send lag p99 ${fmt(one.sendLagP99, 2)} ms; server event loop's longest delay ${fmt(serverLag, 0)} ms; server cores ${fmt(cores.main, 2)} event loop + ${fmt(cores.others, 2)} other threads`);
       samples[i].b.push(...b);
       samples[i].aSamplesPerSecond.push(sent);
       samples[i].aStatuses.push(aStatuses);
       samples[i].serverLagMaxMs.push(serverLag);
+      samples[i].serverCores.push(cores);
     }
   }
   alone.push(await measureB(origin, CELL_MS, ++seed));
@@ -232,7 +240,7 @@ async function isolation(origin: string) {
   const cells = cellNames.map((cell, i) => {
     const b = summarizeB(samples[i].b);
     const ok = b.p99 <= 1.5 * reference && b.deadline504 <= 0.01 && b.liveP99 <= 20 && b.lost === 0;
-    console.log(`  ${ok ? 'pass' : 'FAIL'}  ${cell.name}: A ${fmt(median(samples[i].aSamplesPerSecond))} samples/s; B p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms = ${fmt(b.p99 / reference, 2)}× alone, 504 ${fmt(100 * b.deadline504, 2)}% of ${b.requests}; liveness p99 ${fmt(b.liveP99, 1)} ms; server's longest event-loop delay ${fmt(Math.max(...samples[i].serverLagMaxMs))} ms`);
+    console.log(`  ${ok ? 'pass' : 'FAIL'}  ${cell.name}: A ${fmt(median(samples[i].aSamplesPerSecond))} samples/s; B p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms = ${fmt(b.p99 / reference, 2)}× alone, 504 ${fmt(100 * b.deadline504, 2)}% of ${b.requests}; liveness p99 ${fmt(b.liveP99, 1)} ms; server's longest event-loop delay ${fmt(Math.max(...samples[i].serverLagMaxMs))} ms; server cores (median round) ${fmt(median(samples[i].serverCores.map((c) => c.main)), 2)} event loop + ${fmt(median(samples[i].serverCores.map((c) => c.others)), 2)} other threads`);
     return { ...cell, ...samples[i], b, ok };
   });
   const passed = cells.filter((c) => c.ok).length;
