@@ -29,7 +29,7 @@ import { Pool } from 'undici';
 import { loadMnist } from '../src/datasets/mnist.js';
 import { onPath } from '../src/on-path.js';
 import { poissonArrivals } from '../src/loadgen/arrivals.js';
-import { runOpenLoop, type Outcome } from '../src/loadgen/runner.js';
+import { runClosedLoop, runOpenLoop, type Outcome } from '../src/loadgen/runner.js';
 import { Senders } from '../src/loadgen/senders.js';
 import { rssMiB, startChild, startFlood, startHelper, threadCpuSeconds, type Child } from './lib/processes.js';
 import { median, percentile, sortedCopy } from './lib/stats.js';
@@ -145,8 +145,7 @@ async function isolation(origin: string) {
   const warm = new Senders(8);
   try {
     const send = warm.rest(origin, { model: 'mnist-mlp', key: B_KEY, pixels: digits.slice(0, 784), rows: 1 }, true);
-    const until = performance.now() + WARM_MS;
-    await Promise.all(Array.from({ length: 4 }, async () => { while (performance.now() < until) await send(); }));
+    await runClosedLoop([{ tenant: 'b', samples: 1, send, concurrency: 4 }], WARM_MS);
   } finally {
     await warm.close();
   }
@@ -223,8 +222,7 @@ async function isolation(origin: string) {
       const b: Outcome[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         const flood = wrkFlood(`http://127.0.0.1:${echo.ports.http_port}/v2/models/mnist-mlp/infer`, bodyFile(scratch, digits, rowsPerRequest, json), Math.ceil(CELL_MS / 1000) + 2, 64);
-        await new Promise((r) => setTimeout(r, 1000));
-        b.push(...await measureB(origin, CELL_MS, ++seed));
+        b.push(...(await measureBeside(++seed)).b);
         await flood;
       }
       controls.push({ name, b: summarizeB(b) });
