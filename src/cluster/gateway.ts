@@ -69,10 +69,13 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
   const workers: WorkerSet = new WorkerSet({
     onModel: (sig, load) => models.add(sig, load),
     log: (level, m, f) => log(level, m, f),
-    // Requests queued for a model no live worker serves would wait for ever: answer them now.
+    // Requests queued for a model no live worker serves would wait for ever: answer them now. A
+    // worker up is a slot for the others.
     onChange: () => {
       for (const m of models.all()) if (workers.servingCount(m.name) === 0) dispatcher.cancel(m, new NoWorkerError(m.name, 'no live worker serves it'));
+      dispatcher.wake();
     },
+    onFree: () => dispatcher.wake(),
   }, { protocol: opts.workerProtocol, key: opts.workerKey, connectTimeoutMs: opts.workerConnectTimeoutMs });
   const dispatcher = new BatchDispatcher(workers, () => undefined);
   const redis = opts.redis ? connectRedis(opts.redis) : undefined;

@@ -77,6 +77,8 @@ export interface WorkerSetEvents {
   onModel(signature: ModelSignature | undefined, model: LoadReport['models'][number]): void;
   /** Routing changed (a worker came up or went down). */
   onChange?(): void;
+  /** A slot on a worker came free: a batch the caller no longer awaits (a hedge's losing copy) may free it. */
+  onFree?(): void;
   log?(level: 'info' | 'warn', msg: string, fields: Record<string, unknown>): void;
 }
 
@@ -311,20 +313,30 @@ export class WorkerSet implements Executors {
     return n;
   }
 
+  /**
+   * A worker with an executor free first: the dispatcher gives a busy one only a full batch, so
+   * preferring a busy worker's earlier predicted finish kept partial batches waiting on it, for
+   * as long as it took (a stalled worker: until it was judged silent) while another stood idle.
+   */
   available(model: string): { index: number; idle: boolean } | undefined {
-    const pick = this.pick(model, undefined, false);
-    return pick && { index: pick.index, idle: pick.inflight < (pick.report?.executors ?? 1) };
+    const idle = this.pick(model, undefined, 'executor');
+    if (idle) return { index: idle.index, idle: true };
+    const pick = this.pick(model, undefined, 'slot');
+    return pick && { index: pick.index, idle: false };
   }
 
-  /** The worker with the earliest predicted finish; `anyCapacity`: ignore slot limits (a retry must go somewhere). */
-  private pick(model: string, exclude: WorkerState | undefined, anyCapacity: boolean, variant?: string): WorkerState | undefined {
+  /**
+   * The worker with the earliest predicted finish among those with `room`: an executor free, a
+   * pipeline slot free, or any (a retry must go somewhere).
+   */
+  private pick(model: string, exclude: WorkerState | undefined, room: 'executor' | 'slot' | 'any', variant?: string): WorkerState | undefined {
     const candidates = this.serving(model, variant).filter((w) => w !== exclude);
     const slow = this.bestExtra(candidates) + Math.max(1, SLOW_BATCHES * this.typicalMs);
     let chosen: WorkerState | undefined;
     let chosenScore = Infinity;
     for (const w of candidates) {
       const executors = w.report?.executors ?? 1;
-      if (!anyCapacity && w.inflight >= executors * (w.report?.pipeline_depth ?? 1)) continue;
+      if (room !== 'any' && w.inflight >= executors * (room === 'slot' ? w.report?.pipeline_depth ?? 1 : 1)) continue;
       if (w.extraMs > slow && candidates.length > 1) continue;
       // Predicted finish, less the batch's own time (the same everywhere): the wait behind what it
       // holds, plus what this worker adds beyond prediction.
@@ -340,7 +352,7 @@ export class WorkerSet implements Executors {
     // The slot was offered for the model before the planner chose a variant: if this worker lacks
     // that variant (workers mid-upgrade), the batch goes to one that has it.
     if (first && !first.variants.get(target.model)?.has(variant)) {
-      first = this.pick(target.model, undefined, true, variant);
+      first = this.pick(target.model, undefined, 'any', variant);
       if (!first) throw new NoWorkerError(target.model, `no live worker serves its variant '${variant}'`);
     }
     if (first) {
@@ -355,7 +367,7 @@ export class WorkerSet implements Executors {
     this.retries++;
     const now = performance.now();
     if (now >= target.deadline) throw new DeadlineError(`model '${target.model}': its worker failed and the deadline passed before a retry`);
-    const other = this.pick(target.model, first, true, variant);
+    const other = this.pick(target.model, first, 'any', variant);
     if (!other) throw new NoWorkerError(target.model, 'its worker failed and no other worker serving it is up');
     try {
       return await this.runOn(other, target, inputs);
@@ -383,7 +395,7 @@ export class WorkerSet implements Executors {
     ]);
     clearTimeout(timer);
     if (!late || this.hedgeAllowance < 1 || performance.now() + target.predictedMs >= target.deadline) return first;
-    const other = this.pick(target.model, w, false, variant);
+    const other = this.pick(target.model, w, 'slot', variant);
     if (!other) return first;
     this.hedgeAllowance--;
     this.hedges++;
@@ -435,6 +447,7 @@ export class WorkerSet implements Executors {
     } finally {
       w.inflight--;
       w.backlogMs = Math.max(0, w.backlogMs - predicted);
+      this.events.onFree?.();
     }
   }
 

@@ -242,6 +242,15 @@ export class BatchDispatcher {
    * (many sockets readable at once) then leave in one batch instead of one batch each. Measured
    * with bench:serve: fewer, larger batches and far fewer postMessage calls on the main thread.
    */
+  /**
+   * An executor came free, or came up, outside a batch this dispatcher awaits (a gateway's hedged
+   * batch: the losing copy frees its worker's slot after the batch was answered). Without this, a
+   * queue waiting for that slot waited for ever.
+   */
+  wake(): void {
+    this.schedulePump();
+  }
+
   private schedulePump(): void {
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;

@@ -63,7 +63,7 @@ describe('autoscaler', () => {
       const url = `http://127.0.0.1:${cluster.gateways[0].httpPort}/v2/models/mnist-mlp/infer`;
       const clients = Array.from({ length: 4 }, async () => {
         while (running) {
-          const res = await fetch(url, { method: 'POST', body: new Uint8Array(body), headers });
+          const res = await fetch(url, { method: 'POST', body: new Uint8Array(body), headers, signal: AbortSignal.timeout(10_000) }); // a hang fails, and the finally still stops the cluster
           await res.arrayBuffer();
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         }

@@ -19,8 +19,9 @@ import { argmax, binaryInfer, digits, jsonInfer, parseBinaryResponse } from '../
 /**
  * A stand-in for Triton: the protocol's standard endpoints only (health, repository index, model
  * metadata and config, infer with the binary extension), answering from one ONNX Runtime session.
+ * `hold`: awaited before each call is answered.
  */
-async function plainOipServer(modelFile: string): Promise<{ app: FastifyInstance; origin: string; calls: () => number }> {
+async function plainOipServer(modelFile: string, hold: () => Promise<void> = async () => undefined): Promise<{ app: FastifyInstance; origin: string; calls: () => number }> {
   const session = await ort.InferenceSession.create(modelFile);
   let calls = 0;
   const app = Fastify();
@@ -35,6 +36,7 @@ async function plainOipServer(modelFile: string): Promise<{ app: FastifyInstance
   app.get('/v2/models/digits/config', async () => ({ name: 'digits', max_batch_size: 16 }));
   app.post('/v2/models/digits/versions/1/infer', async (req, reply) => {
     calls++;
+    await hold();
     const header = req.headers['inference-header-content-length'];
     const request = decodeInferBody('digits', '1', req.body as Buffer, header === undefined ? undefined : Number(header));
     const x = request.inputs[0];
@@ -225,7 +227,7 @@ describe('gateway', { timeout: 90_000 }, () => {
       let running = true;
       const clients = Array.from({ length: 4 }, async () => {
         while (running) {
-          const res = await fetch(`${url}/v2/models/mnist-mlp/versions/tta9/infer`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, ...auth } });
+          const res = await fetch(`${url}/v2/models/mnist-mlp/versions/tta9/infer`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, ...auth }, signal: AbortSignal.timeout(10_000) });
           await res.arrayBuffer();
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         }
@@ -268,36 +270,82 @@ describe('gateway', { timeout: 90_000 }, () => {
     let clients: Array<Promise<void>> = [];
     let before = 0;
     try {
-      await until(() => fresh.workers.list().filter((w) => w.up).length === 2, 10_000, 'the fresh gateway sees both workers');
-      const stalled = fresh.workers.list().find((w) => w.member.grpc === stalling.address)!;
-      clients = Array.from({ length: 4 }, async () => {
-        while (running) {
-          const t0 = performance.now();
-          // Bounded: one CI run hung here (cause not found yet); a request must fail, not hang the suite.
-          const res = await fetch(`${freshUrl}/v2/models/mnist-mlp/infer`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, ...auth }, signal: AbortSignal.timeout(10_000) });
-          await res.arrayBuffer();
-          assert.equal(res.status, 200);
-          slowest.push(performance.now() - t0);
-        }
-      });
-      await until(() => slowest.length > 200 && stalled.batches >= 20, 30_000, 'traffic on both workers');
-      // Stopped for 1 s: what it holds would wait that long, or until the silence check (500 ms).
-      before = slowest.length;
-      stalling.child.kill('SIGSTOP');
-      await new Promise((r) => setTimeout(r, 1000));
-    } finally {
-      stalling.child.kill('SIGCONT'); // resumed however the test ends
-      running = false; // the clients stop however the test ends, not after it
-      await Promise.all(clients);
-    }
-    try {
+      try {
+        await until(() => fresh.workers.list().filter((w) => w.up).length === 2, 10_000, 'the fresh gateway sees both workers');
+        const stalled = fresh.workers.list().find((w) => w.member.grpc === stalling.address)!;
+        clients = Array.from({ length: 4 }, async () => {
+          while (running) {
+            const t0 = performance.now();
+            // Bounded: a request that is never answered fails the test instead of hanging the suite.
+            const res = await fetch(`${freshUrl}/v2/models/mnist-mlp/infer`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, ...auth }, signal: AbortSignal.timeout(10_000) });
+            await res.arrayBuffer();
+            assert.equal(res.status, 200);
+            slowest.push(performance.now() - t0);
+          }
+        });
+        // A client that fails stops the wait at once, with its own error.
+        await Promise.race([until(() => slowest.length > 200 && stalled.batches >= 20, 30_000, 'traffic on both workers'), ...clients]);
+        // Stopped for 1 s: what it holds would wait that long, or until the silence check (500 ms).
+        before = slowest.length;
+        stalling.child.kill('SIGSTOP');
+        await new Promise((r) => setTimeout(r, 1000));
+      } finally {
+        stalling.child.kill('SIGCONT'); // resumed however the test ends
+        running = false; // the clients stop however the test ends, not after it
+        await Promise.all(clients);
+      }
       const during = slowest.slice(before).sort((a, b) => b - a);
       console.log(`# hedges ${fresh.workers.hedges}; slowest requests while it was stopped: ${during.slice(0, 3).map((x) => x.toFixed(0)).join(', ')} ms`);
       assert.ok(fresh.workers.hedges > 0, 'a hedge went out');
       assert.ok(during[0]! < 400, `no request waited for the stopped worker: the slowest took ${during[0]!.toFixed(0)} ms`);
       await until(() => fresh.workers.list().every((w) => w.up), 5000, 'the stopped worker is routed to again');
     } finally {
-      await fresh.close();
+      await fresh.close(); // however the test ends: a gateway left open keeps the test process alive
+    }
+  });
+
+  it('sends a queued batch when a hedge’s losing copy frees its worker’s slot', async () => {
+    // Two plain servers that hold the calls the test arms them to hold, until it releases them.
+    let toHold = 0;
+    const held: Array<{ server: number; release: () => void }> = [];
+    let onHeld = () => {};
+    const hold = (server: number) => async () => {
+      if (toHold === 0) return;
+      toHold--;
+      await new Promise<void>((release) => { held.push({ server, release }); onHeld(); });
+    };
+    const heldCount = (n: number) => new Promise<void>((resolve) => { onHeld = () => { if (held.length >= n) resolve(); }; onHeld(); });
+    const model = join(repo.dir, 'mnist-mlp/fp32/model.onnx');
+    const servers = await Promise.all([0, 1].map((i) => plainOipServer(model, hold(i))));
+    const g = await startGateway({ host: '127.0.0.1', httpPort: 0, grpcPort: 0, tenants, logLevel: 'silent', workers: servers.map((p) => p.origin) });
+    const infer = () => {
+      const { body, headers } = binaryInfer(digits(0, 1).pixels, 1);
+      return fetch(`http://127.0.0.1:${g.httpPort}/v2/models/digits/infer`, { method: 'POST', body: new Uint8Array(body), headers: { ...headers, ...auth }, signal: AbortSignal.timeout(10_000) });
+    };
+    try {
+      await until(() => g.workers.list().filter((w) => w.up).length === 2, 10_000, 'the gateway sees both servers');
+      // Each batch saves 1/20 of a hedge.
+      for (let i = 0; i < 30; i++) assert.equal((await infer()).status, 200);
+      // The first copy is held; once it is late, the hedge is held too; then the first answers.
+      toHold = 2;
+      const first = infer();
+      await heldCount(2);
+      assert.notEqual(held[0].server, held[1].server, 'the hedge went to the other server');
+      assert.equal(g.workers.hedges, 1);
+      held[0].release();
+      assert.equal((await first).status, 200);
+      // The losing copy holds a slot on the server that answers fastest so far, which a 1-row
+      // batch waits to have to itself: queued, not sent.
+      const second = infer();
+      await until(async () => /pareto_queue_samples\{model="digits"\} 1/.test(await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`, { headers: { authorization: `Bearer ${g.admin.token}` } })).text()), 5000, 'the second request queued').catch((e: Error) => {
+        throw new Error(`${e.message}; workers: ${JSON.stringify(g.workers.list().map((w) => ({ up: w.up, inflight: w.inflight, extraMs: w.extraMs, batches: w.batches })))}`);
+      });
+      held[1].release();
+      assert.equal((await second).status, 200, 'answered once the losing copy freed its slot');
+    } finally {
+      for (const h of held) h.release();
+      await g.close();
+      await Promise.all(servers.map((p) => p.app.close()));
     }
   });
 });

@@ -36,7 +36,7 @@ describe('a worker slow to report', { timeout: 60_000 }, () => {
     let running = true;
     const clients = Array.from({ length: 4 }, async () => {
       while (running) {
-        const res = await fetch(url, { method: 'POST', body: new Uint8Array(body), headers });
+        const res = await fetch(url, { method: 'POST', body: new Uint8Array(body), headers, signal: AbortSignal.timeout(10_000) });
         await res.arrayBuffer();
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       }
