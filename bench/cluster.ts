@@ -156,10 +156,16 @@ try {
     console.log(`2. failover, ${RATE} req/s over 2 gateways, 3 workers, SLO ${SLO_MS} ms, kill -9 at ${fmt(killedAt / 1000, 1)} s: sent ${sent}, answered ${records.length} (lost ${sent - records.length}), statuses ${JSON.stringify(byStatus)}, retried batches ${retries}; both gateways routed around it in ${fmt(routedAround, 0)} ms (target ≤ 2000); a replacement was routed to ${fmt(rejoined, 0)} ms after it started; p99 ${fmt(p99(0, killedAt), 2)} ms before, ${fmt(p99(killedAt, killedAt + 1000), 2)} ms in the second after the kill, ${fmt(p99(killedAt + 1000, 1e9), 2)} ms after`);
 
     const limited = await openLoop(binaryCase('/v2/models/mnist-mlp/infer', 'metered-key'), 3 * R, 5);
-    const admitted = limited.records.filter((r) => r.status === 200).length;
-    const rate = (admitted - 30) / 5;
-    results.rateLimit = { R, offered: limited.sent / 5, admitted, admittedPerSecond: rate, ratio: rate / R, refused: limited.records.filter((r) => r.status === 429).length };
-    console.log(`3. a tenant limited to ${R} samples/s offering ${fmt(limited.sent / 5, 0)}/s through both gateways: admitted ${fmt(rate, 1)}/s = ${fmt(rate / R, 3)} × R (target 1 ± 0.1); refused ${(results.rateLimit as { refused: number }).refused} with 429`);
+    // Counted by when answers came, from 1 s to 5 s: the first second holds the bucket's burst, and
+    // refusals held back at the door (a leaky bucket) keep the client's connections, so requests
+    // queued in the client reach the gateways after the 5 s of sending: counted by when they were
+    // sent, those 5 s would read as more than R.
+    const answeredAt = (r: { at: number; ms: number }) => r.at + r.ms;
+    const admitted = limited.records.filter((r) => r.status === 200 && answeredAt(r) >= 1000 && answeredAt(r) < 5000).length;
+    const rate = admitted / 4;
+    const lastAnswerMs = Math.max(...limited.records.map(answeredAt));
+    results.rateLimit = { R, offered: limited.sent / 5, admittedFrom1To5s: admitted, admittedPerSecond: rate, ratio: rate / R, refused: limited.records.filter((r) => r.status === 429).length, lastAnswerMs };
+    console.log(`3. a tenant limited to ${R} samples/s offering ${fmt(limited.sent / 5, 0)}/s through both gateways: admitted ${fmt(rate, 1)}/s = ${fmt(rate / R, 3)} × R (target 1 ± 0.1; answers from 1 to 5 s); refused ${(results.rateLimit as { refused: number }).refused} with 429; the last answer came at ${fmt(lastAnswerMs / 1000, 1)} s`);
     await Promise.all(pools.map((p) => p.close()));
   } finally {
     await Promise.all(children.splice(0).map((ch) => ch.stop()));
