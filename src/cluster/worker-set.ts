@@ -1,12 +1,12 @@
 // A gateway's executors: the workers of the cluster. Each worker is a slot per executor it reports
 // (times its pipeline depth); a batch goes to the worker with the earliest predicted finish (its
-// backlog over its executors, plus how much longer than predicted its batches have been taking),
-// not round robin; a worker far slower than the best gets none while others can take them. A
-// worker that fails a call is taken out of routing at once and the batch is retried once on
-// another worker that serves the model, if its deadline still allows; one that answers nothing for
-// a while is taken out too; reports bring them back. A batch that is late is hedged on a second
-// worker. Workers of one model may hold different variants (mid-upgrade): a batch goes only to one
-// that has its variant.
+// backlog over its executors, plus how much longer than predicted its batches have been taking)
+// among those with an executor free, else among those with a slot free, not round robin; a worker
+// far slower than the best gets none while others can take them. A worker that fails a call is
+// taken out of routing at once and the batch is retried once on another worker that serves the
+// model, if its deadline still allows; one that answers nothing for a while is taken out too;
+// reports bring them back. A batch that is late is hedged on a second worker. Workers of one model
+// may hold different variants (mid-upgrade): a batch goes only to one that has its variant.
 import { performance } from 'node:perf_hooks';
 import { DeadlineError, NoWorkerError, UpstreamError } from '../errors.js';
 import type { LoadReport } from '../protocol/load-report.js';

@@ -238,11 +238,6 @@ export class BatchDispatcher {
   }
 
   /**
-   * Pumps once per event-loop turn rather than per request: requests parsed in the same turn
-   * (many sockets readable at once) then leave in one batch instead of one batch each. Measured
-   * with bench:serve: fewer, larger batches and far fewer postMessage calls on the main thread.
-   */
-  /**
    * An executor came free, or came up, outside a batch this dispatcher awaits (a gateway's hedged
    * batch: the losing copy frees its worker's slot after the batch was answered). Without this, a
    * queue waiting for that slot waited for ever.
@@ -251,6 +246,11 @@ export class BatchDispatcher {
     this.schedulePump();
   }
 
+  /**
+   * Pumps once per event-loop turn rather than per request: requests parsed in the same turn
+   * (many sockets readable at once) then leave in one batch instead of one batch each. Measured
+   * with bench:serve: fewer, larger batches and far fewer postMessage calls on the main thread.
+   */
   private schedulePump(): void {
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
