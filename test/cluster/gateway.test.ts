@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import * as ort from 'onnxruntime-node';
 import { startGateway, type RunningGateway } from '../../src/cluster/gateway.js';
 import { decodeInferBody, encodeInferResponse } from '../../src/protocol/rest/infer-codec.js';
+import { metricValue } from '../../src/telemetry/prometheus-text.js';
 import { hashKey } from '../../src/tenancy/tenants.js';
 import { clusterRepository, startWorkerProcess, until, type WorkerProcess } from '../helpers/cluster.js';
 import { grpcClient } from '../helpers/grpc-client.js';
@@ -337,7 +338,8 @@ describe('gateway', { timeout: 90_000 }, () => {
       // The losing copy holds a slot on the server that answers fastest so far, which a 1-row
       // batch waits to have to itself: queued, not sent.
       const second = infer();
-      await until(async () => /pareto_queue_samples\{model="digits"\} 1/.test(await (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`, { headers: { authorization: `Bearer ${g.admin.token}` } })).text()), 5000, 'the second request queued').catch((e: Error) => {
+      const metrics = async () => (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`, { headers: { authorization: `Bearer ${g.admin.token}` } })).text();
+      await until(async () => metricValue(await metrics(), 'pareto_queue_samples', { model: 'digits' }) === 1, 5000, 'the second request queued').catch((e: Error) => {
         throw new Error(`${e.message}; workers: ${JSON.stringify(g.workers.list().map((w) => ({ up: w.up, inflight: w.inflight, extraMs: w.extraMs, batches: w.batches })))}`);
       });
       held[1].release();
