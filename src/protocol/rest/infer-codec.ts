@@ -3,7 +3,9 @@
 import { classCount } from '../../serving/classification.js';
 import { InvalidRequestError, PayloadTooLargeError } from '../../errors.js';
 import { isDatatype, type Datatype } from '../../tensor/dtype.js';
-import { fromBytes, fromJson, MAX_JSON_DEPTH, tensorBytes, toJsonData, type Tensor } from '../../tensor/tensor.js';
+import { elementCount, fromBytes, fromJson, MAX_JSON_DEPTH, tensorBytes, toJsonData, type Tensor } from '../../tensor/tensor.js';
+import { readFloat32Array } from '../../tensor/float32-text.js';
+import { liftedIndex, liftTensorData, LIFT_MIN_BYTES, type LiftedBody } from './lifted-tensor-data.js';
 import { checkShape } from '../../tensor/validate.js';
 import { servingParameters, sharedOutputParameters, type InferenceRequest, type InferenceResponse, type Parameters, type SharedInput } from '../types.js';
 import { sharedMemoryRef } from '../../serving/shared-memory.js';
@@ -134,15 +136,28 @@ export function decodeInferBody(model: string, version: string | undefined, body
     throw new PayloadTooLargeError(jsonEnd, maxJsonBytes, 'JSON', '--max-json-bytes; large tensors travel as binary data');
   }
   if (!depthScanned && jsonEnd > DEPTH_SCAN_BYTES && nestsDeeperThan(body, jsonEnd, MAX_JSON_DEPTH)) throw new JsonTooDeepError();
+  const lifted = jsonEnd >= LIFT_MIN_BYTES ? liftTensorData(body, jsonEnd) : undefined;
+  if (lifted) {
+    // Any doubt (a parse error, an input it cannot read, an array not used) and the whole body is parsed as before.
+    try {
+      const req = decodeParsedBody(model, version, body, headerLength, JSON.parse(lifted.json), lifted);
+      if (lifted.taken.every(Boolean)) return req;
+    } catch { /* parsed whole below */ }
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(body.toString('utf8', 0, jsonEnd));
   } catch (e) {
     throw new InvalidRequestError(`request body is not valid JSON: ${(e as Error).message}`, 'PARETO_ERR_MALFORMED_JSON');
   }
-  const req = checkRequest(raw);
+  return decodeParsedBody(model, version, body, headerLength, raw);
+}
 
-  let offset = jsonEnd;
+class NotLiftable extends Error {}
+
+export function decodeParsedBody(model: string, version: string | undefined, body: Buffer, headerLength: number | undefined, raw: unknown, lifted?: LiftedBody): InferenceRequest {
+  const req = checkRequest(raw);
+  let offset = headerLength ?? body.length;
   const inputs: Tensor[] = [];
   const sharedInputs: SharedInput[] = [];
   for (const input of req.inputs) {
@@ -169,7 +184,17 @@ export function decodeInferBody(model: string, version: string | undefined, body
       return fromBytes(input.name, datatype, shape, bytes);
     }
     if (input.data === undefined) throw new InvalidRequestError(`input '${input.name}' has neither 'data' nor a binary_data_size parameter`);
+    const k = lifted ? liftedIndex(lifted, input.data) : -1;
+    if (k >= 0) return readLifted(input.name, datatype, shape, k);
     return fromJson(input.name, datatype, shape, input.data);
+  }
+
+  function readLifted(name: string, datatype: Datatype, shape: number[], k: number): Tensor {
+    if (datatype !== 'FP32' || lifted!.taken[k]) throw new NotLiftable();
+    const data = new Float32Array(elementCount(shape));
+    if (!readFloat32Array(body, lifted!.ranges[2 * k], lifted!.ranges[2 * k + 1], data)) throw new NotLiftable();
+    lifted!.taken[k] = true;
+    return { name, datatype, shape, data };
   }
 
   const binaryDefault = req.parameters?.binary_data_output === true;
