@@ -31,7 +31,7 @@ const isDigit = (c: number) => c >= C.Zero && c <= C.Nine;
  * of exactly `out.length` numbers in JSON's grammar: the caller then takes JSON.parse's path and
  * its messages.
  */
-export function readFloat32Array(bytes: Uint8Array, start: number, end: number, out: Float32Array): boolean {
+export function readFloat32Array(bytes: Buffer, start: number, end: number, out: Float32Array): boolean {
   let i = start;
   if (bytes[i++] !== C.Open) return false;
   while (i < end && isSpace(bytes[i])) i++;
@@ -93,7 +93,7 @@ export function readFloat32Array(bytes: Uint8Array, start: number, end: number, 
   }
 }
 
-function float32Of(mantissa: number, scale: number, negative: boolean, bytes: Uint8Array, from: number, to: number): number {
+function float32Of(mantissa: number, scale: number, negative: boolean, bytes: Buffer, from: number, to: number): number {
   let v: number;
   if (mantissa === 0) v = 0;
   else if (scale >= 0 && scale <= 22) v = mantissa * POW10[scale];
@@ -107,6 +107,6 @@ function float32Of(mantissa: number, scale: number, negative: boolean, bytes: Ui
 }
 
 /** The float of a number's text by the correctly rounded conversion JSON.parse uses. */
-function exactly(bytes: Uint8Array, from: number, to: number): number {
-  return Math.fround(Number(String.fromCharCode.apply(null, bytes.subarray(from, to) as unknown as number[])));
+function exactly(bytes: Buffer, from: number, to: number): number {
+  return Math.fround(Number(bytes.toString('latin1', from, to)));
 }

@@ -93,6 +93,8 @@ describe('JSON numbers read straight into floats', () => {
     assertSame('[3.4028234663852886e38,3.4028235677973366e38,3.4028235677973367e38,3.5e38,1e39,1e400,-1e400]');
     assertSame('[1.401298464324817e-45,7.006492321624085e-46,7.006492321624086e-46,1e-46,1e-400,-1e-400,1.1754943508222875e-38]');
     assertSame('[0,-0,0.0,-0.0,0e5,-0E-5,1,-1,123456789012345678901234567890,0.000000000000000000000000000001]');
+    // Numbers of any length (read exactly, as the text's own decimal).
+    assertSame(`[1${'0'.repeat(200_000)},0.${'0'.repeat(200_000)}1,${'3'.repeat(300)}e-290,1e99999999999]`);
   });
 
   it('refuses what is not a flat array of numbers in JSON grammar', () => {

@@ -60,8 +60,8 @@ export function liftTensorData(bytes: Buffer, end: number): LiftedBody | undefin
         if (s === C.Backslash) i++;
         else if (s === C.Quote) break;
       }
-      // A key with an escape in it is
-      // never matched (its bytes are not the key's), and JSON.parse's reading of it wins by the marks.
+      // A key with an escape in it never matches (its bytes are not the key's); where JSON.parse
+      // reads it as `data`, the marks settle which value wins.
       if (atKey) {
         const depth = open.length;
         if (depth === 1 && keyIs(bytes, start, i, INPUTS)) key = 'inputs';
