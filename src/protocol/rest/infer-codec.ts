@@ -5,6 +5,7 @@ import { InvalidRequestError, PayloadTooLargeError } from '../../errors.js';
 import { isDatatype, type Datatype } from '../../tensor/dtype.js';
 import { elementCount, fromBytes, fromJson, MAX_JSON_DEPTH, tensorBytes, toJsonData, type Tensor } from '../../tensor/tensor.js';
 import { readFloat32Array } from '../../tensor/float32-text.js';
+import { toHalfBits } from '../../tensor/fp16.js';
 import { liftedIndex, liftTensorData, LIFT_MIN_BYTES, type LiftedBody } from './lifted-tensor-data.js';
 import { checkShape } from '../../tensor/validate.js';
 import { servingParameters, sharedOutputParameters, type InferenceRequest, type InferenceResponse, type Parameters, type SharedInput } from '../types.js';
@@ -216,11 +217,12 @@ export function decodeParsedBody(model: string, version: string | undefined, bod
   }
 
   function readLifted(name: string, datatype: Datatype, shape: number[], k: number): Tensor {
-    if (datatype !== 'FP32' || lifted!.taken[k]) throw new NotLiftable();
-    const data = new Float32Array(elementCount(shape));
-    if (!readFloat32Array(body, lifted!.ranges[2 * k], lifted!.ranges[2 * k + 1], data)) throw new NotLiftable();
+    if ((datatype !== 'FP32' && datatype !== 'FP16') || lifted!.taken[k]) throw new NotLiftable();
+    const floats = new Float32Array(elementCount(shape));
+    if (!readFloat32Array(body, lifted!.ranges[2 * k], lifted!.ranges[2 * k + 1], floats)) throw new NotLiftable();
     lifted!.taken[k] = true;
-    return { name, datatype, shape, data };
+    // toHalfBits rounds through a float first, so from the float read here it gives the same bits.
+    return { name, datatype, shape, data: datatype === 'FP32' ? floats : Uint16Array.from(floats, toHalfBits) };
   }
 
   const binaryDefault = req.parameters?.binary_data_output === true;
