@@ -18,6 +18,7 @@ import { BodyBudget } from './protocol/rest/body-budget.js';
 import { DecoderPool } from './protocol/rest/decoder-pool.js';
 import { SlowBodies } from './protocol/rest/slow-bodies.js';
 import { RefusalTarpit } from './protocol/rest/refusal-tarpit.js';
+import { BodySink } from './protocol/rest/body-sink.js';
 import { ConnectionDrain } from './protocol/rest/connection-drain.js';
 import { SharedMemoryRegions } from './serving/shared-memory.js';
 
@@ -148,10 +149,11 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
   };
   const decoders = opts.decoders > 0 ? new DecoderPool({ threads: opts.decoders, maxJsonBytes: opts.maxJsonBytes, niceness: DECODER_NICENESS, now: () => performance.now() }) : undefined;
   const slowBodies = new SlowBodies(opts.minBodyBytesPerSecond, () => performance.now());
+  const sink = new BodySink(DECODER_NICENESS);
   const drain = new ConnectionDrain();
   const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes,
     bodies: new BodyBudget({ serverBytes: opts.maxInflightBodyBytes, tenantBytes: opts.maxTenantBodyBytes }),
-    slowBodies, decoders, decodeOffloadBytes: opts.decodeOffloadBytes, drain,
+    slowBodies, decoders, sink, decodeOffloadBytes: opts.decodeOffloadBytes, drain,
     tarpit: opts.refusalDelayMs > 0 ? new RefusalTarpit({ perSecond: opts.refusalsPerSecond, delayMs: opts.refusalDelayMs, maxHeld: opts.maxHeldRefusals, now: () => performance.now() }) : undefined,
     metricsAccess, isReady, report, cluster: parts.cluster, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, keepAliveTimeoutMs: opts.keepAliveTimeoutMs });
   const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report, admin });
@@ -187,6 +189,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
         dispatcher.close();
         slowBodies.close();
         await decoders?.close();
+        await sink.close();
         telemetry.close();
         service.sharedMemory?.close();
       })();

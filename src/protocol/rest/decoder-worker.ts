@@ -1,22 +1,16 @@
 // A decoder thread: parses REST infer bodies (JSON, or the binary extension's header and tensors)
 // off the event loop, and hands back the request with its tensors' memory transferred, not copied.
-import { readFileSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { isParetoError } from '../../errors.js';
 import type { InferenceRequest } from '../types.js';
 import { decodeInferBody } from './infer-codec.js';
+import { niceThisThread } from '../../runtime/thread-niceness.js';
 import type { DecodeCall, DecodeReply } from './decoder-pool.js';
 
 // Decoding is bulk work: below the event loop (which answers probes and small requests) and the
-// executors in the CPU's eyes. On Linux a thread's niceness is its own (setpriority on its TID).
-const { niceness } = workerData as { niceness: number };
-if (niceness > 0) {
-  try {
-    setPriority(Number(readFileSync('/proc/thread-self/stat', 'utf8').split(' ')[0]), niceness);
-  } catch { /* not Linux, or not permitted: run at the process's priority */ }
-}
+// executors in the CPU's eyes.
+niceThisThread((workerData as { niceness: number }).niceness);
 
 /** The typed arrays' memory, as buffers that can be transferred: the body's own, or copies of views into shared slabs. */
 function transferable(req: InferenceRequest, body: ArrayBuffer): ArrayBuffer[] {

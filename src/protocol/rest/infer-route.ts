@@ -15,6 +15,7 @@ import type { BodyBudget } from './body-budget.js';
 import { decodeCost, type DecoderPool } from './decoder-pool.js';
 import type { SlowBodies } from './slow-bodies.js';
 import type { RefusalTarpit } from './refusal-tarpit.js';
+import type { BodySink, SinkBody } from './body-sink.js';
 import { BINARY_HEADER, decodeInferBody, DEPTH_SCAN_BYTES, encodeInferResponse, JsonDepthScan, JsonTooDeepError } from './infer-codec.js';
 import { MAX_JSON_DEPTH } from '../../tensor/tensor.js';
 import { freeNow, tensorBuffers } from '../../tensor/buffer-pool.js';
@@ -45,6 +46,8 @@ export interface InferRouteOptions {
    */
   decoders?: DecoderPool;
   offloadBytes?: number;
+  /** Gathers bodies too large for the buffer pool off the event loop; absent: on it. */
+  sink?: BodySink;
   /** The floor on how fast a body arrives (408 below it). */
   slowBodies?: SlowBodies;
   /** Holds refusals of a caller refused too often. */
@@ -226,6 +229,9 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     // its binary part falls on an 8-byte boundary, so its tensors are views, not copies; and as the
     // buffer is the request's alone, a batch of this request alone hands it to its executor whole.
     let whole: Buffer | undefined;
+    // A body too large for the pool is gathered by the sink's thread (body-sink.ts says why), or,
+    // without one, here; either way it comes back whole.
+    let sunk: SinkBody | undefined;
     // A body too large for the pool would go back to the system only at V8's next full collection:
     // with no other traffic that can be minutes (4 held 60 MB bodies cut 408 left RSS 104–240 MiB
     // above its baseline 20 s later). Refused, or answered, it is read no more: it is freed at once.
@@ -233,12 +239,16 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     const dropWhole = () => {
       if (whole && large) freeNow(whole.buffer as ArrayBuffer);
       whole = undefined;
+      sunk?.drop();
     };
+    let pad = 0;
     if (declaredHeld && declared >= WHOLE_BODY_BYTES) {
-      const pad = Number.isInteger(binaryAt) && binaryAt > 0 ? (8 - (binaryAt % 8)) % 8 : 0;
-      whole = Buffer.from(tensorBuffers.take(declared + pad), pad, declared);
+      pad = Number.isInteger(binaryAt) && binaryAt > 0 ? (8 - (binaryAt % 8)) % 8 : 0;
       large = !tensorBuffers.pools(declared + pad);
-      if (large) res.once('close', () => { if (res.writableFinished) dropWhole(); });
+      if (large) sunk = opts.sink?.open(declared, pad);
+      if (!sunk) whole = Buffer.from(tensorBuffers.take(declared + pad), pad, declared);
+      // A client gone mid-body: what the sink gathered goes (a body being answered is still in use).
+      if (large) res.once('close', () => { if (res.writableFinished) dropWhole(); else sunk?.drop(); });
     }
     let length = 0;
     /** Refuses the body part way: what has arrived is let go, and what still arrives is read and dropped. */
@@ -274,7 +284,10 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
         }
       }
       if (depth?.feed(chunk)) return refuseBody(new JsonTooDeepError());
-      if (whole && length <= whole.length) chunk.copy(whole, length - chunk.length);
+      if (sunk) {
+        // The sink's thread is behind: the rest waits in the socket, not in this heap.
+        if (!sunk.write(chunk)) return void (req.pause(), sunk.drained(() => req.resume()));
+      } else if (whole && length <= whole.length) chunk.copy(whole, length - chunk.length);
       else chunks.push(chunk);
       // A large body is read a chunk per event-loop turn: a socket read drains up to 32 chunks at
       // once, and four 60 MB uploads copied (and page-faulted in) 8 MB a turn, stalling every
@@ -287,11 +300,11 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     req.on('end', () => {
       arrived?.();
       if (tooLarge) return;
-      const body = whole ? whole.subarray(0, length) : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length);
-      const decoded = coding
-        // The decoded body has the limits a plain one has, and is counted in the body budget too.
-        ? decodeBody(body, coding, limit, overLimit).then((plain) => { hold.grow(plain.length); return plain; })
-        : Promise.resolve(body);
+      const body = sunk
+        ? sunk.finish().then((buffer) => (whole = Buffer.from(tensorBuffers.owned(buffer), pad, length)))
+        : Promise.resolve(whole ? whole.subarray(0, length) : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
+      // The decoded body has the limits a plain one has, and is counted in the body budget too.
+      const decoded = coding ? body.then((b) => decodeBody(b, coding, limit, overLimit)).then((plain) => { hold.grow(plain.length); return plain; }) : body;
       decoded.then((plain) => answer(x, req, res, version, plain, depth !== undefined)).catch((e: unknown) => fail(x, res, e));
     });
     req.on('error', () => undefined); // a client that goes away mid-body has nothing to be told

@@ -15,6 +15,7 @@ import type { BodyBudget } from './body-budget.js';
 import type { DecoderPool } from './decoder-pool.js';
 import type { SlowBodies } from './slow-bodies.js';
 import type { RefusalTarpit } from './refusal-tarpit.js';
+import type { BodySink } from './body-sink.js';
 import type { ConnectionDrain } from './connection-drain.js';
 import type { LoadReport } from '../load-report.js';
 
@@ -27,6 +28,8 @@ export interface RestServerOptions {
   bodies: BodyBudget;
   slowBodies: SlowBodies;
   decoders?: DecoderPool;
+  /** Gathers bodies too large for the buffer pool off the event loop. */
+  sink?: BodySink;
   decodeOffloadBytes: number;
   tarpit?: RefusalTarpit;
   /** Tracks connections, for a shutdown that answers what it read. */
@@ -49,7 +52,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   const { service, admin } = opts;
   const drain = opts.drain;
   const infer = inferRoute({ service, telemetry: opts.telemetry, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes, bodies: opts.bodies,
-    slowBodies: opts.slowBodies, decoders: opts.decoders, offloadBytes: opts.decodeOffloadBytes, tarpit: opts.tarpit, draining: () => drain.isDraining });
+    slowBodies: opts.slowBodies, decoders: opts.decoders, sink: opts.sink, offloadBytes: opts.decodeOffloadBytes, tarpit: opts.tarpit, draining: () => drain.isDraining });
   const app = Fastify({
     bodyLimit: opts.maxBodyBytes,
     logger: false,
