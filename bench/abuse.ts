@@ -280,6 +280,9 @@ async function memory(origin: string, server: Child, what: 'held' | 'grpc') {
   const pid = server.process.pid!;
   const baseline = await settledRss(pid, 10_000);
   const peak = rssPeak(pid);
+  await serverLagMaxMs(origin);
+  const cpu0 = threadCpuSeconds(pid);
+  const t0 = performance.now();
   const b = measureB(origin, 12_000, 77).then(summarizeB);
   let statuses: Record<string, number>;
   if (what === 'held') {
@@ -292,14 +295,20 @@ async function memory(origin: string, server: Child, what: 'held' | 'grpc') {
     statuses = (await attack).statuses;
   }
   const served = await b;
+  // The server's CPU over B's window, on its event loop and on its other threads, and the event
+  // loop's longest delay meanwhile.
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = threadCpuSeconds(pid);
+  const cores = { main: (cpu1.main - cpu0.main) / seconds, others: (cpu1.others - cpu0.others) / seconds };
+  const serverLag = await serverLagMaxMs(origin);
   const top = peak.stop();
   const after = await settledRss(pid, 20_000);
   const grew = top - baseline;
   const limit = (what === 'held' ? TENANT_BODY_BUDGET / MiB : 0) + 128;
-  console.log(`  answers ${JSON.stringify(statuses)}; RSS ${fmt(baseline)} → peak ${fmt(top)} → after ${fmt(after)} MiB; B meanwhile: p99 ${fmt(served.p99, 2)} ms, statuses ${JSON.stringify(served.statuses)}`);
+  console.log(`  answers ${JSON.stringify(statuses)}; RSS ${fmt(baseline)} → peak ${fmt(top)} → after ${fmt(after)} MiB; B meanwhile: p99 ${fmt(served.p99, 2)} ms, statuses ${JSON.stringify(served.statuses)}; server cores ${fmt(cores.main, 2)} event loop + ${fmt(cores.others, 2)} other threads, event loop's longest delay ${fmt(serverLag)} ms`);
   verdict(what === 'held' ? 'held bodies: RSS growth' : 'unauthenticated gRPC: RSS growth', `${fmt(grew)} MiB, ${fmt(after - baseline)} MiB left after`, `≤ ${fmt(limit)} MiB, near baseline after`, grew <= limit && after - baseline <= 64);
   verdict(what === 'held' ? 'held bodies: B served throughout' : 'unauthenticated gRPC: B served throughout', `${served.statuses[200] ?? 0} of ${served.requests} answered 200`, 'all', (served.statuses[200] ?? 0) === served.requests);
-  return { statuses, rssMiB: { baseline, peak: top, after }, b: served };
+  return { statuses, rssMiB: { baseline, peak: top, after }, b: served, serverCores: cores, serverLagMaxMs: serverLag };
 }
 
 // Before the server starts: a flood that fails at once left it running (the bench died on the

@@ -72,14 +72,16 @@ export class BufferPool {
 }
 
 /**
- * Gives a large buffer's memory back to the system now, not at V8's next full collection: it is
- * transferred into a message that is dropped unread (closing the channel frees it, ~immediately).
- * Detaches the buffer: nothing may read it after.
+ * Gives buffers' memory back to the system now, not at V8's next full collection: they are
+ * transferred into a message that is dropped unread (closing the channel frees them,
+ * ~immediately). A channel costs ~45 µs; sent together, 16 buffers cost ~1 µs each. Detaches the
+ * buffers: nothing may read them after.
  */
-export function freeNow(buffer: ArrayBuffer): void {
-  if (buffer.byteLength === 0) return; // transferred already
+export function freeNow(...buffers: ArrayBuffer[]): void {
+  const live = buffers.filter((b) => b.byteLength > 0); // not transferred already
+  if (live.length === 0) return;
   const { port1, port2 } = new MessageChannel();
-  port1.postMessage(buffer, [buffer]);
+  port1.postMessage(live, live);
   port1.close();
   port2.close();
 }

@@ -1,7 +1,7 @@
 // Large request bodies are gathered on a thread of their own. The event loop hands each chunk a
 // socket read over as it arrives (moved, not copied); the thread copies it into the body's buffer
-// and hands the chunk back, to be reused or freed where it was allocated. The body comes back
-// whole once complete.
+// and hands the chunk back, to be freed where it was allocated. The body comes back whole once
+// complete.
 //
 // Why not on the event loop: a body's buffer there is memory V8 counts. Four 60 MB bodies held
 // open took the event loop's heap 256 MB past V8's external-memory limit: every later allocation of
@@ -13,7 +13,7 @@
 // loop's heap 45–107 MiB larger for good after 4 held bodies.
 import { Worker } from 'node:worker_threads';
 import { OverloadedError } from '../../errors.js';
-import { tensorBuffers } from '../../tensor/buffer-pool.js';
+import { freeNow } from '../../tensor/buffer-pool.js';
 
 /**
  * Bytes of one body handed over and not yet copied, past which its reading waits: a thread that
@@ -29,7 +29,7 @@ export type SinkCall =
   | { op: 'drop'; id: number };
 
 export type SinkReply =
-  /** A chunk copied into its body, back where it was allocated: its memory is reused or freed there. */
+  /** A chunk copied into its body, back to be freed where it was allocated. */
   | { op: 'spent'; id: number; chunk: ArrayBuffer }
   /** A finished body (absent: the thread does not hold it). */
   | { op: 'body'; id: number; buffer?: ArrayBuffer };
@@ -56,6 +56,8 @@ export class BodySink {
   /** Per open body: bytes handed over and not yet copied, and who waits for them to be. */
   private readonly backlog = new Map<number, { bytes: number; then?: () => void }>();
   private closed = false;
+  /** Chunks back from the thread, freed together (once per event-loop turn, or 16 at a time). */
+  private spent: ArrayBuffer[] = [];
 
   constructor(private readonly niceness: number) {}
 
@@ -111,7 +113,7 @@ export class BodySink {
     w.unref();
     w.on('message', (reply: SinkReply) => {
       if (reply.op === 'spent') {
-        tensorBuffers.adopt(reply.chunk);
+        this.free(reply.chunk);
         const backlog = this.backlog.get(reply.id);
         if (!backlog) return;
         backlog.bytes -= reply.chunk.byteLength;
@@ -139,6 +141,20 @@ export class BodySink {
     w.on('error', gone);
     w.on('exit', gone);
     return w;
+  }
+
+  /**
+   * Frees a chunk the thread is done with. Left to V8, the event loop's heap held tens of MB of them
+   * after 4 held bodies; kept in the buffer pool, they would fill it (its 32 MiB) with one size.
+   */
+  private free(chunk: ArrayBuffer): void {
+    if (this.spent.push(chunk) === 1) setImmediate(() => this.freeSpent());
+    if (this.spent.length >= 16) this.freeSpent();
+  }
+
+  private freeSpent(): void {
+    freeNow(...this.spent);
+    this.spent = [];
   }
 
   async close(): Promise<void> {
