@@ -117,6 +117,17 @@ function summarizeB(outcomes: Outcome[]) {
  * that measures B shares its core, and runs at a raised priority). */
 const wrkFlood = (url: string, body: BodyFile, seconds: number, connections: number) => runWrk(scratch, url, body, { seconds, connections, key: A_KEY, niceness: 19 });
 
+/** The server's CPU from now until the returned function is called: cores on its event loop and on its other threads. */
+function serverCores(pid: number): () => { main: number; others: number } {
+  const cpu0 = threadCpuSeconds(pid);
+  const t0 = performance.now();
+  return () => {
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu1 = threadCpuSeconds(pid);
+    return { main: (cpu1.main - cpu0.main) / seconds, others: (cpu1.others - cpu0.others) / seconds };
+  };
+}
+
 /** Samples RSS of `pid` every 50 ms until stopped: its peak. */
 function rssPeak(pid: number): { stop(): number } {
   let peak = rssMiB(pid);
@@ -174,13 +185,10 @@ async function isolation(origin: string) {
   const measureBeside = async (bSeed: number) => {
     await new Promise((r) => setTimeout(r, 1000));
     await serverLagMaxMs(origin);
-    const cpu0 = threadCpuSeconds(server.process.pid!);
-    const t0 = performance.now();
+    const cpu = serverCores(server.process.pid!);
     const b = await measureB(origin, CELL_MS, bSeed);
     // Over the time measured, which runs a little past the window while B's last answers come in.
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu1 = threadCpuSeconds(server.process.pid!);
-    const cores = { main: (cpu1.main - cpu0.main) / seconds, others: (cpu1.others - cpu0.others) / seconds };
+    const cores = cpu();
     return { b, serverLag: await serverLagMaxMs(origin), cores };
   };
   for (let round = 0; round < ROUNDS; round++) {
@@ -281,8 +289,7 @@ async function memory(origin: string, server: Child, what: 'held' | 'grpc') {
   const baseline = await settledRss(pid, 10_000);
   const peak = rssPeak(pid);
   await serverLagMaxMs(origin);
-  const cpu0 = threadCpuSeconds(pid);
-  const t0 = performance.now();
+  const cpu = serverCores(pid);
   const b = measureB(origin, 12_000, 77).then(summarizeB);
   let statuses: Record<string, number>;
   if (what === 'held') {
@@ -297,9 +304,7 @@ async function memory(origin: string, server: Child, what: 'held' | 'grpc') {
   const served = await b;
   // The server's CPU over B's window, on its event loop and on its other threads, and the event
   // loop's longest delay meanwhile.
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu1 = threadCpuSeconds(pid);
-  const cores = { main: (cpu1.main - cpu0.main) / seconds, others: (cpu1.others - cpu0.others) / seconds };
+  const cores = cpu();
   const serverLag = await serverLagMaxMs(origin);
   const top = peak.stop();
   const after = await settledRss(pid, 20_000);

@@ -74,6 +74,16 @@ describe('body sink', () => {
     s.drop();
   });
 
+  it('a reader waiting on a body that is dropped is told to go on (its rest is read and dropped)', () => {
+    const s = sink.open(8 * 1024 * 1024, 0)!;
+    for (let k = 0; k < 64 && s.write(Buffer.from(bytes(65536, 8))); k++);
+    let resumed = false;
+    s.drained(() => { resumed = true; });
+    assert.equal(resumed, false, 'the thread is a MiB behind');
+    s.drop();
+    assert.equal(resumed, true);
+  });
+
   it('a written chunk is moved, not shared: it reads as empty after', () => {
     const s = sink.open(65536, 0)!;
     const c = Buffer.from(bytes(65536, 5));

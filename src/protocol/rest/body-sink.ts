@@ -89,7 +89,7 @@ export class BodySink {
       finish: () => {
         if (done) return Promise.reject(new Error('body already finished or dropped'));
         done = true;
-        this.backlog.delete(id);
+        this.forget(id);
         if (worker !== this.worker) return Promise.reject(lost());
         return new Promise<ArrayBuffer>((resolve, reject) => {
           this.finishing.set(id, { resolve, reject });
@@ -99,7 +99,7 @@ export class BodySink {
       drop: () => {
         if (done) return;
         done = true;
-        this.backlog.delete(id);
+        this.forget(id);
         if (worker === this.worker) worker.postMessage({ op: 'drop', id } satisfies SinkCall);
       },
     };
@@ -129,15 +129,7 @@ export class BodySink {
       if (reply.buffer) waiting?.resolve(reply.buffer);
       else waiting?.reject(lost());
     });
-    const gone = () => {
-      if (w !== this.worker) return;
-      this.worker = undefined; // the next large body starts a new thread
-      for (const waiting of this.finishing.values()) waiting.reject(lost());
-      this.finishing.clear();
-      // A body waiting on the lost thread reads on; its finish() is refused.
-      for (const b of this.backlog.values()) b.then?.();
-      this.backlog.clear();
-    };
+    const gone = () => { if (w === this.worker) this.abandon(); }; // the next large body starts a new thread
     w.on('error', gone);
     w.on('exit', gone);
     return w;
@@ -157,12 +149,25 @@ export class BodySink {
     this.spent = [];
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    const w = this.worker;
+  /** Forgets a body's backlog; a reader waiting on it reads on (a dropped body's rest is read and dropped). */
+  private forget(id: number): void {
+    const backlog = this.backlog.get(id);
+    this.backlog.delete(id);
+    backlog?.then?.();
+  }
+
+  /** Lets the thread go (lost, or the sink closed): its bodies' finish() is refused, and their readers read on. */
+  private abandon(): void {
     this.worker = undefined;
     for (const waiting of this.finishing.values()) waiting.reject(lost());
     this.finishing.clear();
+    for (const id of [...this.backlog.keys()]) this.forget(id);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const w = this.worker;
+    this.abandon();
     await w?.terminate();
   }
 }

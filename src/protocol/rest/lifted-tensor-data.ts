@@ -5,8 +5,9 @@
 // Whatever the client sent, the result is the one JSON.parse of the whole body would give, or
 // nothing (the caller then parses the whole body): an array is lifted only as far as its first
 // `]`, and is used only once it has been read as a flat array of numbers in JSON's grammar, or
-// parsed on its own as one JSON array; every lifted array must be used so, or the lifting is dropped. Its place in the text holds a string no
-// client can guess, matched by equality, so duplicate keys resolve as JSON.parse resolves them.
+// parsed on its own as one JSON array; every lifted array must be used so, or the lifting is
+// dropped. Its place in the text holds a string no client can guess, matched by equality, so
+// duplicate keys resolve as JSON.parse resolves them.
 import { randomBytes } from 'node:crypto';
 
 /**
