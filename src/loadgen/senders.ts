@@ -4,7 +4,8 @@ import * as grpc from '@grpc/grpc-js';
 import { Pool } from 'undici';
 import { inferenceService } from '../protocol/grpc/proto.js';
 import { HTTP_OF_GRPC } from '../protocol/status-codes.js';
-import { tensorBytes, toJsonData, type Tensor } from '../tensor/tensor.js';
+import { ExactJson } from '../tensor/exact-json.js';
+import { tensorBytes, type Tensor } from '../tensor/tensor.js';
 
 export const PROTOCOLS = ['rest-binary', 'rest-json', 'grpc'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
@@ -78,7 +79,8 @@ export class Senders {
       headers['content-type'] = 'application/octet-stream';
       headers['inference-header-content-length'] = String(header.length);
     } else {
-      body = Buffer.from(JSON.stringify({ inputs: tensors.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: toJsonData(t) })) }));
+      const json = new ExactJson();
+      body = Buffer.from(json.stringify({ inputs: tensors.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: json.data(t) })) }));
       headers['content-type'] = 'application/json';
     }
     if (spec.key) headers.authorization = `Bearer ${spec.key}`;

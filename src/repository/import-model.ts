@@ -11,7 +11,8 @@ import { readSampleFile, type Sample } from '../datasets/sample-file.js';
 import { concatBatch } from '../tensor/batch.js';
 import { ortFeeds } from '../runtime/ort-feeds.js';
 import { datatypeFromOrt, type Datatype } from '../tensor/dtype.js';
-import { toJsonData, type Tensor } from '../tensor/tensor.js';
+import { ExactJson } from '../tensor/exact-json.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { ModelConfigSchema } from './model-config.js';
 
 export interface ImportOptions {
@@ -182,7 +183,8 @@ export async function importModel(opts: ImportOptions): Promise<ImportResult> {
     rmSync(staging, { recursive: true, force: true });
     mkdirSync(join(staging, 'fp32'), { recursive: true });
     copyFileSync(resolve(opts.source), join(staging, 'fp32', 'model.onnx'));
-    if (samples) writeFileSync(join(staging, 'warmup.jsonl'), `${JSON.stringify({ inputs: samples[0].inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: toJsonData(t) })) })}\n`);
+    const json = new ExactJson();
+    if (samples) writeFileSync(join(staging, 'warmup.jsonl'), `${json.stringify({ inputs: samples[0].inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: json.data(t) })) })}\n`);
     writeFileSync(join(staging, 'model.yaml'), `# Written by \`pareto import\`; check the notes it printed, then pareto profile.\n${yamlText(config)}`);
     rmSync(dir, { recursive: true, force: true });
     renameSync(staging, dir);

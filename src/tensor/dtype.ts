@@ -42,6 +42,23 @@ export const DTYPE: Record<Datatype, DatatypeInfo> = {
   BYTES: { bytes: 0, array: Uint8Array, ort: 'string', bigint: false },
 };
 
+/**
+ * The integers each integer datatype holds, as JS numbers: a value outside is refused, never
+ * wrapped (300 stored into INT8 reads 44). The 64-bit types stop at ±(2^53 − 1): past it a JSON
+ * number read as a double is no longer the integer the client wrote (9007199254740993 reads
+ * 9007199254740992); 64-bit values that large travel exactly as binary data, or in gRPC's
+ * int64_contents, which are read as bigints (BIGINT_RANGE).
+ */
+export const NUMBER_RANGE: Partial<Record<Datatype, readonly [number, number]>> = {
+  INT8: [-128, 127], INT16: [-32768, 32767], INT32: [-(2 ** 31), 2 ** 31 - 1],
+  UINT8: [0, 255], UINT16: [0, 65535], UINT32: [0, 2 ** 32 - 1],
+  INT64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], UINT64: [0, Number.MAX_SAFE_INTEGER],
+};
+
+export const BIGINT_RANGE: Partial<Record<Datatype, readonly [bigint, bigint]>> = {
+  INT64: [-(2n ** 63n), 2n ** 63n - 1n], UINT64: [0n, 2n ** 64n - 1n],
+};
+
 const FROM_ORT: Record<string, Datatype> = Object.fromEntries(Object.entries(DTYPE).map(([k, v]) => [v.ort, k as Datatype]));
 
 export function isDatatype(s: unknown): s is Datatype {

@@ -1,6 +1,6 @@
 // Typed tensors, and their construction from the wire forms the protocol allows.
 import { InvalidRequestError } from '../errors.js';
-import { DTYPE, type Datatype, type TensorData, type TypedArray } from './dtype.js';
+import { BIGINT_RANGE, DTYPE, NUMBER_RANGE, type Datatype, type TensorData, type TypedArray } from './dtype.js';
 import { fromHalfBits, toHalfBits } from './fp16.js';
 
 export interface Tensor {
@@ -176,14 +176,24 @@ export function fromJson(name: string, datatype: Datatype, shape: number[], data
     } else if (datatype === 'BOOL') {
       if (typeof v !== 'boolean') throw new InvalidRequestError(`input '${name}': element ${i} must be a boolean, got ${describe(v)}`);
       out[i] = v ? 1 : 0;
+    } else if (typeof v === 'bigint' && info.bigint) {
+      // gRPC's int64_contents and uint64_contents, read exactly.
+      const [lo, hi] = BIGINT_RANGE[datatype]!;
+      if (v < lo || v > hi) throw new InvalidRequestError(`input '${name}': element ${i} is ${v}, outside ${datatype}'s range [${lo}, ${hi}]`);
+      out[i] = v as never;
     } else if (typeof v !== 'number' || !Number.isFinite(v) && !isFloat(datatype)) {
       throw new InvalidRequestError(`input '${name}': element ${i} must be a number for ${datatype}, got ${describe(v)}`);
-    } else if (info.bigint) {
-      if (!Number.isInteger(v)) throw new InvalidRequestError(`input '${name}': element ${i} must be an integer for ${datatype}, got ${v}`);
-      out[i] = BigInt(v) as never;
-    } else {
-      if (!isFloat(datatype) && !Number.isInteger(v)) throw new InvalidRequestError(`input '${name}': element ${i} must be an integer for ${datatype}, got ${v}`);
+    } else if (isFloat(datatype)) {
       out[i] = v;
+    } else {
+      if (!Number.isInteger(v)) throw new InvalidRequestError(`input '${name}': element ${i} must be an integer for ${datatype}, got ${v}`);
+      const [lo, hi] = NUMBER_RANGE[datatype]!;
+      if (v < lo || v > hi) {
+        throw new InvalidRequestError(info.bigint
+          ? `input '${name}': element ${i} reads as ${v}, beyond ±${hi}, where a JSON number stops being exact; send ${datatype} values this large as binary data`
+          : `input '${name}': element ${i} is ${v}, outside ${datatype}'s range [${lo}, ${hi}]`);
+      }
+      out[i] = (info.bigint ? BigInt(v) : v) as never;
     }
   }
   return { name, datatype, shape, data: out };
@@ -191,7 +201,7 @@ export function fromJson(name: string, datatype: Datatype, shape: number[], data
 
 /** A value for an error message, cut short: the client's own data need not come back whole. */
 function describe(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
+  const s = typeof v === 'bigint' ? String(v) : JSON.stringify(v) ?? String(v);
   return s.length > 40 ? `${s.slice(0, 40)}…` : s;
 }
 
@@ -199,11 +209,23 @@ function isFloat(datatype: Datatype): boolean {
   return datatype === 'FP32' || datatype === 'FP64' || datatype === 'FP16';
 }
 
-/** JSON-ready flat data (BOOL as booleans, 64-bit integers and FP16 as numbers, BYTES as strings). */
-export function toJsonData(t: Tensor): Array<number | boolean | string> {
+/**
+ * JSON-ready flat data (BOOL as booleans, 64-bit integers and FP16 as numbers, BYTES as strings);
+ * undefined for 64-bit integers a double cannot hold exactly (wideIntegerText writes those).
+ */
+export function toJsonData(t: Tensor): Array<number | boolean | string> | undefined {
   if (Array.isArray(t.data)) return t.data;
   if (t.datatype === 'FP16') return Array.from(t.data as Uint16Array, fromHalfBits);
   if (t.datatype === 'BOOL') return Array.from(t.data as Uint8Array, (v) => v !== 0);
-  if (DTYPE[t.datatype].bigint) return Array.from(t.data as BigInt64Array, (v) => Number(v));
+  if (DTYPE[t.datatype].bigint) {
+    const out = new Array<number>(t.data.length);
+    for (let i = 0; i < out.length; i++) {
+      const v = Number((t.data as BigInt64Array)[i]);
+      if (!Number.isSafeInteger(v)) return undefined;
+      out[i] = v;
+    }
+    return out;
+  }
   return Array.from(t.data as Float32Array);
 }
+

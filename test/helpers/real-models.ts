@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { DTYPE } from '../../src/tensor/dtype.js';
-import { fromBytes, tensorBytes, toJsonData, type Tensor } from '../../src/tensor/tensor.js';
+import { ExactJson } from '../../src/tensor/exact-json.js';
+import { fromBytes, tensorBytes, type Tensor } from '../../src/tensor/tensor.js';
 
 // The packages' exports maps do not expose their model files: find them in node_modules.
 const MODULES = new URL('../../../node_modules/', import.meta.url).pathname;
@@ -86,8 +87,9 @@ export async function directRun(session: ort.InferenceSession, inputs: readonly 
 }
 
 export function jsonBody(inputs: readonly Tensor[]): string {
-  return JSON.stringify({
-    inputs: inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: toJsonData(t) })),
+  const json = new ExactJson();
+  return json.stringify({
+    inputs: inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, data: json.data(t) })),
   });
 }
 

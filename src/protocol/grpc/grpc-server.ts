@@ -134,7 +134,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       throw e;
     }
   };
-  server.addService(inferenceService().service, {
+  server.addService(inferenceService(String).service, {
     ServerLive: unary(() => ({ live: true })),
     ServerReady: unary(() => ({ ready: opts.isReady() })),
     ModelReady: unary((req: { name: string; version: string }, auth) => {

@@ -2,25 +2,28 @@
 // always travel as raw_output_contents, as Triton sends them.
 import { classCount } from '../../serving/classification.js';
 import { InvalidRequestError } from '../../errors.js';
-import { isDatatype, type Datatype } from '../../tensor/dtype.js';
+import { DTYPE, isDatatype, type Datatype } from '../../tensor/dtype.js';
 import { fromBytes, fromJson, tensorBytes, type Tensor } from '../../tensor/tensor.js';
 import { checkShape } from '../../tensor/validate.js';
 import { servingParameters, sharedOutputParameters, type InferenceRequest, type InferenceResponse, type Parameters, type SharedInput } from '../types.js';
 import { sharedMemoryRef } from '../../serving/shared-memory.js';
 
+/** 64-bit fields arrive as decimal strings on a server (proto.ts), as numbers elsewhere. */
+type Long = number | string;
+
 export interface GrpcParameter {
   parameter_choice?: string;
   bool_param?: boolean;
-  int64_param?: number;
+  int64_param?: Long;
   string_param?: string;
   double_param?: number;
-  uint64_param?: number;
+  uint64_param?: Long;
 }
 
 interface GrpcInput {
   name: string;
   datatype: string;
-  shape: number[];
+  shape: Long[];
   parameters?: Record<string, GrpcParameter>;
   contents?: Record<string, unknown[]> | null;
 }
@@ -46,7 +49,8 @@ export function decodeParameters(params: Record<string, GrpcParameter> | undefin
   for (const [k, p] of Object.entries(params ?? {})) {
     const choice = p.parameter_choice as keyof GrpcParameter | undefined;
     const v = choice ? p[choice] : undefined;
-    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+    if (choice === 'int64_param' || choice === 'uint64_param') out[k] = Number(v);
+    else if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
   }
   return out;
 }
@@ -77,7 +81,7 @@ export function decodeGrpcInfer(msg: GrpcInferRequest): InferenceRequest {
   let next = 0;
   msg.inputs.forEach((input, i) => {
     if (!isDatatype(input.datatype)) throw new InvalidRequestError(`input '${input.name}': unknown or unsupported datatype '${input.datatype}'`);
-    const shape = checkShape(input.name, input.shape);
+    const shape = checkShape(input.name, input.shape.map(Number));
     const ref = refs[i];
     if (ref) {
       if (Object.values(input.contents ?? {}).some((v) => v.length > 0)) throw new InvalidRequestError(`input '${input.name}' is in shared memory and must not also have contents`);
@@ -90,7 +94,9 @@ export function decodeGrpcInfer(msg: GrpcInferRequest): InferenceRequest {
     }
     const field = CONTENTS_FIELD[input.datatype];
     if (!field) throw new InvalidRequestError(`input '${input.name}': ${input.datatype} must be sent in raw_input_contents`);
-    inputs.push(fromJson(input.name, input.datatype, shape, input.contents?.[field] ?? []));
+    const contents = input.contents?.[field] ?? [];
+    // 64-bit contents exactly, as bigints (fromJson checks their range).
+    inputs.push(fromJson(input.name, input.datatype, shape, DTYPE[input.datatype].bigint ? contents.map((v) => BigInt(v as Long)) : contents));
   });
   return {
     model: msg.model_name,

@@ -15,13 +15,18 @@ const LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
-export function loadInferenceProto(): grpc.GrpcObject {
-  return grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS));
+/**
+ * `longs`: how 64-bit fields are read. Servers read them as decimal strings: int64_contents and
+ * uint64_contents past 2^53 are no doubles (9007199254740993 read as Number is 9007199254740992),
+ * and a tensor's data must be exactly what the client sent. Clients keep numbers.
+ */
+export function loadInferenceProto(longs: typeof Number | typeof String = Number): grpc.GrpcObject {
+  return grpc.loadPackageDefinition(protoLoader.loadSync(PROTO_PATH, { ...LOADER_OPTIONS, longs }));
 }
 
 /** The service constructor, usable as a client: new (inferenceService())(address, credentials). */
-export function inferenceService(): grpc.ServiceClientConstructor {
-  return (loadInferenceProto().inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
+export function inferenceService(longs: typeof Number | typeof String = Number): grpc.ServiceClientConstructor {
+  return (loadInferenceProto(longs).inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
 }
 
 export function loadReporterService(): grpc.ServiceClientConstructor {

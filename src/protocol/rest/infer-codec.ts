@@ -3,7 +3,8 @@
 import { classCount } from '../../serving/classification.js';
 import { InvalidRequestError, PayloadTooLargeError } from '../../errors.js';
 import { isDatatype, type Datatype } from '../../tensor/dtype.js';
-import { elementCount, fromBytes, fromJson, MAX_JSON_DEPTH, tensorBytes, toJsonData, type Tensor } from '../../tensor/tensor.js';
+import { ExactJson } from '../../tensor/exact-json.js';
+import { elementCount, fromBytes, fromJson, MAX_JSON_DEPTH, tensorBytes, type Tensor } from '../../tensor/tensor.js';
 import { readFloat32Array } from '../../tensor/float32-text.js';
 import { toHalfBits } from '../../tensor/fp16.js';
 import { liftedArray, liftTensorData, LIFT_MIN_BYTES, type LiftedArray, type LiftedBody } from './lifted-tensor-data.js';
@@ -258,16 +259,17 @@ export interface EncodedResponse {
 export function encodeInferResponse(req: InferenceRequest, res: InferenceResponse): EncodedResponse {
   const binaryDefault = req.parameters.binary_data_output === true;
   const chunks: Uint8Array[] = [];
+  const exact = new ExactJson();
   const outputs = res.outputs.map((t) => {
     const shared = res.sharedOutputs?.[t.name];
     if (shared) return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: sharedOutputParameters(shared) };
     const binary = req.outputs?.find((o) => o.name === t.name)?.binary ?? binaryDefault;
-    if (!binary) return { name: t.name, datatype: t.datatype, shape: t.shape, data: toJsonData(t) };
+    if (!binary) return { name: t.name, datatype: t.datatype, shape: t.shape, data: exact.data(t) };
     const bytes = tensorBytes(t);
     chunks.push(bytes);
     return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: bytes.byteLength } };
   });
-  const json = JSON.stringify({
+  const json = exact.stringify({
     model_name: res.model,
     model_version: res.version,
     ...(res.id !== undefined ? { id: res.id } : {}),

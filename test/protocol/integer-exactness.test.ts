@@ -1,0 +1,135 @@
+// Integer tensors are exactly what the client sent, or refused: a value outside its datatype's range
+// is a 400, not wrapped (300 into INT8 read 44), and 64-bit integers past 2^53 travel exactly
+// wherever the protocol can carry them (JSON answers, gRPC's int64_contents).
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { InvalidRequestError } from '../../src/errors.js';
+import { GraphBuilder } from '../../src/onnx/graph.js';
+import { BIGINT_RANGE, NUMBER_RANGE, type Datatype } from '../../src/tensor/dtype.js';
+import { fromBytes, fromJson, type Tensor } from '../../src/tensor/tensor.js';
+import { grpcClient } from '../helpers/grpc-client.js';
+import { binaryBody } from '../helpers/real-models.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const WIDE = [2n ** 63n - 1n, -(2n ** 63n), 2n ** 53n + 1n, -(2n ** 53n) - 3n, 0n];
+
+describe('integer ranges in JSON data', () => {
+  it('accepts each integer datatype’s bounds and refuses one past them, whatever the datatype', () => {
+    for (const [datatype, [lo, hi]] of Object.entries(NUMBER_RANGE) as Array<[Datatype, [number, number]]>) {
+      assert.deepEqual(Array.from(fromJson('x', datatype, [2], [lo, hi]).data as ArrayLike<unknown>, Number), [lo, hi], datatype);
+      for (const v of [lo - 1, hi + 1]) {
+        assert.throws(() => fromJson('x', datatype, [1], [v]), (e: unknown) => e instanceof InvalidRequestError && /element 0/.test(e.message), `${datatype} ${v}`);
+      }
+    }
+  });
+
+  it('takes 64-bit integers as bigints to their full range (gRPC’s contents), and no further', () => {
+    for (const [datatype, [lo, hi]] of Object.entries(BIGINT_RANGE) as Array<[Datatype, [bigint, bigint]]>) {
+      assert.deepEqual([...fromJson('x', datatype, [2], [lo, hi]).data as BigInt64Array], [lo, hi]);
+      assert.throws(() => fromJson('x', datatype, [1], [hi + 1n]), /outside/);
+      assert.throws(() => fromJson('x', datatype, [1], [lo - 1n]), /outside/);
+    }
+  });
+});
+
+describe('integer tensors through the server', () => {
+  let dir: string;
+  let server: TestServer;
+  let grpcCall: ReturnType<typeof grpcClient>;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pareto-ints-'));
+    const g = new GraphBuilder('ints');
+    g.node('Identity', ['wide'], ['wide_out']);
+    g.node('Identity', ['small'], ['small_out']);
+    mkdirSync(join(dir, 'ints', 'v1'), { recursive: true });
+    writeFileSync(join(dir, 'ints', 'v1', 'model.onnx'), g.build(
+      [{ name: 'wide', type: 'int64', shape: ['N'] }, { name: 'small', type: 'int8', shape: ['N'] }],
+      [{ name: 'wide_out', type: 'int64', shape: ['N'] }, { name: 'small_out', type: 'int8', shape: ['N'] }],
+    ));
+    writeFileSync(join(dir, 'ints', 'model.yaml'), `name: ints
+inputs:
+  - { name: wide, datatype: INT64, shape: [-1] }
+  - { name: small, datatype: INT8, shape: [-1] }
+outputs:
+  - { name: wide_out, datatype: INT64, shape: [-1] }
+  - { name: small_out, datatype: INT8, shape: [-1] }
+batching: { max_batch_size: 8 }
+variants: [{ name: v1 }]
+`);
+    server = await startTestServer({ repository: dir });
+    grpcCall = grpcClient(server.grpcAddress);
+  });
+  after(async () => {
+    grpcCall.close();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const inputs = (wide: bigint[]): Tensor[] => [
+    { name: 'wide', datatype: 'INT64', shape: [wide.length], data: BigInt64Array.from(wide) },
+    { name: 'small', datatype: 'INT8', shape: [wide.length], data: Int8Array.from(wide, (_, i) => (i % 2 ? -128 : 127)) },
+  ];
+  const postJson = (body: unknown) => fetch(`${server.url}/v2/models/ints/infer`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const jsonInputs = (wide: number[], small: number[]) => ({ inputs: [{ name: 'wide', datatype: 'INT64', shape: [wide.length], data: wide }, { name: 'small', datatype: 'INT8', shape: [small.length], data: small }] });
+
+  it('answers 64-bit integers past 2^53 in JSON with every digit', async () => {
+    // Binary in, JSON out: the answer's text must hold the digits sent (a double cannot).
+    const { body, headers } = binaryBody(inputs(WIDE));
+    const header = JSON.parse(Buffer.from(body.subarray(0, Number(headers['inference-header-content-length']))).toString());
+    delete header.parameters; // JSON outputs
+    const json = Buffer.from(JSON.stringify(header));
+    const res = await fetch(`${server.url}/v2/models/ints/infer`, {
+      method: 'POST',
+      body: Buffer.concat([json, body.subarray(Number(headers['inference-header-content-length']))]),
+      headers: { ...headers, 'inference-header-content-length': String(json.length) },
+    });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    const wideOut = /"name":"wide_out".*?"data":\[([^\]]*)\]/.exec(text);
+    assert.ok(wideOut, text);
+    assert.deepEqual(wideOut[1].split(',').map(BigInt), WIDE);
+    // Data a double holds exactly stays plain numbers.
+    assert.deepEqual((JSON.parse(text) as { outputs: Array<{ name: string; data: number[] }> }).outputs.find((o) => o.name === 'small_out')!.data, [127, -128, 127, -128, 127]);
+  });
+
+  it('refuses JSON integers its datatype cannot hold, and reads the ones it can exactly', async () => {
+    let res = await postJson(jsonInputs([1, 2], [127, 300]));
+    let text = await res.text();
+    assert.equal(res.status, 400, text);
+    assert.match(text, /input 'small': element 1 is 300, outside INT8's range \[-128, 127\]/);
+    res = await postJson(jsonInputs([9007199254740993, 0], [0, 0]));
+    text = await res.text();
+    assert.equal(res.status, 400, text);
+    assert.match(text, /input 'wide': element 0 .*binary data/);
+    res = await postJson(jsonInputs([Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER], [-128, 127]));
+    text = await res.text();
+    assert.equal(res.status, 200, text);
+    const outputs = (JSON.parse(text) as { outputs: Array<{ name: string; data: number[] }> }).outputs;
+    assert.deepEqual(outputs.find((o) => o.name === 'wide_out')!.data, [Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER]);
+    assert.deepEqual(outputs.find((o) => o.name === 'small_out')!.data, [-128, 127]);
+  });
+
+  it('reads gRPC int64_contents past 2^53 exactly, and refuses int_contents outside INT8', async () => {
+    const res = await grpcCall.call('ModelInfer', {
+      model_name: 'ints',
+      inputs: [
+        { name: 'wide', datatype: 'INT64', shape: [WIDE.length], contents: { int64_contents: WIDE.map(String) } },
+        { name: 'small', datatype: 'INT8', shape: [WIDE.length], contents: { int_contents: [1, 2, 3, 4, 5] } },
+      ],
+    });
+    const i = res.outputs.findIndex((o: { name: string }) => o.name === 'wide_out');
+    assert.deepEqual([...fromBytes('wide_out', 'INT64', [WIDE.length], res.raw_output_contents[i]).data as BigInt64Array], WIDE);
+    await assert.rejects(grpcCall.call('ModelInfer', {
+      model_name: 'ints',
+      inputs: [
+        { name: 'wide', datatype: 'INT64', shape: [1], contents: { int64_contents: ['1'] } },
+        { name: 'small', datatype: 'INT8', shape: [1], contents: { int_contents: [300] } },
+      ],
+    }), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /outside INT8's range/.test(e.details));
+  });
+});
