@@ -66,6 +66,12 @@ export function fromBytes(name: string, datatype: Datatype, shape: number[], byt
   if (bytes.byteLength !== expected) {
     throw new InvalidRequestError(`input '${name}': ${bytes.byteLength} bytes of binary data, but ${datatype} shape [${shape}] needs ${expected}`);
   }
+  // A BOOL is the byte 0 or 1; ONNX Runtime computes on other bytes as they are (Not of 2 is 3,
+  // true again), so the answer would not be the one to any request of booleans.
+  if (datatype === 'BOOL') {
+    const at = bytes.findIndex((b) => b > 1);
+    if (at >= 0) throw new InvalidRequestError(`input '${name}': BOOL element ${at} is the byte ${bytes[at]}; a BOOL is 0 (false) or 1 (true)`);
+  }
   const aligned = bytes.byteOffset % info.bytes === 0 ? bytes : alignedCopy(bytes);
   return { name, datatype, shape, data: new info.array(aligned.buffer, aligned.byteOffset, expected / info.bytes) };
 }

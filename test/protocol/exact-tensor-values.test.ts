@@ -1,6 +1,7 @@
-// Integer tensors are exactly what the client sent, or refused: a value outside its datatype's range
-// is a 400, not wrapped (300 into INT8 read 44), and 64-bit integers past 2^53 travel exactly
-// wherever the protocol can carry them (JSON answers, gRPC's int64_contents).
+// Tensor values are exactly what the client sent, or refused: an integer outside its datatype's
+// range is a 400, not wrapped (300 into INT8 read 44); 64-bit integers past 2^53 travel exactly
+// wherever the protocol can carry them (JSON answers, gRPC's int64_contents); a BOOL byte other
+// than 0 or 1 is refused (ONNX Runtime's Not of 2 is 3: true again).
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +33,17 @@ describe('integer ranges in JSON data', () => {
       assert.deepEqual([...fromJson('x', datatype, [2], [lo, hi]).data as BigInt64Array], [lo, hi]);
       assert.throws(() => fromJson('x', datatype, [1], [hi + 1n]), /outside/);
       assert.throws(() => fromJson('x', datatype, [1], [lo - 1n]), /outside/);
+    }
+  });
+});
+
+describe('BOOL bytes', () => {
+  it('takes 0 and 1 and refuses any other byte, wherever it falls', () => {
+    assert.deepEqual([...fromBytes('f', 'BOOL', [3], Uint8Array.from([0, 1, 1])).data as Uint8Array], [0, 1, 1]);
+    for (const [at, byte] of [[0, 2], [2, 255], [1, 128]]) {
+      const bytes = Uint8Array.from([1, 0, 1]);
+      bytes[at] = byte;
+      assert.throws(() => fromBytes('f', 'BOOL', [3], bytes), (e: unknown) => e instanceof InvalidRequestError && e.message.includes(`BOOL element ${at} is the byte ${byte}`));
     }
   });
 });
