@@ -211,7 +211,7 @@ function describe(v: unknown): string {
   return s.length > 40 ? `${s.slice(0, 40)}…` : s;
 }
 
-function isFloat(datatype: Datatype): boolean {
+export function isFloat(datatype: Datatype): boolean {
   return datatype === 'FP32' || datatype === 'FP64' || datatype === 'FP16';
 }
 

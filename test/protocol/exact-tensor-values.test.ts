@@ -58,18 +58,21 @@ describe('integer tensors through the server', () => {
     const g = new GraphBuilder('ints');
     g.node('Identity', ['wide'], ['wide_out']);
     g.node('Identity', ['small'], ['small_out']);
+    g.node('Identity', ['real'], ['real_out']);
     mkdirSync(join(dir, 'ints', 'v1'), { recursive: true });
     writeFileSync(join(dir, 'ints', 'v1', 'model.onnx'), g.build(
-      [{ name: 'wide', type: 'int64', shape: ['N'] }, { name: 'small', type: 'int8', shape: ['N'] }],
-      [{ name: 'wide_out', type: 'int64', shape: ['N'] }, { name: 'small_out', type: 'int8', shape: ['N'] }],
+      [{ name: 'wide', type: 'int64', shape: ['N'] }, { name: 'small', type: 'int8', shape: ['N'] }, { name: 'real', type: 'float32', shape: ['N'] }],
+      [{ name: 'wide_out', type: 'int64', shape: ['N'] }, { name: 'small_out', type: 'int8', shape: ['N'] }, { name: 'real_out', type: 'float32', shape: ['N'] }],
     ));
     writeFileSync(join(dir, 'ints', 'model.yaml'), `name: ints
 inputs:
   - { name: wide, datatype: INT64, shape: [-1] }
   - { name: small, datatype: INT8, shape: [-1] }
+  - { name: real, datatype: FP32, shape: [-1] }
 outputs:
   - { name: wide_out, datatype: INT64, shape: [-1] }
   - { name: small_out, datatype: INT8, shape: [-1] }
+  - { name: real_out, datatype: FP32, shape: [-1] }
 batching: { max_batch_size: 8 }
 variants: [{ name: v1 }]
 `);
@@ -85,11 +88,16 @@ variants: [{ name: v1 }]
   const inputs = (wide: bigint[]): Tensor[] => [
     { name: 'wide', datatype: 'INT64', shape: [wide.length], data: BigInt64Array.from(wide) },
     { name: 'small', datatype: 'INT8', shape: [wide.length], data: Int8Array.from(wide, (_, i) => (i % 2 ? -128 : 127)) },
+    { name: 'real', datatype: 'FP32', shape: [wide.length], data: Float32Array.from(wide, (_, i) => [NaN, Infinity, -Infinity, 0.1, -0][i % 5]) },
   ];
   const postJson = (body: unknown) => fetch(`${server.url}/v2/models/ints/infer`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-  const jsonInputs = (wide: number[], small: number[]) => ({ inputs: [{ name: 'wide', datatype: 'INT64', shape: [wide.length], data: wide }, { name: 'small', datatype: 'INT8', shape: [small.length], data: small }] });
+  const jsonInputs = (wide: number[], small: number[]) => ({ inputs: [
+    { name: 'wide', datatype: 'INT64', shape: [wide.length], data: wide },
+    { name: 'small', datatype: 'INT8', shape: [small.length], data: small },
+    { name: 'real', datatype: 'FP32', shape: [small.length], data: small },
+  ] });
 
-  it('answers 64-bit integers past 2^53 in JSON with every digit', async () => {
+  it('answers 64-bit integers past 2^53 in JSON with every digit, and NaN and ±Infinity as Triton writes them', async () => {
     // Binary in, JSON out: the answer's text must hold the digits sent (a double cannot).
     const { body, headers } = binaryBody(inputs(WIDE));
     const header = JSON.parse(Buffer.from(body.subarray(0, Number(headers['inference-header-content-length']))).toString());
@@ -105,8 +113,9 @@ variants: [{ name: v1 }]
     const wideOut = /"name":"wide_out".*?"data":\[([^\]]*)\]/.exec(text);
     assert.ok(wideOut, text);
     assert.deepEqual(wideOut[1].split(',').map(BigInt), WIDE);
+    assert.match(text, /"name":"real_out".*?"data":\[NaN,Infinity,-Infinity,0\.10000000149011612,0\]/);
     // Data a double holds exactly stays plain numbers.
-    assert.deepEqual((JSON.parse(text) as { outputs: Array<{ name: string; data: number[] }> }).outputs.find((o) => o.name === 'small_out')!.data, [127, -128, 127, -128, 127]);
+    assert.deepEqual((JSON.parse(text.replace(/("name":"real_out".*?"data":)\[[^\]]*\]/, '$1null')) as { outputs: Array<{ name: string; data: number[] }> }).outputs.find((o) => o.name === 'small_out')!.data, [127, -128, 127, -128, 127]);
   });
 
   it('refuses JSON integers its datatype cannot hold, and reads the ones it can exactly', async () => {
@@ -132,6 +141,7 @@ variants: [{ name: v1 }]
       inputs: [
         { name: 'wide', datatype: 'INT64', shape: [WIDE.length], contents: { int64_contents: WIDE.map(String) } },
         { name: 'small', datatype: 'INT8', shape: [WIDE.length], contents: { int_contents: [1, 2, 3, 4, 5] } },
+        { name: 'real', datatype: 'FP32', shape: [WIDE.length], contents: { fp32_contents: [1, 2, 3, 4, 5] } },
       ],
     });
     const i = res.outputs.findIndex((o: { name: string }) => o.name === 'wide_out');
@@ -141,6 +151,7 @@ variants: [{ name: v1 }]
       inputs: [
         { name: 'wide', datatype: 'INT64', shape: [1], contents: { int64_contents: ['1'] } },
         { name: 'small', datatype: 'INT8', shape: [1], contents: { int_contents: [300] } },
+        { name: 'real', datatype: 'FP32', shape: [1], contents: { fp32_contents: [1] } },
       ],
     }), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /outside INT8's range/.test(e.details));
   });
