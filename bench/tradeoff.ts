@@ -21,7 +21,7 @@ import { Planner } from '../src/scheduler/planner.js';
 import { hashKey } from '../src/tenancy/tenants.js';
 import { ortBaseline } from './lib/ort-baseline.js';
 import { startChild, type Child } from './lib/processes.js';
-import { bottleneck, watchResources, type Resources, type Utilisation } from './lib/resources.js';
+import { meanWindow, watchResources, windowBottleneck, windowsOfMisses, type Resources, type Utilisation, type WindowMeans } from './lib/resources.js';
 
 const ADMIN_TOKEN = 'bench-admin-token';
 
@@ -83,7 +83,9 @@ async function main(): Promise<void> {
     rate: (tm: number) => rate(tm) * t.share,
   }));
 
-  const runs: Record<string, { outcomes: Outcome[]; report: Report; resources?: Resources }> = {};
+  /** Resources over a run, its 100 ms windows summed up (they go to the JSON as the means below). */
+  type RunResources = Omit<Resources, 'windows'> & { missWindows: { count: number; inMisses: WindowMeans; others: WindowMeans; bottleneck: string | null } };
+  const runs: Record<string, { outcomes: Outcome[]; report: Report; resources?: RunResources }> = {};
   /** `server`: Pareto's process, whose gauges say which resource limited the run. */
   const run = async (name: string, origin: string, model: string, server?: Child) => {
     // The generator's connections are open before the warm-up and kept for the run, as a client
@@ -93,19 +95,25 @@ async function main(): Promise<void> {
     await senders.preconnect(origin, PRECONNECT);
     await openLoop(origin, streams(model).map((s) => ({ ...s, rate: () => 0.2 * capacity * (s.tenant === 'interactive' ? 0.6 : 0.4) })), 1000, 99, undefined, senders); // warm-up
     const watch = server && await watchResources(origin, ADMIN_TOKEN, server.process.pid!);
-    const outcomes = await openLoop(origin, streams(model), DURATION_MS, 5, undefined, senders);
+    let startedAt = 0;
+    const outcomes = await openLoop(origin, streams(model), DURATION_MS, 5, { onStart: (t) => { startedAt = t; } }, senders);
     await senders.close();
     const resources = await watch?.();
-    runs[name] = { outcomes, report: report(outcomes, DURATION_MS / 1000), resources };
+    runs[name] = { outcomes, report: report(outcomes, DURATION_MS / 1000) };
     console.log(`  ${name}: done (arrival-time error p99 ${fmt(runs[name].report.arrivalErrorP99, 2)} ms)`);
     if (resources) {
-      // The seconds in which requests (by arrival) missed their SLO, against the others.
-      const missed = new Set(outcomes.filter((o) => o.status !== 200 || o.latency > (o.sloMs ?? Infinity)).map((o) => Math.floor(o.at / 1000)));
-      const inMisses = resources.seconds.filter((_, s) => missed.has(s));
-      const b = bottleneck(inMisses);
       const pct = (u: Utilisation) => `event loop ${fmt(100 * u.eventLoop)}%, executors ${fmt(100 * u.executors)}%, machine ${fmt(100 * u.machine)}%`;
       console.log(`    over the run: ${pct(resources)} (server ${fmt(resources.serverCores, 2)}, generator ${fmt(resources.generatorCores, 2)} cores)`);
-      if (inMisses.length) console.log(`    in the ${inMisses.length} s with misses: ${pct(b.at)}; bottleneck: ${b.name}`);
+      // The 100 ms windows in which the requests that missed their SLO waited, against the others.
+      const missed = outcomes.filter((o) => o.status !== 200 || o.latency > (o.sloMs ?? Infinity));
+      const { inMisses, others } = windowsOfMisses(resources.windows, startedAt, missed);
+      const cores = (w: WindowMeans) => `machine ${fmt(100 * w.machine)}% busy; server ${fmt(w.eventLoopCores + w.otherServerCores, 2)} cores (event loop ${fmt(w.eventLoopCores, 2)}), generator ${fmt(w.generatorCores, 2)}`;
+      if (inMisses.length) {
+        console.log(`    in the ${inMisses.length} windows of 100 ms where missed requests waited: ${cores(meanWindow(inMisses))}; bottleneck: ${windowBottleneck(inMisses)}`);
+        console.log(`    in the other ${others.length}: ${cores(meanWindow(others))}`);
+      }
+      const { windows: _, ...rest } = resources;
+      runs[name].resources = { ...rest, missWindows: { count: inMisses.length, inMisses: meanWindow(inMisses), others: meanWindow(others), bottleneck: inMisses.length ? windowBottleneck(inMisses) : null } };
     }
   };
 

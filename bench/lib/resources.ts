@@ -1,13 +1,16 @@
 // Which resource limited a run: the server's front door (its event loop), its executors, or the
 // machine's cores (shared with the load generator). Sampled once a second from the server's own
-// gauges (pareto_event_loop_utilization, pareto_executor_utilization: each since the last scrape)
-// and /proc/stat, and over the whole run from the processes' CPU time. Averages over a bursty run
-// hide its peaks: the bottleneck is named from the seconds in which requests missed their SLO.
+// gauges (pareto_event_loop_utilization, pareto_executor_utilization: each since the last scrape),
+// every 100 ms from /proc (the machine's busy share, the CPU of the server's event-loop thread, of
+// its other threads and of the generating process), and over the whole run from the processes'
+// CPU time. Averages over a bursty run hide its peaks, and so do seconds: a burst's first 300 ms
+// saturated both cores (server ~1.1, generator ~0.7) inside seconds that averaged 55% busy. The
+// bottleneck is named from the 100 ms windows in which requests that missed their SLO waited.
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { cpuSeconds } from './processes.js';
+import { cpuSeconds, threadCpuSeconds } from './processes.js';
 
 export interface Utilisation {
   /** Busy fractions: the server's event loop, its executors, all the machine's cores. */
@@ -16,13 +19,27 @@ export interface Utilisation {
   machine: number;
 }
 
+/** One 100 ms window, from /proc: busy fraction of the machine, and cores' worth of CPU. */
+export interface Window {
+  /** Its start, ms since the epoch. */
+  at: number;
+  machine: number;
+  eventLoopCores: number;
+  otherServerCores: number;
+  generatorCores: number;
+}
+
 export interface Resources extends Utilisation {
   /** Cores' worth of CPU the server and this (generating) process used over the run. */
   serverCores: number;
   generatorCores: number;
   /** One sample per second of the run. */
   seconds: Utilisation[];
+  /** One per 100 ms. */
+  windows: Window[];
 }
+
+export const WINDOW_MS = 100;
 
 function machineTicks(): { busy: number; total: number } {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
@@ -41,7 +58,7 @@ async function gauges(origin: string, token: string): Promise<Record<string, num
 // The sampling runs on a thread of its own: a scrape costs its process 3–20 ms of CPU, and on the
 // generator's event loop that once a second made requests leave late (p99 4–7 ms in bench:tradeoff).
 if (!isMainThread && workerData?.sampler) {
-  const { origin, token } = workerData as { origin: string; token: string };
+  const { origin, token, serverPid } = workerData as { origin: string; token: string; serverPid: number };
   await gauges(origin, token); // the gauges count from this scrape
   parentPort!.postMessage('ready');
   let last = machineTicks();
@@ -52,14 +69,34 @@ if (!isMainThread && workerData?.sampler) {
     last = m;
     parentPort!.postMessage(u);
   }, 1000);
-  parentPort!.once('message', () => { clearInterval(timer); parentPort!.close(); });
+  const sample = () => ({ at: performance.timeOrigin + performance.now(), machine: machineTicks(), server: threadCpuSeconds(serverPid), generator: cpuSeconds(process.pid) });
+  let prev = sample();
+  const fine = setInterval(() => {
+    const now = sample();
+    const s = (now.at - prev.at) / 1000;
+    const w: Window = {
+      at: prev.at,
+      machine: (now.machine.busy - prev.machine.busy) / Math.max(1, now.machine.total - prev.machine.total),
+      eventLoopCores: (now.server.main - prev.server.main) / s,
+      otherServerCores: (now.server.others - prev.server.others) / s,
+      generatorCores: (now.generator - prev.generator) / s,
+    };
+    prev = now;
+    parentPort!.postMessage(w);
+  }, WINDOW_MS);
+  parentPort!.once('message', () => { clearInterval(timer); clearInterval(fine); parentPort!.close(); });
 }
 
 /** Starts measuring; the returned function ends the window. */
 export async function watchResources(origin: string, token: string, serverPid: number): Promise<() => Promise<Resources>> {
-  const worker = new Worker(new URL(import.meta.url), { workerData: { sampler: true, origin, token } });
+  const worker = new Worker(new URL(import.meta.url), { workerData: { sampler: true, origin, token, serverPid } });
   const seconds: Utilisation[] = [];
-  worker.on('message', (m: Utilisation | 'ready') => { if (m !== 'ready') seconds.push(m); });
+  const windows: Window[] = [];
+  worker.on('message', (m: Utilisation | Window | 'ready') => {
+    if (m === 'ready') return;
+    if ('at' in m) windows.push(m);
+    else seconds.push(m);
+  });
   await once(worker, 'message');
   const t0 = performance.now(), m0 = machineTicks(), s0 = cpuSeconds(serverPid), g0 = process.cpuUsage();
   return async () => {
@@ -75,20 +112,36 @@ export async function watchResources(origin: string, token: string, serverPid: n
       serverCores: (cpuSeconds(serverPid) - s0) / wall,
       generatorCores: (gen.user + gen.system) / 1e6 / wall,
       seconds,
+      windows,
     };
   };
 }
 
-/** What was saturated (≥ 90% busy) on average over the given seconds, most likely first. */
-export function bottleneck(seconds: readonly Utilisation[]): { name: string; at: Utilisation } {
-  const n = Math.max(1, seconds.length);
-  const at = {
-    eventLoop: seconds.reduce((a, u) => a + u.eventLoop, 0) / n,
-    executors: seconds.reduce((a, u) => a + u.executors, 0) / n,
-    machine: seconds.reduce((a, u) => a + u.machine, 0) / n,
-  };
-  const name = at.machine >= 0.9 ? `the machine's ${availableParallelism()} cores (shared with the generator)`
-    : at.executors >= 0.9 && at.executors >= at.eventLoop ? 'the executors'
-      : at.eventLoop >= 0.9 ? 'the front door (event loop)' : 'none saturated';
-  return { name, at };
+export type WindowMeans = Omit<Window, 'at'>;
+
+/** The mean of each measure over some windows. */
+export function meanWindow(windows: readonly Window[]): WindowMeans {
+  const n = Math.max(1, windows.length);
+  const mean = (f: (w: Window) => number) => windows.reduce((a, w) => a + f(w), 0) / n;
+  return { machine: mean((w) => w.machine), eventLoopCores: mean((w) => w.eventLoopCores), otherServerCores: mean((w) => w.otherServerCores), generatorCores: mean((w) => w.generatorCores) };
+}
+
+/**
+ * The windows in which requests that missed their SLO were waiting: from each one's arrival
+ * (`startedAt` + at, ms since the epoch) to its answer or its SLO, whichever came first.
+ */
+export function windowsOfMisses(windows: readonly Window[], startedAt: number, missed: ReadonlyArray<{ at: number; latency: number; sloMs?: number }>): { inMisses: Window[]; others: Window[] } {
+  const hit = new Set<Window>();
+  for (const o of missed) {
+    const from = startedAt + o.at, to = from + Math.min(o.latency, o.sloMs ?? o.latency);
+    for (const w of windows) if (w.at < to && w.at + WINDOW_MS > from) hit.add(w);
+  }
+  return { inMisses: windows.filter((w) => hit.has(w)), others: windows.filter((w) => !hit.has(w)) };
+}
+
+/** What was saturated (≥ 90% busy) on average over the windows with misses, most likely first. */
+export function windowBottleneck(inMisses: readonly Window[]): string {
+  const at = meanWindow(inMisses);
+  return at.machine >= 0.9 ? `the machine's ${availableParallelism()} cores (shared with the generator)`
+    : at.eventLoopCores >= 0.9 ? 'the front door (event loop)' : 'none saturated';
 }

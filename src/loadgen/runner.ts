@@ -45,6 +45,8 @@ export interface OpenLoopOptions {
    * only wakes on timers (1 ms at the least), leaving a shared core to the generator that measures.
    */
   background?: boolean;
+  /** Told the wall-clock time (ms since the epoch) that arrival times count from, as the run starts. */
+  onStart?: (epochMs: number) => void;
 }
 
 export async function runOpenLoop(streams: OpenStream[], onProgress?: (doneMs: number, totalMs: number) => void, opts: OpenLoopOptions = {}): Promise<Outcome[]> {
@@ -55,6 +57,7 @@ export async function runOpenLoop(streams: OpenStream[], onProgress?: (doneMs: n
   const pending: Promise<void>[] = [];
   const wake = opts.background ? undefined : await WakeTimer.start();
   const start = performance.now();
+  opts.onStart?.(performance.timeOrigin + start);
   let next = 0;
   let lastProgress = 0;
   // A callback loop, not an async one: it allocates no promises, which kept young-generation GC
