@@ -151,6 +151,15 @@ function nestedFloats(data: unknown[], shape: number[], dim: number, out: Float3
   return true;
 }
 
+/** A value its datatype cannot hold: final, whichever way the JSON was read. */
+export class ValueOutOfRangeError extends InvalidRequestError {}
+
+/**
+ * A 64-bit integer read through a double past 2^53, so maybe not the one sent: the body's own
+ * digits may still be read exactly (infer-codec's lifted arrays).
+ */
+export class InexactIntegerError extends InvalidRequestError {}
+
 /** From the JSON `data` field, flat or nested, checked element by element. */
 export function fromJson(name: string, datatype: Datatype, shape: number[], data: unknown): Tensor {
   if (!Array.isArray(data)) throw new InvalidRequestError(`input '${name}': 'data' must be an array`);
@@ -185,7 +194,7 @@ export function fromJson(name: string, datatype: Datatype, shape: number[], data
     } else if (typeof v === 'bigint' && info.bigint) {
       // gRPC's int64_contents and uint64_contents, read exactly.
       const [lo, hi] = BIGINT_RANGE[datatype]!;
-      if (v < lo || v > hi) throw new InvalidRequestError(`input '${name}': element ${i} is ${v}, outside ${datatype}'s range [${lo}, ${hi}]`);
+      if (v < lo || v > hi) throw new ValueOutOfRangeError(`input '${name}': element ${i} is ${v}, outside ${datatype}'s range [${lo}, ${hi}]`);
       out[i] = v as never;
     } else if (typeof v !== 'number' || !Number.isFinite(v) && !isFloat(datatype)) {
       throw new InvalidRequestError(`input '${name}': element ${i} must be a number for ${datatype}, got ${describe(v)}`);
@@ -195,9 +204,9 @@ export function fromJson(name: string, datatype: Datatype, shape: number[], data
       if (!Number.isInteger(v)) throw new InvalidRequestError(`input '${name}': element ${i} must be an integer for ${datatype}, got ${v}`);
       const [lo, hi] = NUMBER_RANGE[datatype]!;
       if (v < lo || v > hi) {
-        throw new InvalidRequestError(info.bigint
-          ? `input '${name}': element ${i} reads as ${v}, beyond ±${hi}, where a JSON number stops being exact; send ${datatype} values this large as binary data`
-          : `input '${name}': element ${i} is ${v}, outside ${datatype}'s range [${lo}, ${hi}]`);
+        throw info.bigint
+          ? new InexactIntegerError(`input '${name}': element ${i} reads as ${v}, beyond ±${hi}, where a number read as a double stops being exact; ${datatype} values this large are read exactly as plain digits in a flat 'data' array, or as binary data`)
+          : new ValueOutOfRangeError(`input '${name}': element ${i} is ${v}, outside ${datatype}'s range [${lo}, ${hi}]`);
       }
       out[i] = (info.bigint ? BigInt(v) : v) as never;
     }

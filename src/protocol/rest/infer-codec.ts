@@ -2,9 +2,10 @@
 // `Inference-Header-Content-Length` bytes, then each binary tensor's bytes in order).
 import { classCount } from '../../serving/classification.js';
 import { InvalidRequestError, PayloadTooLargeError } from '../../errors.js';
-import { isDatatype, type Datatype } from '../../tensor/dtype.js';
+import { BIGINT_RANGE, DTYPE, isDatatype, type Datatype } from '../../tensor/dtype.js';
 import { ExactJson } from '../../tensor/exact-json.js';
-import { elementCount, fromBytes, fromJson, MAX_JSON_DEPTH, tensorBytes, type Tensor } from '../../tensor/tensor.js';
+import { elementCount, fromBytes, fromJson, InexactIntegerError, MAX_JSON_DEPTH, tensorBytes, ValueOutOfRangeError, type Tensor } from '../../tensor/tensor.js';
+import { readIntegerArray } from '../../tensor/integer-text.js';
 import { readFloat32Array } from '../../tensor/float32-text.js';
 import { toHalfBits } from '../../tensor/fp16.js';
 import { liftedArray, liftTensorData, LIFT_MIN_BYTES, type LiftedArray, type LiftedBody } from './lifted-tensor-data.js';
@@ -164,21 +165,34 @@ export function decodeInferBody(model: string, version: string | undefined, body
     throw new PayloadTooLargeError(jsonEnd, maxJsonBytes, 'JSON', '--max-json-bytes; large tensors travel as binary data');
   }
   if (!depthScanned && jsonEnd > DEPTH_SCAN_BYTES && nestsDeeperThan(body, jsonEnd, MAX_JSON_DEPTH)) throw new JsonTooDeepError();
-  const lifted = jsonEnd >= LIFT_MIN_BYTES ? liftTensorData(body, jsonEnd) : undefined;
-  if (lifted) {
+  const lifted = (): InferenceRequest | undefined => {
+    const l = liftTensorData(body, jsonEnd);
+    if (!l) return undefined;
     // Any doubt (a parse error, an input it cannot read, an array not used) and the whole body is parsed as before.
     try {
-      const req = decodeParsedBody(model, version, body, headerLength, JSON.parse(lifted.json), lifted);
-      if (lifted.arrays.every((a) => a.taken)) return req;
-    } catch { /* parsed whole below */ }
-  }
+      const req = decodeParsedBody(model, version, body, headerLength, JSON.parse(l.json), l);
+      if (l.arrays.every((a) => a.taken)) return req;
+    } catch (e) {
+      if (e instanceof ValueOutOfRangeError) throw e; // the client's own value: refused whichever way it is read
+    }
+    return undefined;
+  };
+  const fast = jsonEnd >= LIFT_MIN_BYTES ? lifted() : undefined;
+  if (fast) return fast;
   let raw: unknown;
   try {
     raw = JSON.parse(body.toString('utf8', 0, jsonEnd));
   } catch (e) {
     throw new InvalidRequestError(`request body is not valid JSON: ${(e as Error).message}`, 'PARETO_ERR_MALFORMED_JSON');
   }
-  return decodeParsedBody(model, version, body, headerLength, raw);
+  try {
+    return decodeParsedBody(model, version, body, headerLength, raw);
+  } catch (e) {
+    // A small body with a 64-bit integer past 2^53: read from its digits, where it is plain digits in a flat array.
+    const exact = e instanceof InexactIntegerError && jsonEnd < LIFT_MIN_BYTES ? lifted() : undefined;
+    if (exact) return exact;
+    throw e;
+  }
 }
 
 class NotLiftable extends Error {}
@@ -220,6 +234,13 @@ export function decodeParsedBody(model: string, version: string | undefined, bod
   function readLifted(name: string, datatype: Datatype, shape: number[], array: LiftedArray): Tensor {
     if (array.taken) throw new NotLiftable();
     array.taken = true;
+    if (DTYPE[datatype].bigint) {
+      const [lo, hi] = BIGINT_RANGE[datatype]!;
+      const ints = new DTYPE[datatype].array(elementCount(shape)) as BigInt64Array;
+      const read = readIntegerArray(body, array.start, array.end, ints, lo, hi);
+      if (read === true) return { name, datatype, shape, data: ints };
+      if (read) throw new ValueOutOfRangeError(`input '${name}': element ${read.index} is ${read.value}, outside ${datatype}'s range [${lo}, ${hi}]`);
+    }
     if (datatype === 'FP32' || datatype === 'FP16') {
       const floats = new Float32Array(elementCount(shape));
       // toHalfBits rounds through a float first, so from the float read here it gives the same bits.
