@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { InvalidRequestError } from '../../src/errors.js';
 import { GraphBuilder } from '../../src/onnx/graph.js';
 import { BIGINT_RANGE, NUMBER_RANGE, type Datatype } from '../../src/tensor/dtype.js';
+import { parseNonFiniteArray } from '../../src/tensor/non-finite-json.js';
 import { fromBytes, fromJson, type Tensor } from '../../src/tensor/tensor.js';
 import { grpcClient } from '../helpers/grpc-client.js';
 import { binaryBody } from '../helpers/real-models.js';
@@ -33,6 +34,15 @@ describe('integer ranges in JSON data', () => {
       assert.deepEqual([...fromJson('x', datatype, [2], [lo, hi]).data as BigInt64Array], [lo, hi]);
       assert.throws(() => fromJson('x', datatype, [1], [hi + 1n]), /outside/);
       assert.throws(() => fromJson('x', datatype, [1], [lo - 1n]), /outside/);
+    }
+  });
+});
+
+describe('NaN and ±Infinity in JSON tensor data', () => {
+  it('reads them in a flat array of numbers, and nothing else that is not JSON', () => {
+    assert.deepEqual(parseNonFiniteArray(' [NaN, Infinity,-Infinity,\n1.5e3 , -0, 0.1] '), [NaN, Infinity, -Infinity, 1500, -0, 0.1]);
+    for (const text of ['[1, 2]', '[nan]', '[NaN,]', '[1,,NaN]', '[01, NaN]', '[NaN] x', '[[NaN]]', '[+1, NaN]', '["NaN"]', '[NaN\u00a0]', '[]', '[-NaN]']) {
+      assert.equal(parseNonFiniteArray(text), undefined, text);
     }
   });
 });
@@ -146,6 +156,30 @@ variants: [{ name: v1 }]
       const text = await res.text();
       assert.equal(res.status, 200, text);
       assert.deepEqual(wideOut(text), wide, `${n} values`);
+    }
+  });
+
+  it('reads NaN and ±Infinity in float data as Triton does, in small bodies and large, and only there', async () => {
+    for (const n of [5, 200]) {
+      const real = Array.from({ length: n }, (_, i) => ['NaN', 'Infinity', '-Infinity', '0.5', '-0'][i % 5]);
+      const res = await fetch(`${server.url}/v2/models/ints/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: `{"inputs":[{"name":"wide","datatype":"INT64","shape":[${n}],"data":[${Array(n).fill(1)}]},{"name":"small","datatype":"INT8","shape":[${n}],"data":[${Array(n).fill(1)}]},{"name":"real","datatype":"FP32","shape":[${n}],"data":[${real.join(', ')}]}]}`,
+      });
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      assert.equal(/"name":"real_out".*?"data":\[([^\]]*)\]/.exec(text)![1], real.map((v) => (v === '-0' ? '0' : v)).join(','), `${n} values`);
+    }
+    for (const [wide, real] of [['[NaN]', '[1]'], ['[1]', '[[NaN]]'], ['[1]', '[1], "parameters": {"x": NaN}']]) {
+      const res = await fetch(`${server.url}/v2/models/ints/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: `{"inputs":[{"name":"wide","datatype":"INT64","shape":[1],"data":${wide}},{"name":"small","datatype":"INT8","shape":[1],"data":[1]},{"name":"real","datatype":"FP32","shape":[1],"data":${real}}]}`,
+      });
+      const text = await res.text();
+      assert.equal(res.status, 400, `${wide} ${real}: ${text}`);
+      assert.match(text, /PARETO_ERR_MALFORMED_JSON/);
     }
   });
 
