@@ -44,10 +44,10 @@ export const DTYPE: Record<Datatype, DatatypeInfo> = {
 
 /**
  * The integers each integer datatype holds, as JS numbers: a value outside is refused, never
- * wrapped (300 stored into INT8 reads 44). The 64-bit types stop at ±(2^53 − 1): past it a JSON
- * number read as a double is no longer the integer the client wrote (9007199254740993 reads
- * 9007199254740992); 64-bit values that large travel exactly as binary data, or in gRPC's
- * int64_contents, which are read as bigints (BIGINT_RANGE).
+ * wrapped (300 stored into INT8 reads 44). The 64-bit types stop at ±(2^53 − 1): past it a number
+ * read as a double is no longer the integer the client wrote (9007199254740993 reads
+ * 9007199254740992). Larger 64-bit values are read from their digits, as bigints (BIGINT_RANGE):
+ * JSON's flat integer arrays (integer-text.ts) and gRPC's int64_contents.
  */
 export const NUMBER_RANGE: Partial<Record<Datatype, readonly [number, number]>> = {
   INT8: [-128, 127], INT16: [-32768, 32767], INT32: [-(2 ** 31), 2 ** 31 - 1],

@@ -8,11 +8,14 @@ const enum C { Tab = 0x09, Lf = 0x0a, Cr = 0x0d, Space = 0x20, Comma = 0x2c, Min
 const isSpace = (c: number) => c === C.Space || c === C.Lf || c === C.Cr || c === C.Tab;
 const isDigit = (c: number) => c >= C.Zero && c <= C.Nine;
 
-/** Where a value fell outside [lo, hi]: its index and its digits. */
+/** Where a value fell outside [lo, hi]: its index and its text (cut short). */
 export interface OutOfRange {
   index: number;
-  value: bigint;
+  text: string;
 }
+
+/** More digits than any 64-bit integer has: out of range without being read (BigInt of a million digits takes seconds). */
+const MAX_DIGITS = 20;
 
 /**
  * Reads the JSON array in `bytes[start, end)` (its `[` to its `]`) into `out` when it is a flat
@@ -30,10 +33,12 @@ export function readIntegerArray(bytes: Buffer, start: number, end: number, out:
     const from = i;
     if (bytes[i] === C.Minus) i++;
     if (!isDigit(bytes[i]) || (bytes[i] === C.Zero && isDigit(bytes[i + 1]))) return false; // JSON has no leading zeros
+    const digitsFrom = i;
     while (i < end && isDigit(bytes[i])) i++;
     if (n === out.length) return false;
+    if (i - digitsFrom > MAX_DIGITS) return { index: n, text: `${bytes.toString('latin1', from, from + MAX_DIGITS + 1)}… (${i - digitsFrom} digits)` };
     const value = BigInt(bytes.toString('latin1', from, i));
-    if (value < lo || value > hi) return { index: n, value };
+    if (value < lo || value > hi) return { index: n, text: String(value) };
     out[n++] = value as never;
     while (i < end && isSpace(bytes[i])) i++;
     if (bytes[i] === C.Comma) {
