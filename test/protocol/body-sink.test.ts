@@ -74,6 +74,19 @@ describe('body sink', () => {
     s.drop();
   });
 
+  it('a writer told to wait is told to go on every time, however many chunks came back at once', async () => {
+    // Chunks come back to be freed 16 at a time; a chunk's size read after it was freed was 0, and
+    // a body's backlog grew by it until its writer, once told to wait, never was told to go on.
+    const s = sink.open(48 * 1024 * 1024, 0)!;
+    for (let round = 0; round < 12; round++) {
+      for (let k = 0; k < 64; k++) s.write(Buffer.from(bytes(65536, round)));
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`round ${round}: the writer was never told to go on`)), 10_000); });
+      await Promise.race([new Promise<void>((resolve) => s.drained(resolve)), stuck]).finally(() => clearTimeout(timer));
+    }
+    s.drop();
+  });
+
   it('a reader waiting on a body that is dropped is told to go on (its rest is read and dropped)', () => {
     const s = sink.open(8 * 1024 * 1024, 0)!;
     for (let k = 0; k < 64 && s.write(Buffer.from(bytes(65536, 8))); k++);

@@ -113,10 +113,14 @@ export class BodySink {
     w.unref();
     w.on('message', (reply: SinkReply) => {
       if (reply.op === 'spent') {
+        // Its size before it is freed: freeing detaches it (every 16th chunk at once), and a
+        // detached chunk's 0 bytes left the backlog 64 KiB too high each time, until a body
+        // paused at the backlog never read on (408 after ~30 MiB of three 40 MiB uploads).
+        const bytes = reply.chunk.byteLength;
         this.free(reply.chunk);
         const backlog = this.backlog.get(reply.id);
         if (!backlog) return;
-        backlog.bytes -= reply.chunk.byteLength;
+        backlog.bytes -= bytes;
         const then = backlog.then;
         if (then && backlog.bytes < BACKLOG_BYTES / 2) {
           backlog.then = undefined;
