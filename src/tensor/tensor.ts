@@ -152,7 +152,11 @@ function nestedFloats(data: unknown[], shape: number[], dim: number, out: Float3
 }
 
 /** A value its datatype cannot hold: final, whichever way the JSON was read. */
-export class ValueOutOfRangeError extends InvalidRequestError {}
+export class ValueOutOfRangeError extends InvalidRequestError {
+  constructor(name: string, datatype: Datatype, index: number, value: unknown, lo: number | bigint, hi: number | bigint) {
+    super(`input '${name}': element ${index} is ${value}, outside ${datatype}'s range [${lo}, ${hi}]`);
+  }
+}
 
 /**
  * A 64-bit integer read through a double past 2^53, so maybe not the one sent: the body's own
@@ -194,7 +198,7 @@ export function fromJson(name: string, datatype: Datatype, shape: number[], data
     } else if (typeof v === 'bigint' && info.bigint) {
       // gRPC's int64_contents and uint64_contents, read exactly.
       const [lo, hi] = BIGINT_RANGE[datatype]!;
-      if (v < lo || v > hi) throw new ValueOutOfRangeError(`input '${name}': element ${i} is ${v}, outside ${datatype}'s range [${lo}, ${hi}]`);
+      if (v < lo || v > hi) throw new ValueOutOfRangeError(name, datatype, i, v, lo, hi);
       out[i] = v as never;
     } else if (typeof v !== 'number' || !Number.isFinite(v) && !isFloat(datatype)) {
       throw new InvalidRequestError(`input '${name}': element ${i} must be a number for ${datatype}, got ${describe(v)}`);
@@ -206,7 +210,7 @@ export function fromJson(name: string, datatype: Datatype, shape: number[], data
       if (v < lo || v > hi) {
         throw info.bigint
           ? new InexactIntegerError(`input '${name}': element ${i} reads as ${v}, beyond ±${hi}, where a number read as a double stops being exact; ${datatype} values this large are read exactly as plain digits in a flat 'data' array, or as binary data`)
-          : new ValueOutOfRangeError(`input '${name}': element ${i} is ${v}, outside ${datatype}'s range [${lo}, ${hi}]`);
+          : new ValueOutOfRangeError(name, datatype, i, v, lo, hi);
       }
       out[i] = (info.bigint ? BigInt(v) : v) as never;
     }

@@ -243,7 +243,7 @@ export function decodeParsedBody(model: string, version: string | undefined, bod
       const ints = new DTYPE[datatype].array(elementCount(shape)) as BigInt64Array;
       const read = readIntegerArray(body, array.start, array.end, ints, lo, hi);
       if (read === true) return { name, datatype, shape, data: ints };
-      if (read) throw new ValueOutOfRangeError(`input '${name}': element ${read.index} is ${read.text}, outside ${datatype}'s range [${lo}, ${hi}]`);
+      if (read) throw new ValueOutOfRangeError(name, datatype, read.index, read.text, lo, hi);
     }
     if (datatype === 'FP32' || datatype === 'FP16') {
       const floats = new Float32Array(elementCount(shape));
