@@ -103,11 +103,11 @@ async function main(): Promise<void> {
     console.log(`  ${name}: done (arrival-time error p99 ${fmt(runs[name].report.arrivalErrorP99, 2)} ms)`);
     if (resources) {
       const pct = (u: Utilisation) => `event loop ${fmt(100 * u.eventLoop)}%, executors ${fmt(100 * u.executors)}%, machine ${fmt(100 * u.machine)}%`;
-      console.log(`    over the run: ${pct(resources)} (server ${fmt(resources.serverCores, 2)}, generator ${fmt(resources.generatorCores, 2)} cores)`);
+      console.log(`    over the run: ${pct(resources)}, ${fmt(100 * resources.steal)}% stolen (server ${fmt(resources.serverCores, 2)}, generator ${fmt(resources.generatorCores, 2)} cores)`);
       // The 100 ms windows in which the requests that missed their SLO waited, against the others.
       const missed = outcomes.filter((o) => o.status !== 200 || o.latency > (o.sloMs ?? Infinity));
       const { inMisses, others } = windowsOfMisses(resources.windows, startedAt, missed);
-      const cores = (w: WindowMeans) => `machine ${fmt(100 * w.machine)}% busy; server ${fmt(w.eventLoopCores + w.otherServerCores, 2)} cores (event loop ${fmt(w.eventLoopCores, 2)}), generator ${fmt(w.generatorCores, 2)}`;
+      const cores = (w: WindowMeans) => `machine ${fmt(100 * w.machine)}% busy, ${fmt(100 * w.steal)}% stolen; server ${fmt(w.eventLoopCores + w.otherServerCores, 2)} cores (event loop ${fmt(w.eventLoopCores, 2)}), generator ${fmt(w.generatorCores, 2)}`;
       if (inMisses.length) {
         console.log(`    in the ${inMisses.length} windows of 100 ms where missed requests waited: ${cores(meanWindow(inMisses))}; bottleneck: ${windowBottleneck(inMisses)}`);
         console.log(`    in the other ${others.length}: ${cores(meanWindow(others))}`);

@@ -23,13 +23,22 @@ export interface Utilisation {
 export interface Window {
   /** Its start, ms since the epoch. */
   at: number;
+  /** Share of the cores' time this machine's own processes ran. */
   machine: number;
+  /**
+   * Share of the cores' time the hypervisor gave to others while this machine had work (steal).
+   * On this VM it read ~1% idle and up to 20% under a bench's load: time neither the server nor
+   * the generator could have used, which no part of Pareto can win back.
+   */
+  steal: number;
   eventLoopCores: number;
   otherServerCores: number;
   generatorCores: number;
 }
 
 export interface Resources extends Utilisation {
+  /** Share of the cores' time stolen by the hypervisor over the run (see Window). */
+  steal: number;
   /** Cores' worth of CPU the server and this (generating) process used over the run. */
   serverCores: number;
   generatorCores: number;
@@ -41,11 +50,13 @@ export interface Resources extends Utilisation {
 
 export const WINDOW_MS = 100;
 
-function machineTicks(): { busy: number; total: number } {
+/** /proc/stat's first line: user nice system idle iowait irq softirq steal guest guest_nice. */
+function machineTicks(): { busy: number; steal: number; total: number } {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const idle = f[3] + (f[4] ?? 0);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
+  const idle = f[3] + (f[4] ?? 0), steal = f[7] ?? 0;
+  // guest and guest_nice are already counted in user and nice.
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - idle - steal, steal, total };
 }
 
 async function gauges(origin: string, token: string): Promise<Record<string, number>> {
@@ -77,6 +88,7 @@ if (!isMainThread && workerData?.sampler) {
     const w: Window = {
       at: prev.at,
       machine: (now.machine.busy - prev.machine.busy) / Math.max(1, now.machine.total - prev.machine.total),
+      steal: (now.machine.steal - prev.machine.steal) / Math.max(1, now.machine.total - prev.machine.total),
       eventLoopCores: (now.server.main - prev.server.main) / s,
       otherServerCores: (now.server.others - prev.server.others) / s,
       generatorCores: (now.generator - prev.generator) / s,
@@ -109,6 +121,7 @@ export async function watchResources(origin: string, token: string, serverPid: n
       eventLoop: mean((u) => u.eventLoop),
       executors: mean((u) => u.executors),
       machine: (m1.busy - m0.busy) / Math.max(1, m1.total - m0.total),
+      steal: (m1.steal - m0.steal) / Math.max(1, m1.total - m0.total),
       serverCores: (cpuSeconds(serverPid) - s0) / wall,
       generatorCores: (gen.user + gen.system) / 1e6 / wall,
       seconds,
@@ -123,7 +136,7 @@ export type WindowMeans = Omit<Window, 'at'>;
 export function meanWindow(windows: readonly Window[]): WindowMeans {
   const n = Math.max(1, windows.length);
   const mean = (f: (w: Window) => number) => windows.reduce((a, w) => a + f(w), 0) / n;
-  return { machine: mean((w) => w.machine), eventLoopCores: mean((w) => w.eventLoopCores), otherServerCores: mean((w) => w.otherServerCores), generatorCores: mean((w) => w.generatorCores) };
+  return { machine: mean((w) => w.machine), steal: mean((w) => w.steal), eventLoopCores: mean((w) => w.eventLoopCores), otherServerCores: mean((w) => w.otherServerCores), generatorCores: mean((w) => w.generatorCores) };
 }
 
 /**
@@ -139,9 +152,15 @@ export function windowsOfMisses(windows: readonly Window[], startedAt: number, m
   return { inMisses: windows.filter((w) => hit.has(w)), others: windows.filter((w) => !hit.has(w)) };
 }
 
-/** What was saturated (≥ 90% busy) on average over the windows with misses, most likely first. */
+/**
+ * What limited the windows with misses, on average over them, most likely first: the cores (≥ 90%
+ * busy, this machine's processes and steal together), the hypervisor (≥ 15% of the cores' time
+ * stolen: ~1–3% here when it is quiet), or the front door (event loop ≥ 90% of a core).
+ */
 export function windowBottleneck(inMisses: readonly Window[]): string {
   const at = meanWindow(inMisses);
-  return at.machine >= 0.9 ? `the machine's ${availableParallelism()} cores (shared with the generator)`
-    : at.eventLoopCores >= 0.9 ? 'the front door (event loop)' : 'none saturated';
+  const stolen = `${Math.round(100 * at.steal)}% of the cores' time taken by the hypervisor`;
+  if (at.machine + at.steal >= 0.9) return `the machine's ${availableParallelism()} cores (shared with the generator${at.steal >= 0.1 ? `; ${stolen}` : ''})`;
+  if (at.steal >= 0.15) return `the hypervisor: ${stolen}`;
+  return at.eventLoopCores >= 0.9 ? 'the front door (event loop)' : 'none saturated';
 }

@@ -1,7 +1,7 @@
 // One function per protocol that sends a prepared inference request and reports what came back:
 // REST with binary tensors, REST with JSON tensors, and gRPC. Requests are built once, sent many times.
 import * as grpc from '@grpc/grpc-js';
-import { Pool } from 'undici';
+import { Http1Pool } from './http1-pool.js';
 import { inferenceService } from '../protocol/grpc/proto.js';
 import { HTTP_OF_GRPC } from '../protocol/status-codes.js';
 import { ExactJson } from '../tensor/exact-json.js';
@@ -43,15 +43,27 @@ function accuracyOf(v: unknown): number | undefined {
 
 
 export class Senders {
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, Http1Pool>();
   private readonly clients = new Map<string, grpc.Client>();
 
   constructor(private readonly connections = 512) {}
 
-  private pool(origin: string): Pool {
+  private pool(origin: string): Http1Pool {
     let pool = this.pools.get(origin);
-    if (!pool) this.pools.set(origin, (pool = new Pool(origin, { connections: this.connections, pipelining: 1, keepAliveTimeout: 60_000 })));
+    if (!pool) {
+      const url = new URL(origin);
+      if (url.protocol !== 'http:') throw new Error(`the load generator speaks plain HTTP/1.1; ${origin} is not an http:// origin`);
+      this.pools.set(origin, (pool = new Http1Pool(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 80), this.connections, ['pareto-variant', 'pareto-accuracy'])));
+    }
     return pool;
+  }
+
+  /** A whole request's bytes, head and body, built once and written as is each time it is sent. */
+  private static requestBytes(origin: string, method: string, path: string, headers: Record<string, string>, body?: Buffer): Buffer {
+    const head = [`${method} ${path} HTTP/1.1`, `host: ${new URL(origin).host}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+    if (body) head.push(`content-length: ${body.length}`);
+    const headBytes = Buffer.from(head.join('\r\n') + '\r\n\r\n', 'latin1');
+    return body ? Buffer.concat([headBytes, body]) : headBytes;
   }
 
   /**
@@ -61,7 +73,8 @@ export class Senders {
    */
   async preconnect(origin: string, n: number): Promise<void> {
     const pool = this.pool(origin);
-    await Promise.all(Array.from({ length: n }, async () => (await pool.request({ path: '/v2/health/live', method: 'GET' })).body.dump()));
+    const live = Senders.requestBytes(origin, 'GET', '/v2/health/live', {});
+    await Promise.all(Array.from({ length: n }, () => pool.request(live)));
   }
 
   rest(origin: string, spec: RequestSpec, binary: boolean): Sender {
@@ -85,12 +98,10 @@ export class Senders {
     }
     if (spec.key) headers.authorization = `Bearer ${spec.key}`;
     const path = `/v2/models/${spec.model}${spec.version ? `/versions/${spec.version}` : ''}/infer`;
-    const p = pool;
+    const bytes = Senders.requestBytes(origin, 'POST', path, headers, body);
     return async () => {
-      const res = await p.request({ path, method: 'POST', body, headers });
-      await res.body.arrayBuffer();
-      const accuracy = res.headers['pareto-accuracy'];
-      return { status: res.statusCode, variant: res.headers['pareto-variant'] as string | undefined, accuracy: accuracyOf(accuracy) };
+      const res = await pool.request(bytes);
+      return { status: res.status, variant: res.headers['pareto-variant'], accuracy: accuracyOf(res.headers['pareto-accuracy']) };
     };
   }
 
