@@ -25,7 +25,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Pool } from 'undici';
 import { loadMnist } from '../src/datasets/mnist.js';
 import { onPath } from '../src/on-path.js';
 import { poissonArrivals } from '../src/loadgen/arrivals.js';
@@ -35,6 +34,7 @@ import { rssMiB, startChild, startFlood, startHelper, threadCpuSeconds, type Chi
 import { median, percentile, sortedCopy } from './lib/stats.js';
 import { bodyFile, runWrk, type BodyFile } from './lib/wrk.js';
 import { livenessProbe } from './lib/liveness-probe.js';
+import { stealMeter } from './lib/resources.js';
 import { metricSamples } from '../src/telemetry/prometheus-text.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
@@ -63,24 +63,21 @@ const verdict = (name: string, value: string, target: string, ok: boolean) => {
 const digits = loadMnist('test').pixels;
 const scratch = mkdtempSync(join(tmpdir(), 'pareto-abuse-'));
 
-/** B's steady stream and a liveness probe, open loop, for `ms`: every outcome. */
+/**
+ * B's steady stream and a liveness probe, open loop, for `ms`: every outcome. Their connections are
+ * open before the window starts, as a client's are in steady state: otherwise the window's first
+ * requests also measure connecting, and held bodies' B misses fell on connections opened mid-attack.
+ */
 async function measureB(origin: string, ms: number, seed: number): Promise<Outcome[]> {
   const senders = new Senders(64);
-  const pool = new Pool(origin, { connections: 16 });
-  const live = async () => {
-    const res = await pool.request({ path: '/v2/health/live', method: 'GET' });
-    await res.body.arrayBuffer();
-    return { status: res.statusCode };
-  };
   try {
-    const outcomes = await runOpenLoop([
+    await senders.preconnect(origin, 8);
+    return await runOpenLoop([
       { tenant: 'b', samples: 1, sloMs: 20, send: senders.rest(origin, { model: 'mnist-mlp', key: B_KEY, pixels: digits.slice(0, 784), rows: 1 }, true), arrivals: poissonArrivals(() => B_RATE, 1, ms, seed) },
-      { tenant: 'live', samples: 1, send: live, arrivals: Array.from({ length: Math.floor(ms / 20) }, (_, i) => i * 20) },
+      { tenant: 'live', samples: 1, send: senders.get(origin, '/v2/health/live'), arrivals: Array.from({ length: Math.floor(ms / 20) }, (_, i) => i * 20) },
     ]);
-    return outcomes;
   } finally {
     await senders.close();
-    await pool.close();
   }
 }
 
@@ -117,14 +114,18 @@ function summarizeB(outcomes: Outcome[]) {
  * that measures B shares its core, and runs at a raised priority). */
 const wrkFlood = (url: string, body: BodyFile, seconds: number, connections: number) => runWrk(scratch, url, body, { seconds, connections, key: A_KEY, niceness: 19 });
 
-/** The server's CPU from now until the returned function is called: cores on its event loop and on its other threads. */
-function serverCores(pid: number): () => { main: number; others: number } {
+/**
+ * The server's CPU from now until the returned function is called: cores on its event loop and on
+ * its other threads; and the share of the machine's cores the hypervisor took meanwhile (steal).
+ */
+function serverCores(pid: number): () => { main: number; others: number; stolen: number } {
   const cpu0 = threadCpuSeconds(pid);
   const t0 = performance.now();
+  const steal = stealMeter();
   return () => {
     const seconds = (performance.now() - t0) / 1000;
     const cpu1 = threadCpuSeconds(pid);
-    return { main: (cpu1.main - cpu0.main) / seconds, others: (cpu1.others - cpu0.others) / seconds };
+    return { main: (cpu1.main - cpu0.main) / seconds, others: (cpu1.others - cpu0.others) / seconds, stolen: steal() };
   };
 }
 
@@ -176,7 +177,7 @@ async function isolation(origin: string) {
     }
   }
   const alone: Outcome[][] = [];
-  const samples = cellNames.map(() => ({ b: [] as Outcome[], aSamplesPerSecond: [] as number[], aStatuses: [] as Array<Record<string, number>>, serverLagMaxMs: [] as number[], serverCores: [] as Array<{ main: number; others: number }> }));
+  const samples = cellNames.map(() => ({ b: [] as Outcome[], aSamplesPerSecond: [] as number[], aStatuses: [] as Array<Record<string, number>>, serverLagMaxMs: [] as number[], serverCores: [] as Array<{ main: number; others: number; stolen: number }> }));
   let seed = 100;
   /**
    * B once A's flood has run a second, with the server's longest event-loop delay and its CPU
@@ -198,7 +199,7 @@ async function isolation(origin: string) {
       let aStatuses: Record<string, number>;
       let b: Outcome[];
       let serverLag: number;
-      let cores: { main: number; others: number };
+      let cores: { main: number; others: number; stolen: number };
       if (cell.load === 'quota') {
         const flood = await startFlood(['--origin', origin, '--model', cell.model, '--key', A_KEY, '--rate', String(0.8 * A_QUOTA), '--ms', String(CELL_MS + 2000), '--seed', String(++seed), '--rows', String(cell.rows), ...(cell.json ? ['--json'] : [])], 19);
         ({ b, serverLag, cores } = await measureBeside(++seed));
@@ -213,7 +214,7 @@ async function isolation(origin: string) {
         aStatuses = { '200': result.requests - result.non2xx, 'refused': result.non2xx };
       }
       const one = summarizeB(b);
-      console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}; B p50 ${fmt(one.p50, 2)} ms, p99 ${fmt(one.p99, 2)} ms, statuses ${JSON.stringify(one.statuses)}; liveness p99 ${fmt(one.liveP99, 2)} ms; B's send lag p99 ${fmt(one.sendLagP99, 2)} ms; server event loop's longest delay ${fmt(serverLag, 0)} ms; server cores ${fmt(cores.main, 2)} event loop + ${fmt(cores.others, 2)} other threads`);
+      console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}; B p50 ${fmt(one.p50, 2)} ms, p99 ${fmt(one.p99, 2)} ms, statuses ${JSON.stringify(one.statuses)}; liveness p99 ${fmt(one.liveP99, 2)} ms; B's send lag p99 ${fmt(one.sendLagP99, 2)} ms; server event loop's longest delay ${fmt(serverLag, 0)} ms; server cores ${fmt(cores.main, 2)} event loop + ${fmt(cores.others, 2)} other threads; ${fmt(100 * cores.stolen)}% of the machine's time stolen`);
       samples[i].b.push(...b);
       samples[i].aSamplesPerSecond.push(sent);
       samples[i].aStatuses.push(aStatuses);
@@ -249,7 +250,7 @@ async function isolation(origin: string) {
   const cells = cellNames.map((cell, i) => {
     const b = summarizeB(samples[i].b);
     const ok = b.p99 <= 1.5 * reference && b.deadline504 <= 0.01 && b.liveP99 <= 20 && b.lost === 0;
-    console.log(`  ${ok ? 'pass' : 'FAIL'}  ${cell.name}: A ${fmt(median(samples[i].aSamplesPerSecond))} samples/s; B p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms = ${fmt(b.p99 / reference, 2)}× alone, 504 ${fmt(100 * b.deadline504, 2)}% of ${b.requests}; liveness p99 ${fmt(b.liveP99, 1)} ms; server's longest event-loop delay ${fmt(Math.max(...samples[i].serverLagMaxMs))} ms; server cores (median round) ${fmt(median(samples[i].serverCores.map((c) => c.main)), 2)} event loop + ${fmt(median(samples[i].serverCores.map((c) => c.others)), 2)} other threads`);
+    console.log(`  ${ok ? 'pass' : 'FAIL'}  ${cell.name}: A ${fmt(median(samples[i].aSamplesPerSecond))} samples/s; B p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms = ${fmt(b.p99 / reference, 2)}× alone, 504 ${fmt(100 * b.deadline504, 2)}% of ${b.requests}; liveness p99 ${fmt(b.liveP99, 1)} ms; server's longest event-loop delay ${fmt(Math.max(...samples[i].serverLagMaxMs))} ms; server cores (median round) ${fmt(median(samples[i].serverCores.map((c) => c.main)), 2)} event loop + ${fmt(median(samples[i].serverCores.map((c) => c.others)), 2)} other threads; stolen ${fmt(100 * Math.max(...samples[i].serverCores.map((c) => c.stolen)))}% of the machine's time (worst round)`);
     return { ...cell, ...samples[i], b, ok };
   });
   const passed = cells.filter((c) => c.ok).length;
@@ -310,7 +311,7 @@ async function memory(origin: string, server: Child, what: 'held' | 'grpc') {
   const after = await settledRss(pid, 20_000);
   const grew = top - baseline;
   const limit = (what === 'held' ? TENANT_BODY_BUDGET / MiB : 0) + 128;
-  console.log(`  answers ${JSON.stringify(statuses)}; RSS ${fmt(baseline)} → peak ${fmt(top)} → after ${fmt(after)} MiB; B meanwhile: p99 ${fmt(served.p99, 2)} ms, statuses ${JSON.stringify(served.statuses)}; server cores ${fmt(cores.main, 2)} event loop + ${fmt(cores.others, 2)} other threads, event loop's longest delay ${fmt(serverLag)} ms`);
+  console.log(`  answers ${JSON.stringify(statuses)}; RSS ${fmt(baseline)} → peak ${fmt(top)} → after ${fmt(after)} MiB; B meanwhile: p99 ${fmt(served.p99, 2)} ms, statuses ${JSON.stringify(served.statuses)}; server cores ${fmt(cores.main, 2)} event loop + ${fmt(cores.others, 2)} other threads, event loop's longest delay ${fmt(serverLag)} ms; ${fmt(100 * cores.stolen)}% of the machine's time stolen`);
   verdict(what === 'held' ? 'held bodies: RSS growth' : 'unauthenticated gRPC: RSS growth', `${fmt(grew)} MiB, ${fmt(after - baseline)} MiB left after`, `≤ ${fmt(limit)} MiB, near baseline after`, grew <= limit && after - baseline <= 64);
   verdict(what === 'held' ? 'held bodies: B served throughout' : 'unauthenticated gRPC: B served throughout', `${served.statuses[200] ?? 0} of ${served.requests} answered 200`, 'all', (served.statuses[200] ?? 0) === served.requests);
   return { statuses, rssMiB: { baseline, peak: top, after }, b: served, serverCores: cores, serverLagMaxMs: serverLag };
@@ -319,7 +320,7 @@ async function memory(origin: string, server: Child, what: 'held' | 'grpc') {
 // Before the server starts: a flood that fails at once left it running (the bench died on the
 // unhandled rejection).
 if (runs('isolation') && !onPath('wrk')) {
-  console.error('bench:abuse needs wrk for its floods (Debian: apt-get install wrk)');
+  console.error('bench:abuse needs wrk for its floods (run scripts/install-wrk.sh as root)');
   process.exit(1);
 }
 const server = await startChild([join(ROOT, 'dist/src/cli/main.js'), 'serve', '--tenants', join(ROOT, 'tenants.yaml'), '--repository', join(ROOT, 'models'),

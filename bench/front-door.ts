@@ -75,7 +75,7 @@ async function measureArm(flags: string[], scratch: string, pixels: Float32Array
 
 async function main(): Promise<void> {
   if (!onPath('wrk')) {
-    console.error('bench:front-door needs wrk (Debian: apt-get install wrk)');
+    console.error('bench:front-door needs wrk (run scripts/install-wrk.sh as root)');
     process.exit(1);
   }
   const scratch = mkdtempSync(join(tmpdir(), 'pareto-front-door-'));

@@ -59,6 +59,15 @@ function machineTicks(): { busy: number; steal: number; total: number } {
   return { busy: total - idle - steal, steal, total };
 }
 
+/** The share of the cores' time the hypervisor stole from now until the returned function is called. */
+export function stealMeter(): () => number {
+  const t0 = machineTicks();
+  return () => {
+    const t1 = machineTicks();
+    return (t1.steal - t0.steal) / Math.max(1, t1.total - t0.total);
+  };
+}
+
 async function gauges(origin: string, token: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${origin}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
   const out: Record<string, number> = {};

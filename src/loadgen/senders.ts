@@ -72,9 +72,15 @@ export class Senders {
    * hundreds of connections, on the client's CPU as much as the server's.
    */
   async preconnect(origin: string, n: number): Promise<void> {
+    const live = this.get(origin, '/v2/health/live');
+    await Promise.all(Array.from({ length: n }, live));
+  }
+
+  /** A GET of `path` (a health probe), on the same connections as the origin's inference requests. */
+  get(origin: string, path: string): Sender {
     const pool = this.pool(origin);
-    const live = Senders.requestBytes(origin, 'GET', '/v2/health/live', {});
-    await Promise.all(Array.from({ length: n }, () => pool.request(live)));
+    const bytes = Senders.requestBytes(origin, 'GET', path, {});
+    return async () => ({ status: (await pool.request(bytes)).status });
   }
 
   rest(origin: string, spec: RequestSpec, binary: boolean): Sender {
