@@ -68,6 +68,33 @@ export function stealMeter(): () => number {
   };
 }
 
+/**
+ * Steal above this share of the cores' time marks a measurement as the hypervisor's rather than
+ * Pareto's: on this VM it read under 1% with both cores busy in a quiet hour, and 5–24% in the
+ * hours the benches' tails blew up (bench:abuse, 2026-12-03: B's p99 beside a flood 4.3–9.4 ms in
+ * rounds with ≤ 1% stolen, 12–47 ms in rounds with ≥ 5%).
+ */
+export const STEAL_LIMIT = 0.03;
+/** Measurements repeated, at most, after the first when it was disturbed. */
+export const STEAL_RETRIES = 2;
+
+/**
+ * Runs `measure` until the hypervisor stole at most STEAL_LIMIT of the cores' time while it ran,
+ * at most 1 + STEAL_RETRIES times, and returns the last attempt. The disturbed attempts are
+ * returned too (the bench prints them: nothing measured is hidden).
+ */
+export async function undisturbed<T>(measure: () => Promise<T>, stolenIn?: (r: T) => number): Promise<{ result: T; stolen: number; disturbed: Array<{ result: T; stolen: number }> }> {
+  const disturbed: Array<{ result: T; stolen: number }> = [];
+  for (;;) {
+    const steal = stealMeter();
+    const result = await measure();
+    // `stolenIn`: the steal over the part that counts, where the measurement also waits (RSS settling).
+    const stolen = stolenIn ? stolenIn(result) : steal();
+    if (stolen <= STEAL_LIMIT || disturbed.length === STEAL_RETRIES) return { result, stolen, disturbed };
+    disturbed.push({ result, stolen });
+  }
+}
+
 async function gauges(origin: string, token: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${origin}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
   const out: Record<string, number> = {};
