@@ -27,8 +27,8 @@ export interface Window {
   machine: number;
   /**
    * Share of the cores' time the hypervisor gave to others while this machine had work (steal).
-   * On this VM it read ~1% idle and up to 20% under a bench's load: time neither the server nor
-   * the generator could have used, which no part of Pareto can win back.
+   * On this VM it read under 1% in a quiet hour, and up to 39% in a bench's 100 ms windows: time
+   * neither the server nor the generator could have used, which no part of Pareto can win back.
    */
   steal: number;
   eventLoopCores: number;
