@@ -20,8 +20,8 @@
 //   4. 24 concurrent 60 MB gRPC ModelInfer messages with no key. Targets: RSS grows by ≤ the
 //      tenant's body budget + 128 MB, returns near its baseline after, and B is served throughout.
 // A round, a window of B alone or an attack during which the hypervisor took over 3% of the cores'
-// time (steal) is measured again, at most twice (bench/lib/resources.ts); each attempt set aside
-// is printed and kept in the JSON.
+// time (steal) while B was measured is measured again, at most twice (bench/lib/resources.ts);
+// each attempt set aside is printed and kept in the JSON.
 // Options: --quick (shorter cells), --only isolation,nested,held,grpc.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -226,7 +226,7 @@ async function isolation(origin: string) {
   for (let round = 0; round < ROUNDS; round++) {
     for (const [i, cell] of cellNames.entries()) {
       if (i % ALONE_EVERY === 0) await aloneWindow();
-      const { result: { b, serverLag, cores, sent, aStatuses } } = await steadily(`round ${round + 1}, ${cell.name}`, () => measureCell(cell), (r) => bOf(r.b));
+      const { result: { b, serverLag, cores, sent, aStatuses } } = await steadily(`round ${round + 1}, ${cell.name}`, () => measureCell(cell), (r) => bOf(r.b), (r) => r.cores.stolen);
       console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}; ${bOf(b)}; server event loop's longest delay ${fmt(serverLag, 0)} ms; server cores ${fmt(cores.main, 2)} event loop + ${fmt(cores.others, 2)} other threads; ${fmt(100 * cores.stolen)}% of the machine's time stolen`);
       samples[i].b.push(...b);
       samples[i].aSamplesPerSecond.push(sent);
@@ -250,9 +250,9 @@ async function isolation(origin: string) {
           const flood = wrkFlood(`http://127.0.0.1:${echo.ports.http_port}/v2/models/mnist-mlp/infer`, bodyFile(scratch, digits, rowsPerRequest, json), Math.ceil(CELL_MS / 1000) + 2, 64);
           const beside = await measureBeside(++seed);
           await flood;
-          return beside.b;
-        }, bOf);
-        b.push(...result);
+          return beside;
+        }, (r) => bOf(r.b), (r) => r.cores.stolen);
+        b.push(...result.b);
       }
       controls.push({ name, b: summarizeB(b) });
     }

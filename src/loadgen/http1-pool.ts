@@ -63,7 +63,7 @@ class Connection {
   /** A line or head that ends with `end`, gathered across reads; returns [its text, bytes of d used] or undefined. */
   private gather(d: Buffer, end: Buffer | number, limit: number): [string, number] | undefined {
     const joined = this.partial.length ? Buffer.concat([this.partial, d]) : d;
-    const found = typeof end === 'number' ? joined.indexOf(end) : joined.indexOf(end);
+    const found = joined.indexOf(end);
     const size = typeof end === 'number' ? 1 : end.length;
     if (found < 0) {
       if (joined.length > limit) this.fail(new Http1Error(`a response line or head over ${limit} bytes`));
@@ -142,12 +142,13 @@ class Connection {
     this.reply = undefined;
     this.waiter = undefined;
     this.state = 'head';
-    if (this.closeAfter) this.kill();
+    if (this.closeAfter) this.close();
     else this.onFree(this);
     waiter?.resolve(reply);
   }
 
-  private kill(): void {
+  /** Ends the connection; the pool hears of it (onDead) once. */
+  close(): void {
     if (this.dead) return;
     this.dead = true;
     this.socket.destroy();
@@ -156,15 +157,10 @@ class Connection {
 
   private fail(e: Error): void {
     if (this.dead) return;
-    this.kill();
+    this.close();
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.reject(e);
-  }
-
-  close(): void {
-    this.dead = true;
-    this.socket.destroy();
   }
 }
 
@@ -198,7 +194,7 @@ export class Http1Pool {
   private free(c: Connection): void {
     const next = this.queue.shift();
     if (next) c.send(next.bytes, next.waiter);
-    else if (this.closed) { c.close(); this.drop(c); }
+    else if (this.closed) c.close();
     else this.idle.push(c);
   }
 
@@ -215,7 +211,7 @@ export class Http1Pool {
   close(): Promise<void> {
     return new Promise((resolve) => {
       this.closed = resolve;
-      for (const c of this.idle.splice(0)) { c.close(); this.all.delete(c); }
+      for (const c of this.idle.splice(0)) c.close();
       if (this.all.size === 0) resolve();
     });
   }

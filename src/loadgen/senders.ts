@@ -61,7 +61,7 @@ export class Senders {
   /** A whole request's bytes, head and body, built once and written as is each time it is sent. */
   private static requestBytes(origin: string, method: string, path: string, headers: Record<string, string>, body?: Buffer): Buffer {
     const head = [`${method} ${path} HTTP/1.1`, `host: ${new URL(origin).host}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
-    const broken = head.find((line) => /[\r\n]/.test(line) || /[^\x20-\x7e\t]/.test(line));
+    const broken = head.find((line) => /[^\x20-\x7e\t]/.test(line)); // CR and LF among them
     if (broken) throw new Error(`a request line or header holds a line break or a character HTTP/1.1 cannot carry: ${JSON.stringify(broken.slice(0, 60))}`);
     if (body) head.push(`content-length: ${body.length}`);
     const headBytes = Buffer.from(head.join('\r\n') + '\r\n\r\n', 'latin1');

@@ -9,9 +9,9 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 
 // The sleeper never returns to its event loop: it waits on the shared cells for the next wait
-// (the sequence number in cell 0 changes; −1 ends it), sleeps it out, and posts. A message per
-// wait each way cost its thread ~50 µs of CPU per wake (a fifth of the generator's CPU at
-// bench:tradeoff's 1,450 requests/s); a futex costs a few.
+// (the sequence number in cell 0 changes; −1 ends it), sleeps it out, and posts. With a message
+// each way its thread cost ~50 µs of CPU per wake, ~42 µs this way; the generator as a whole,
+// 216 against 248–260 µs per request (probe at 1,450 requests/s, 3 runs each: bench/RESULTS.md).
 const SLEEPER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const seq = new Int32Array(workerData, 0, 2);
@@ -61,7 +61,8 @@ export class WakeTimer {
     this.callback = cb;
     this.worker.ref();
     this.wait[0] = ms;
-    Atomics.add(this.seq, 0, 1);
+    // Wraps within the positive numbers: a negative one tells the sleeper to end.
+    Atomics.store(this.seq, 0, (Atomics.load(this.seq, 0) + 1) & 0x7fffffff);
     Atomics.notify(this.seq, 0);
   }
 
