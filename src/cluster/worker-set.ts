@@ -2,11 +2,12 @@
 // (times its pipeline depth); a batch goes to the worker with the earliest predicted finish (its
 // backlog over its executors, plus how much longer than predicted its batches have been taking)
 // among those with an executor free, else among those with a slot free, not round robin; a worker
-// far slower than the best gets none while others can take them. A worker that fails a call is
-// taken out of routing at once and the batch is retried once on another worker that serves the
-// model, if its deadline still allows; one that answers nothing for a while is taken out too;
-// reports bring them back. A batch that is late is hedged on a second worker. Workers of one model
-// may hold different variants (mid-upgrade): a batch goes only to one that has its variant.
+// far slower than the best gets none while others can take them, and then one at a time. A worker
+// that fails a call is taken out of routing at once and the batch is retried once on another worker
+// that serves the model, if its deadline still allows; one that answers nothing for a while is
+// taken out too; reports bring them back. A batch that is late is hedged on a second worker.
+// Workers of one model may hold different variants (mid-upgrade): a batch goes only to one that has
+// its variant.
 import { performance } from 'node:perf_hooks';
 import { DeadlineError, NoWorkerError, UpstreamError } from '../errors.js';
 import type { LoadReport } from '../protocol/load-report.js';
@@ -21,7 +22,7 @@ import { NoLoadReportError, WorkerClient, WorkerUnreachableError, type ModelSign
 const ALPHA = 0.2;
 /**
  * A worker whose batches take this many typical batch times longer than the best worker's (and at
- * least 1 ms longer) gets none while others can take them.
+ * least 1 ms longer) gets none while others can take them, and then one at a time.
  */
 const SLOW_BATCHES = 2;
 /** Calls with no deadline still end: a worker that stops answering must not hold requests forever. */
@@ -77,7 +78,10 @@ export interface WorkerSetEvents {
   onModel(signature: ModelSignature | undefined, model: LoadReport['models'][number]): void;
   /** Routing changed (a worker came up or went down). */
   onChange?(): void;
-  /** A slot on a worker came free: a batch the caller no longer awaits (a hedge's losing copy) may free it. */
+  /**
+   * A slot on a worker came free (a batch the caller no longer awaits, a hedge's losing copy, may
+   * free it), or a slow worker now takes the batch waiting longest.
+   */
   onFree?(): void;
   log?(level: 'info' | 'warn', msg: string, fields: Record<string, unknown>): void;
 }
@@ -317,9 +321,12 @@ export class WorkerSet implements Executors {
    * A worker with an executor free first: the dispatcher gives a busy one only a full batch, so
    * preferring a busy worker's earlier predicted finish kept partial batches waiting on it, for
    * as long as it took (a stalled worker: until it was judged silent) while another stood idle.
+   * A slow worker comes before a busy one's slot once the batch has waited as long as the slow
+   * one is predicted to add: judged slow on one late batch (a GC pause, a hedge's losing copy), it
+   * stood idle while batches waited seconds for the others.
    */
-  available(model: string): { index: number; idle: boolean } | undefined {
-    const idle = this.pick(model, undefined, 'executor');
+  available(model: string, waitedMs: number): { index: number; idle: boolean } | undefined {
+    const idle = this.pick(model, undefined, 'executor') ?? this.pickSlow(model, waitedMs);
     if (idle) return { index: idle.index, idle: true };
     const pick = this.pick(model, undefined, 'slot');
     return pick && { index: pick.index, idle: false };
@@ -327,11 +334,11 @@ export class WorkerSet implements Executors {
 
   /**
    * The worker with the earliest predicted finish among those with `room`: an executor free, a
-   * pipeline slot free, or any (a retry must go somewhere).
+   * pipeline slot free, or any (a retry must go somewhere). Slow workers are left out.
    */
   private pick(model: string, exclude: WorkerState | undefined, room: 'executor' | 'slot' | 'any', variant?: string): WorkerState | undefined {
     const candidates = this.serving(model, variant).filter((w) => w !== exclude);
-    const slow = this.bestExtra(candidates) + Math.max(1, SLOW_BATCHES * this.typicalMs);
+    const slow = this.slowerThan(candidates);
     let chosen: WorkerState | undefined;
     let chosenScore = Infinity;
     for (const w of candidates) {
@@ -344,6 +351,45 @@ export class WorkerSet implements Executors {
       if (score < chosenScore) { chosen = w; chosenScore = score; }
     }
     return chosen;
+  }
+
+  /**
+   * A slow worker with nothing in flight (one stalled now owes an answer) whose excess over the best
+   * is no more than the batch has waited; if one will be, the dispatcher is woken then.
+   */
+  private pickSlow(model: string, waitedMs: number): WorkerState | undefined {
+    const candidates = this.serving(model);
+    const best = this.bestExtra(candidates);
+    const slow = this.slowerThan(candidates);
+    let chosen: WorkerState | undefined;
+    let soonestMs = Infinity;
+    for (const w of candidates) {
+      if (w.extraMs <= slow || w.inflight > 0 || w.silentSince !== undefined) continue;
+      const waitMs = w.extraMs - best - waitedMs;
+      if (waitMs > 0) soonestMs = Math.min(soonestMs, waitMs);
+      else if (!chosen || w.extraMs < chosen.extraMs) chosen = w;
+    }
+    if (!chosen && soonestMs < Infinity) this.wakeIn(soonestMs);
+    return chosen;
+  }
+
+  /** The extra time past which a worker counts as slow. */
+  private slowerThan(candidates: WorkerState[]): number {
+    return this.bestExtra(candidates) + Math.max(1, SLOW_BATCHES * this.typicalMs);
+  }
+
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeAt = Infinity;
+
+  private wakeIn(ms: number): void {
+    const at = performance.now() + ms;
+    if (at >= this.wakeAt) return;
+    clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeAt = Infinity;
+      this.events.onFree?.();
+    }, Math.ceil(ms));
   }
 
   async run(index: number, target: RunTarget, inputs: Tensor[]): Promise<RunResult> {
@@ -454,6 +500,7 @@ export class WorkerSet implements Executors {
   close(): void {
     clearInterval(this.timer);
     clearInterval(this.silenceTimer);
+    clearTimeout(this.wakeTimer);
     for (const w of this.workers.values()) w.client.close();
     this.workers.clear();
     this.byId.clear();

@@ -281,7 +281,8 @@ export class BatchDispatcher {
       // Workers come and go on a gateway: the planner's view of capacity follows them.
       const count = Math.max(1, this.executors.count(name));
       q.planner.opts.executors = count;
-      for (let executor = this.executors.available(name); executor !== undefined && q.queue.length > 0; executor = this.executors.available(name)) {
+      const available = () => this.executors.available(name, now - q.queue.oldestHeadArrival());
+      for (let executor = available(); executor !== undefined && q.queue.length > 0; executor = available()) {
         // A busy executor only gets a batch queued behind its current one when that batch is full
         // (a partial batch is better left to grow until an executor is really free) and fits.
         const planned = this.commitments.plan(q.planner, q.queue, executor.index, executor.idle, count, now);

@@ -16,8 +16,11 @@ export interface RunTarget {
 export interface Executors {
   /** Executors that run this model's batches in parallel (the planner's utilisation divisor). */
   count(model: string): number;
-  /** A slot that can take one of this model's batches now (`idle`: nothing in flight on it). */
-  available(model: string): { index: number; idle: boolean } | undefined;
+  /**
+   * A slot that can take one of this model's batches now (`idle`: nothing in flight on it);
+   * `waitedMs`, how long the oldest of its queued requests has waited, may open a slower one.
+   */
+  available(model: string, waitedMs: number): { index: number; idle: boolean } | undefined;
   run(index: number, target: RunTarget, inputs: Tensor[]): Promise<RunResult>;
   /**
    * Where executors differ in the variants they hold (a gateway's workers): whether one that is up

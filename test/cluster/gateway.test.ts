@@ -306,13 +306,12 @@ describe('gateway', { timeout: 90_000 }, () => {
   });
 
   it('sends a queued batch when a hedge’s losing copy frees its worker’s slot', async () => {
-    // Two plain servers that hold the calls the test arms them to hold (on `holdOnly`, if set), until it releases them.
+    // Two plain servers that hold the calls the test arms them to hold, until it releases them.
     let toHold = 0;
-    let holdOnly: number | undefined;
     const held: Array<{ server: number; release: () => void }> = [];
     let onHeld = () => {};
     const hold = (server: number) => async () => {
-      if (toHold === 0 || (holdOnly !== undefined && server !== holdOnly)) return;
+      if (toHold === 0) return;
       toHold--;
       await new Promise<void>((release) => { held.push({ server, release }); onHeld(); });
     };
@@ -336,22 +335,25 @@ describe('gateway', { timeout: 90_000 }, () => {
       assert.equal(g.workers.hedges, 1);
       held[0].release();
       assert.equal((await first).status, 200);
-      // The losing copy holds the other server's slot. The first server is now free, unless the
-      // gateway judges it slow (its copy was late), which depends on timing: a request held there
-      // makes both servers busy either way (or it is the one that queues).
+      // The losing copy holds the other server. The first server is free, though it may be judged
+      // slow (its copy was late): then the blocker goes to it once it has waited that long.
       toHold = 1;
-      holdOnly = held[0].server;
-      const metrics = async () => (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`, { headers: { authorization: `Bearer ${g.admin.token}` } })).text();
-      const queued = async () => metricValue(await metrics(), 'pareto_queue_samples', { model: 'digits' }) === 1;
-      const state = () => JSON.stringify(g.workers.list().map((w) => ({ up: w.up, inflight: w.inflight, extraMs: w.extraMs, batches: w.batches })));
       const blocker = infer();
-      await until(async () => held.length === 3 || await queued(), 5000, 'the blocker held or queued').catch((e: Error) => { throw new Error(`${e.message}; workers: ${state()}`); });
-      // With both servers busy, a 1-row batch waits for a slot: queued, not sent.
-      const second = held.length === 3 ? infer() : blocker;
-      await until(queued, 5000, 'a request queued').catch((e: Error) => { throw new Error(`${e.message}; workers: ${state()}`); });
+      await heldCount(3);
+      assert.equal(held[2].server, held[0].server);
+      // With both servers owing an answer, a 1-row batch waits: queued, not sent.
+      const metrics = async () => (await fetch(`http://127.0.0.1:${g.httpPort}/metrics`, { headers: { authorization: `Bearer ${g.admin.token}` } })).text();
+      const state = () => JSON.stringify(g.workers.list().map((w) => ({ up: w.up, inflight: w.inflight, extraMs: w.extraMs, batches: w.batches })));
+      const second = infer();
+      await until(async () => metricValue(await metrics(), 'pareto_queue_samples', { model: 'digits' }) === 1, 5000, 'a request queued').catch((e: Error) => { throw new Error(`${e.message}; workers: ${state()}`); });
+      // The losing copy held this long makes its server slow once it answers: the second goes to it
+      // anyway (the other owes the blocker), once it has waited as long as that server is slow.
+      await new Promise((r) => setTimeout(r, 200));
       held[1].release();
       assert.equal((await second).status, 200, 'answered once the losing copy freed its slot');
-      held[2]?.release();
+      const [freed, busy] = [held[1].server, held[0].server].map((i) => g.workers.list().find((w) => w.client.address === servers[i]!.origin)!);
+      assert.ok(freed.extraMs > busy.extraMs + 1, `the freed server was judged slow: ${state()}`);
+      held[2].release();
       assert.equal((await blocker).status, 200);
     } finally {
       for (const h of held) h.release();
