@@ -10,6 +10,7 @@ import type { InferenceService } from '../../serving/inference-service.js';
 import type { DoorPass, Tenant } from '../../tenancy/tenants.js';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import { requestRecord } from '../request-record.js';
+import type { DoorTurns } from './door-turns.js';
 import { requestRows, type ServingInfo } from '../types.js';
 import type { BodyBudget } from './body-budget.js';
 import { decodeCost, type DecoderPool } from './decoder-pool.js';
@@ -52,6 +53,8 @@ export interface InferRouteOptions {
   slowBodies?: SlowBodies;
   /** Holds refusals of a caller refused too often. */
   tarpit?: RefusalTarpit;
+  /** Orders the work past reading a body by its tenant's priority; absent: first come. */
+  turns?: DoorTurns;
   /** True once the server is shutting down: a new request gets 503 and its connection closed, its body unread. */
   draining?: () => boolean;
 }
@@ -87,6 +90,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
   const { service, telemetry, maxBodyBytes, maxJsonBytes, bodies, decoders } = opts;
   const offloadBytes = opts.offloadBytes ?? Infinity;
   const tarpit = opts.tarpit;
+  const turns = opts.turns;
 
   const finish = (x: Exchange, status: number, error?: string) => {
     telemetry.request(requestRecord(service, x.model, x.tenant?.id, x.serving, status, x.samples, performance.now() - x.start, x.id, error));
@@ -109,6 +113,9 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
   };
 
   const answer = async (x: Exchange, req: IncomingMessage, res: ServerResponse, version: string | undefined, body: Buffer, depthScanned: boolean) => {
+    const rank = turns ? service.doorOrder(x.tenant, x.model, x.start).priority : 0;
+    const decodeTurn = turns?.turn(rank);
+    if (decodeTurn) await decodeTurn;
     // Key and model access (401/403) were checked before the body was read; unknown model or version: 404.
     service.models.variant(service.models.get(x.model), version);
     if (body.length === 0) throw new InvalidRequestError('the request has no body; send a JSON inference request');
@@ -128,6 +135,8 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     x.samples = requestRows(request);
     x.id = request.id;
     const response = await service.infer(request);
+    const answerTurn = turns?.turn(rank);
+    if (answerTurn) await answerTurn;
     const s = (x.serving = response.serving);
     const encoded = encodeInferResponse(request, response);
     const headers: Record<string, string | number> = {

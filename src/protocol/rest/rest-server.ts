@@ -15,6 +15,7 @@ import type { BodyBudget } from './body-budget.js';
 import type { DecoderPool } from './decoder-pool.js';
 import type { SlowBodies } from './slow-bodies.js';
 import type { RefusalTarpit } from './refusal-tarpit.js';
+import type { DoorTurns } from './door-turns.js';
 import type { BodySink } from './body-sink.js';
 import type { ConnectionDrain } from './connection-drain.js';
 import type { LoadReport } from '../load-report.js';
@@ -32,6 +33,7 @@ export interface RestServerOptions {
   sink?: BodySink;
   decodeOffloadBytes: number;
   tarpit?: RefusalTarpit;
+  turns?: DoorTurns;
   /** Tracks connections, for a shutdown that answers what it read. */
   drain: ConnectionDrain;
   headersTimeoutMs: number;
@@ -52,7 +54,7 @@ export function buildRestServer(opts: RestServerOptions): FastifyInstance {
   const { service, admin } = opts;
   const drain = opts.drain;
   const infer = inferRoute({ service, telemetry: opts.telemetry, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes, bodies: opts.bodies,
-    slowBodies: opts.slowBodies, decoders: opts.decoders, sink: opts.sink, offloadBytes: opts.decodeOffloadBytes, tarpit: opts.tarpit, draining: () => drain.isDraining });
+    slowBodies: opts.slowBodies, decoders: opts.decoders, sink: opts.sink, offloadBytes: opts.decodeOffloadBytes, tarpit: opts.tarpit, turns: opts.turns, draining: () => drain.isDraining });
   const app = Fastify({
     bodyLimit: opts.maxBodyBytes,
     logger: false,
