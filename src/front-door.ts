@@ -18,12 +18,12 @@ import { BodyBudget } from './protocol/rest/body-budget.js';
 import { DecoderPool } from './protocol/rest/decoder-pool.js';
 import { SlowBodies } from './protocol/rest/slow-bodies.js';
 import { RefusalTarpit } from './protocol/rest/refusal-tarpit.js';
-import { DoorTurns } from './protocol/rest/door-turns.js';
+import { DoorTurns } from './protocol/door-turns.js';
 import { BodySink } from './protocol/rest/body-sink.js';
 import { ConnectionDrain } from './protocol/rest/connection-drain.js';
 import { SharedMemoryRegions } from './serving/shared-memory.js';
 
-/** The REST door's work for lower-priority tenants runs in slices of this long per event-loop turn (door-turns.ts). */
+/** The door's work for lower-priority tenants runs in slices of this long per event-loop turn (door-turns.ts). */
 const DOOR_SLICE_MS = 1;
 /** Decoder threads run at this niceness: decoding bulk bodies yields the core to the event loop and the executors. */
 const DECODER_NICENESS = 5;
@@ -154,13 +154,14 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
   const slowBodies = new SlowBodies(opts.minBodyBytesPerSecond, () => performance.now());
   const sink = new BodySink(DECODER_NICENESS);
   const drain = new ConnectionDrain();
+  const turns = new DoorTurns(DOOR_SLICE_MS);
   const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes,
     bodies: new BodyBudget({ serverBytes: opts.maxInflightBodyBytes, tenantBytes: opts.maxTenantBodyBytes }),
     slowBodies, decoders, sink, decodeOffloadBytes: opts.decodeOffloadBytes, drain,
-    turns: new DoorTurns(DOOR_SLICE_MS),
+    turns,
     tarpit: opts.refusalDelayMs > 0 ? new RefusalTarpit({ perSecond: opts.refusalsPerSecond, delayMs: opts.refusalDelayMs, maxHeld: opts.maxHeldRefusals, now: () => performance.now() }) : undefined,
     metricsAccess, isReady, report, cluster: parts.cluster, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, keepAliveTimeoutMs: opts.keepAliveTimeoutMs });
-  const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report, admin });
+  const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report, admin, turns });
 
   let closing: Promise<void> | undefined;
   const door: FrontDoor = {

@@ -3,7 +3,7 @@
 // a priority; a slice ends after its time so other events run between slices.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DoorTurns } from '../../src/protocol/rest/door-turns.js';
+import { DoorTurns } from '../../src/protocol/door-turns.js';
 
 const HIGH = 2, NORMAL = 1, LOW = 0;
 

@@ -12,6 +12,7 @@ import type { DoorPass, Tenant } from '../../tenancy/tenants.js';
 import { requestRecord } from '../request-record.js';
 import { decodeGrpcInfer, encodeGrpcInfer, type GrpcInferRequest } from './infer-codec.js';
 import { requestRows } from '../types.js';
+import type { DoorTurns } from '../door-turns.js';
 
 export interface GrpcServerOptions {
   service: InferenceService;
@@ -21,6 +22,8 @@ export interface GrpcServerOptions {
   report: (authorization: string | undefined) => LoadReport;
   /** Checks the admin token: repository load and unload. */
   admin: AdminToken;
+  /** Orders the work around an inference by its tenant's priority (shared with REST); absent: first come. */
+  turns?: DoorTurns;
 }
 
 type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
@@ -122,9 +125,14 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       tenant = t?.id;
       // Counted from the metadata on (keyBeforeMessage), the message already read: admission checks the rest.
       if (!pass) service.precheck(t, req.model_name);
+      const rank = opts.turns ? service.doorOrder(t, req.model_name, start).priority : 0;
+      const decodeTurn = opts.turns?.turn(rank);
+      if (decodeTurn) await decodeTurn;
       const decoded = decodeGrpcInfer(req);
       samples = requestRows(decoded);
       const res = await service.infer({ ...decoded, authorization: auth, caller: { tenant: t, pass } });
+      const answerTurn = opts.turns?.turn(rank);
+      if (answerTurn) await answerTurn;
       opts.telemetry.request(requestRecord(service, req.model_name, tenant, res.serving, 200, samples, performance.now() - start, res.id));
       return encodeGrpcInfer(res);
     } catch (e) {

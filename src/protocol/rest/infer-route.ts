@@ -10,7 +10,7 @@ import type { InferenceService } from '../../serving/inference-service.js';
 import type { DoorPass, Tenant } from '../../tenancy/tenants.js';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import { requestRecord } from '../request-record.js';
-import type { DoorTurns } from './door-turns.js';
+import type { DoorTurns } from '../door-turns.js';
 import { requestRows, type ServingInfo } from '../types.js';
 import type { BodyBudget } from './body-budget.js';
 import { decodeCost, type DecoderPool } from './decoder-pool.js';

@@ -1,9 +1,10 @@
-// The REST front door's work past reading a body (decoding a small one and admitting it; encoding
-// and writing its answer) in its tenant's priority order, a slice of at most `sliceMs` per
-// event-loop turn, instead of first come. A flood's requests all read in one turn took the event
-// loop for that whole turn, and a higher-priority tenant's request read in the same turn waited
-// behind them (bench:abuse, 1-row binary flood within quota to another model: B's p99 while the
-// flood ran, median of 7 probe runs, 25.7 ms first come against 14.0 ms in turns).
+// The front door's work past reading a request (decoding a small REST body or a gRPC message's
+// tensors and admitting it; encoding and writing its answer) in its tenant's priority order, a
+// slice of at most `sliceMs` per event-loop turn, instead of first come. A flood's requests all
+// read in one turn took the event loop for that whole turn, and a higher-priority tenant's request
+// read in the same turn waited behind them (bench:abuse's 1-row binary flood within quota to
+// another model, REST: B's p99 while the flood ran, median of 7 probe runs, 25.7 ms first come
+// against 14.0 ms in turns).
 import { performance } from 'node:perf_hooks';
 
 /** Work of the highest priority seen within this long goes at once; lower priorities wait their turn. */
