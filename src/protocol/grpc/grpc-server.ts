@@ -126,13 +126,11 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       // Counted from the metadata on (keyBeforeMessage), the message already read: admission checks the rest.
       if (!pass) service.precheck(t, req.model_name);
       const rank = opts.turns ? service.doorOrder(t, req.model_name, start).priority : 0;
-      const decodeTurn = opts.turns?.turn(rank);
-      if (decodeTurn) await decodeTurn;
+      await opts.turns?.turn(rank);
       const decoded = decodeGrpcInfer(req);
       samples = requestRows(decoded);
       const res = await service.infer({ ...decoded, authorization: auth, caller: { tenant: t, pass } });
-      const answerTurn = opts.turns?.turn(rank);
-      if (answerTurn) await answerTurn;
+      await opts.turns?.turn(rank);
       opts.telemetry.request(requestRecord(service, req.model_name, tenant, res.serving, 200, samples, performance.now() - start, res.id));
       return encodeGrpcInfer(res);
     } catch (e) {

@@ -114,8 +114,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
 
   const answer = async (x: Exchange, req: IncomingMessage, res: ServerResponse, version: string | undefined, body: Buffer, depthScanned: boolean) => {
     const rank = turns ? service.doorOrder(x.tenant, x.model, x.start).priority : 0;
-    const decodeTurn = turns?.turn(rank);
-    if (decodeTurn) await decodeTurn;
+    await turns?.turn(rank);
     // Key and model access (401/403) were checked before the body was read; unknown model or version: 404.
     service.models.variant(service.models.get(x.model), version);
     if (body.length === 0) throw new InvalidRequestError('the request has no body; send a JSON inference request');
@@ -135,8 +134,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     x.samples = requestRows(request);
     x.id = request.id;
     const response = await service.infer(request);
-    const answerTurn = turns?.turn(rank);
-    if (answerTurn) await answerTurn;
+    await turns?.turn(rank);
     const s = (x.serving = response.serving);
     const encoded = encodeInferResponse(request, response);
     const headers: Record<string, string | number> = {
