@@ -214,20 +214,21 @@ async function isolation(origin: string) {
       const flood = await startFlood(['--origin', origin, '--model', cell.model, '--key', A_KEY, '--rate', String(0.8 * A_QUOTA), '--ms', String(CELL_MS + 2000), '--seed', String(++seed), '--rows', String(cell.rows), ...(cell.json ? ['--json'] : [])], 19);
       const beside = await measureBeside(++seed);
       const result = await flood;
-      return { ...beside, aStatuses: result.statuses, sent: (result.requests * cell.rows) / ((CELL_MS + 2000) / 1000) };
+      // Its send lag says whether it kept its rate inside B's window (a late generator sends less there and more after).
+      return { ...beside, aStatuses: result.statuses, aSendLagP99: result.sendLagP99, sent: (result.requests * cell.rows) / ((CELL_MS + 2000) / 1000) };
     }
     const flood = wrkFlood(`${origin}/v2/models/${cell.model}/infer`, bodyFile(scratch, digits, cell.rows, cell.json), Math.ceil(CELL_MS / 1000) + 2, 64);
     const beside = await measureBeside(++seed);
     const result = await flood;
-    return { ...beside, sent: result.perSecond * cell.rows, aStatuses: { '200': result.requests - result.non2xx, 'refused': result.non2xx } as Record<string, number> };
+    return { ...beside, sent: result.perSecond * cell.rows, aStatuses: { '200': result.requests - result.non2xx, 'refused': result.non2xx } as Record<string, number>, aSendLagP99: undefined };
   };
   const bOf = (b: Outcome[]) => { const one = summarizeB(b); return `B p50 ${fmt(one.p50, 2)} ms, p99 ${fmt(one.p99, 2)} ms, statuses ${JSON.stringify(one.statuses)}; liveness p99 ${fmt(one.liveP99, 2)} ms; B's send lag p99 ${fmt(one.sendLagP99, 2)} ms`; };
   const aloneWindow = async () => alone.push((await steadily('B alone', () => measureB(origin, CELL_MS, ++seed), bOf)).result);
   for (let round = 0; round < ROUNDS; round++) {
     for (const [i, cell] of cellNames.entries()) {
       if (i % ALONE_EVERY === 0) await aloneWindow();
-      const { result: { b, serverLag, cores, sent, aStatuses } } = await steadily(`round ${round + 1}, ${cell.name}`, () => measureCell(cell), (r) => bOf(r.b), (r) => r.cores.stolen);
-      console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}; ${bOf(b)}; server event loop's longest delay ${fmt(serverLag, 0)} ms; server cores ${fmt(cores.main, 2)} event loop + ${fmt(cores.others, 2)} other threads; ${fmt(100 * cores.stolen)}% of the machine's time stolen`);
+      const { result: { b, serverLag, cores, sent, aStatuses, aSendLagP99 } } = await steadily(`round ${round + 1}, ${cell.name}`, () => measureCell(cell), (r) => bOf(r.b), (r) => r.cores.stolen);
+      console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}${aSendLagP99 === undefined ? '' : `, its send lag p99 ${fmt(aSendLagP99, 1)} ms`}; ${bOf(b)}; server event loop's longest delay ${fmt(serverLag, 0)} ms; server cores ${fmt(cores.main, 2)} event loop + ${fmt(cores.others, 2)} other threads; ${fmt(100 * cores.stolen)}% of the machine's time stolen`);
       samples[i].b.push(...b);
       samples[i].aSamplesPerSecond.push(sent);
       samples[i].aStatuses.push(aStatuses);
