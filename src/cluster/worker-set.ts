@@ -338,7 +338,7 @@ export class WorkerSet implements Executors {
    */
   private pick(model: string, exclude: WorkerState | undefined, room: 'executor' | 'slot' | 'any', variant?: string): WorkerState | undefined {
     const candidates = this.serving(model, variant).filter((w) => w !== exclude);
-    const slow = this.slowerThan(candidates);
+    const slow = this.slowerThan(this.bestExtra(candidates));
     let chosen: WorkerState | undefined;
     let chosenScore = Infinity;
     for (const w of candidates) {
@@ -360,7 +360,7 @@ export class WorkerSet implements Executors {
   private pickSlow(model: string, waitedMs: number): WorkerState | undefined {
     const candidates = this.serving(model);
     const best = this.bestExtra(candidates);
-    const slow = this.slowerThan(candidates);
+    const slow = this.slowerThan(best);
     let chosen: WorkerState | undefined;
     let soonestMs = Infinity;
     for (const w of candidates) {
@@ -373,9 +373,9 @@ export class WorkerSet implements Executors {
     return chosen;
   }
 
-  /** The extra time past which a worker counts as slow. */
-  private slowerThan(candidates: WorkerState[]): number {
-    return this.bestExtra(candidates) + Math.max(1, SLOW_BATCHES * this.typicalMs);
+  /** The extra time past which a worker counts as slow, given the best worker's. */
+  private slowerThan(bestExtra: number): number {
+    return bestExtra + Math.max(1, SLOW_BATCHES * this.typicalMs);
   }
 
   private wakeTimer: NodeJS.Timeout | undefined;

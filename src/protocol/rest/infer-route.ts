@@ -113,8 +113,8 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
   };
 
   const answer = async (x: Exchange, req: IncomingMessage, res: ServerResponse, version: string | undefined, body: Buffer, depthScanned: boolean) => {
-    const rank = turns ? service.doorOrder(x.tenant, x.model, x.start).priority : 0;
-    await turns?.turn(rank);
+    const order = service.doorOrder(x.tenant, x.model, x.start);
+    await turns?.turn(order.priority);
     // Key and model access (401/403) were checked before the body was read; unknown model or version: 404.
     service.models.variant(service.models.get(x.model), version);
     if (body.length === 0) throw new InvalidRequestError('the request has no body; send a JSON inference request');
@@ -127,14 +127,14 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     // By cost, not size: a binary body is mostly a copy, and sending it to a thread and back cost
     // more than it saved (bench:tradeoff's 100 KB binary requests: adaptive met 93.8% of SLOs).
     const request = decoders && decodeCost(body.length, headerLength) >= offloadBytes
-      ? await decoders.decode({ ...service.doorOrder(x.tenant, x.model, x.start), model: x.model, version, body, handOver: true, headerLength, depthScanned })
+      ? await decoders.decode({ ...order, model: x.model, version, body, handOver: true, headerLength, depthScanned })
       : decodeInferBody(x.model, version, body, headerLength, maxJsonBytes, depthScanned);
     request.authorization = req.headers.authorization;
     request.caller = { tenant: x.tenant, pass: x.pass };
     x.samples = requestRows(request);
     x.id = request.id;
     const response = await service.infer(request);
-    await turns?.turn(rank);
+    await turns?.turn(order.priority);
     const s = (x.serving = response.serving);
     const encoded = encodeInferResponse(request, response);
     const headers: Record<string, string | number> = {
