@@ -213,7 +213,7 @@ async function isolation(origin: string) {
     if (cell.load === 'quota') {
       const flood = await startFlood(['--origin', origin, '--model', cell.model, '--key', A_KEY, '--rate', String(0.8 * A_QUOTA), '--ms', String(CELL_MS + 2000), '--seed', String(++seed), '--rows', String(cell.rows), ...(cell.json ? ['--json'] : [])], 19);
       const beside = await measureBeside(++seed);
-      const result = await flood;
+      const result = await flood.done;
       // Its send lag says whether it kept its rate inside B's window (a late generator sends less there and more after).
       return { ...beside, aStatuses: result.statuses, aSendLagP99: result.sendLagP99, sent: (result.requests * cell.rows) / ((CELL_MS + 2000) / 1000) };
     }
@@ -313,8 +313,8 @@ async function memory(origin: string, server: Child, what: 'held' | 'grpc') {
     const cpu = serverCores(pid);
     const b = measureB(origin, 12_000, 77).then(summarizeB);
     const { statuses } = what === 'held'
-      ? await startHelper<{ statuses: Record<string, number> }>('attacker.js', ['--mode', 'held', '--port', String(server.ports.http_port), '--key', A_KEY, '--count', '30', '--declared', String(64 * MB), '--send', String(60 * MB)])
-      : await startHelper<{ statuses: Record<string, number> }>('attacker.js', ['--mode', 'grpc', '--address', `127.0.0.1:${server.ports.grpc_port}`, '--count', '24', '--bytes', String(60 * MB)]);
+      ? await (await startHelper<{ statuses: Record<string, number> }>('attacker.js', ['--mode', 'held', '--port', String(server.ports.http_port), '--key', A_KEY, '--count', '30', '--declared', String(64 * MB), '--send', String(60 * MB)])).done
+      : await (await startHelper<{ statuses: Record<string, number> }>('attacker.js', ['--mode', 'grpc', '--address', `127.0.0.1:${server.ports.grpc_port}`, '--count', '24', '--bytes', String(60 * MB)])).done;
     const served = await b;
     // The server's CPU over B's window, on its event loop and on its other threads, and the event
     // loop's longest delay meanwhile.

@@ -181,7 +181,7 @@ async function main(): Promise<void> {
       const flood = await startFlood(['--origin', origin, '--model', 'mnist-mlp', '--key', 'iso-a-key', '--rate', '2000', '--ms', String(isoMs / 2 + 1500), '--seed', String(seed)]);
       await new Promise((r) => setTimeout(r, 1000));
       const b = await openLoop(origin, [bStream], isoMs / 2, seed);
-      floods.push(await flood);
+      floods.push(await flood.done);
       return b;
     };
     // Warm both paths first (the first flood's refusals and admissions are the slowest), then

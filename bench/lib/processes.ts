@@ -66,18 +66,26 @@ function statCpuSeconds(stat: string): number {
 export interface FloodResult { requests: number; statuses: Record<string, number>; sendLagP99: number }
 
 /**
- * A noisy tenant's open-loop stream from a process of its own (bench/lib/flood.ts, given its
- * flags; at `niceness`): resolves once it is sending, to the promise of its result.
+ * A helper process that is running. Its result is wrapped in an object: a promise resolved with a
+ * promise takes on that promise's outcome, so `await start()` returning the result's promise
+ * itself waited for the whole run (bench:abuse's quota cells and bench:slo's isolation measured
+ * B only after the flood had ended).
  */
-export function startFlood(flags: string[], niceness = 0): Promise<Promise<FloodResult>> {
+export interface Running<T> { done: Promise<T> }
+
+/**
+ * A noisy tenant's open-loop stream from a process of its own (bench/lib/flood.ts, given its
+ * flags; at `niceness`): resolves once it is sending.
+ */
+export function startFlood(flags: string[], niceness = 0): Promise<Running<FloodResult>> {
   return startHelper<FloodResult>('flood.js', flags, niceness);
 }
 
 /**
  * One of bench/lib's helper processes (it prints `sending` when it starts, then `result=<json>`):
- * resolves once it is sending, to the promise of its result, settled once the process has gone.
+ * resolves once it is sending; `done` settles once the process has gone.
  */
-export async function startHelper<T>(script: string, flags: string[], niceness = 0): Promise<Promise<T>> {
+export async function startHelper<T>(script: string, flags: string[], niceness = 0): Promise<Running<T>> {
   const path = join(new URL('.', import.meta.url).pathname, script);
   const command = [...(niceness ? ['nice', '-n', String(niceness)] : []), process.execPath, ...NODE_FLAGS, path, ...flags];
   const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -95,7 +103,7 @@ export async function startHelper<T>(script: string, flags: string[], niceness =
     child.once('exit', (code) => found !== undefined ? setTimeout(() => resolve(found!), 250) : reject(new Error(`${script} exited with ${code} before its result`)));
   });
   await Promise.race([started, result]);
-  return result;
+  return { done: result };
 }
 
 /** CPU seconds of a process's main thread, and of all its other threads (V8's GC helpers, workers), from /proc. */
