@@ -22,6 +22,7 @@ import { DoorTurns } from './protocol/door-turns.js';
 import { BodySink } from './protocol/rest/body-sink.js';
 import { ConnectionDrain } from './protocol/rest/connection-drain.js';
 import { SharedMemoryRegions } from './serving/shared-memory.js';
+import { DEFAULT_YIELD_HOLD_MS } from './scheduler/executor-commitments.js';
 
 /** The door's work for lower-priority tenants runs in slices of this long per event-loop turn (door-turns.ts). */
 const DOOR_SLICE_MS = 1;
@@ -68,6 +69,8 @@ export const FrontDoorOptionsSchema = z.strictObject({
   drainTimeoutMs: z.number().int().min(0).default(10_000),
   /** Samples queued server-wide beyond which new requests get 503. */
   maxQueuedSamples: z.number().int().min(1).default(65_536),
+  /** While a higher priority class is about, a lower class's batches wait up to this long to fill, on the fastest variant meeting their floor (scheduler/executor-commitments.ts); 0: they do not make way. */
+  yieldHoldMs: z.number().min(0).max(1000).default(DEFAULT_YIELD_HOLD_MS),
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
   /** Token for GET /metrics (the admin token works too); `openMetrics` serves it to anyone (local use). */
   metricsToken: z.string().min(8, 'the metrics token must have at least 8 characters').optional(),

@@ -73,7 +73,7 @@ export async function startServer(input: ServerOptions = {}): Promise<RunningSer
 
   const pool = new ExecutorPool({ executors: opts.executors, pipelineDepth: opts.pipelineDepth });
   const host = new ModelHost(new ModelRepository(opts.repository), pool);
-  const dispatcher = new BatchDispatcher(localExecutors(pool), (m) => host.notifyDrained(m));
+  const dispatcher = new BatchDispatcher(localExecutors(pool), (m) => host.notifyDrained(m), undefined, opts.yieldHoldMs);
   host.on('unloading', (m) => dispatcher.cancel(m, new ModelUnloadedError(m.name)));
   host.on('retired', (m) => dispatcher.forget(m));
   const tenants = opts.tenants ? new Tenants(readTenantsFile(opts.tenants), () => performance.now()) : undefined;

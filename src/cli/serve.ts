@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { startWorker } from '../cluster/worker.js';
 import type { ServerOptions } from '../server.js';
 import type { FrontDoorInput } from '../front-door.js';
+import { DEFAULT_YIELD_HOLD_MS } from '../scheduler/executor-commitments.js';
 
 export function integer(value: string): number {
   const n = Number(value);
@@ -37,6 +38,7 @@ export function addFrontDoorOptions(cmd: Command): Command {
     .addOption(new Option('--max-held-refusals <n>', 'refusals one caller may have waiting; past it, answered at once with the connection closed').env('PARETO_MAX_HELD_REFUSALS').default(1024).argParser(integer))
     .addOption(new Option('--drain-timeout-ms <ms>', 'on SIGTERM, how long requests already read may take to be answered before every connection is closed').env('PARETO_DRAIN_TIMEOUT_MS').default(10_000).argParser(integer))
     .addOption(new Option('--max-queued-samples <n>', 'samples queued server-wide beyond which new requests get 503').env('PARETO_MAX_QUEUED_SAMPLES').default(65536).argParser(integer))
+    .addOption(new Option('--yield-hold-ms <ms>', 'while a higher priority class has had a request within the last second, a lower class\'s batch waits up to this long to fill and runs on the fastest variant that meets its accuracy floor (0: lower classes do not make way)').env('PARETO_YIELD_HOLD_MS').default(DEFAULT_YIELD_HOLD_MS).argParser(integer))
     .addOption(new Option('--log-level <level>', 'pino log level: every request at debug, server faults at error').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('PARETO_LOG_LEVEL').default('info'))
     .addOption(new Option('--no-telemetry', 'record no metrics, dashboard data or request logs (to measure their cost)'))
     .addOption(new Option('--tenants <file>', 'tenants.yaml: API keys, allowed models, quotas, SLOs (reloaded on change and SIGHUP); without it the server is open').env('PARETO_TENANTS'))
@@ -89,6 +91,7 @@ export function frontDoorOptions(opts: Record<string, any>): FrontDoorInput {
     maxHeldRefusals: opts.maxHeldRefusals,
     drainTimeoutMs: opts.drainTimeoutMs,
     maxQueuedSamples: opts.maxQueuedSamples,
+    yieldHoldMs: opts.yieldHoldMs,
     adminToken: opts.adminToken,
     metricsToken: opts.metricsToken,
     openMetrics: opts.openMetrics === true,

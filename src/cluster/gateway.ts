@@ -77,7 +77,7 @@ export async function startGateway(input: GatewayOptions): Promise<RunningGatewa
     },
     onFree: () => dispatcher.wake(),
   }, { protocol: opts.workerProtocol, key: opts.workerKey, connectTimeoutMs: opts.workerConnectTimeoutMs });
-  const dispatcher = new BatchDispatcher(workers, () => undefined);
+  const dispatcher = new BatchDispatcher(workers, () => undefined, undefined, opts.yieldHoldMs);
   const redis = opts.redis ? connectRedis(opts.redis) : undefined;
   const rateLimit = redis ? new GlobalRateLimit(redis, (global) => {
     if (global) log('info', 'rate limits shared through Redis again', {});

@@ -34,6 +34,8 @@ export interface PlannerOptions {
   maxQueueDelayMs: number;
   /** Executors that run this model's batches in parallel. */
   executors: number;
+  /** Whether batches may wait to fill (max_queue_delay, PlanAt.yieldHoldMs); false where a gateway formed them already or the model runs requests one at a time. Default true. */
+  mayHold?: boolean;
   /**
    * Climbing to a more accurate variant needs its predicted times within this fraction of what is
    * available, and its capacity at 1/this of the arrival rate (staying needs them within all of
@@ -65,6 +67,11 @@ export interface PlanAt {
   maxBatchMs?: number;
   /** Work already committed per executor, on average, ms: the backlog starts after it. Default: startAt's wait. */
   committedMs?: number;
+  /**
+   * The queue's requests make way for a higher class (executor-commitments.ts): its batch waits up
+   * to this long to fill, and adaptive runs it on the fastest variant that meets its floor.
+   */
+  yieldHoldMs?: number;
 }
 
 export interface PlanResult<T> {
@@ -156,8 +163,9 @@ export class Planner<T extends QueuedRequest> {
     const expired = this.expire(queue, now);
     if (queue.length === 0) return { expired };
     const { maxBatchSize, maxQueueDelayMs } = this.opts;
-    if (maxQueueDelayMs > 0 && queue.samples < maxBatchSize) {
-      const readyAt = queue.oldestHeadArrival() + maxQueueDelayMs;
+    const holdMs = this.opts.mayHold === false ? 0 : Math.max(maxQueueDelayMs, at.yieldHoldMs ?? 0);
+    if (holdMs > 0 && queue.samples < maxBatchSize) {
+      const readyAt = queue.oldestHeadArrival() + holdMs;
       // Leave before the earliest deadline gets tight: twice the predicted run plus 2 ms of timer slack.
       const mustGoBy = queue.earliestDeadline() - 2 * this.levels[this.level].model.predict(queue.samples) - 2;
       if (now < readyAt && now < mustGoBy) return { expired, wakeAt: Math.min(readyAt, mustGoBy) };
@@ -174,11 +182,11 @@ export class Planner<T extends QueuedRequest> {
       candidates.push(next);
       samples += next.samples;
     }
-    const level = this.choose(candidates, samples, queue, now, waitMs, maxBatchMs, at.committedMs ?? waitMs);
-    let chosen = level;
-    if (candidates[0].minAccuracy > chosen.variant.accuracy) {
-      // The head needs more accuracy than the current level gives: the fastest variant that has it.
-      const floor = candidates[0].minAccuracy;
+    let chosen = this.choose(candidates, samples, queue, now, waitMs, maxBatchMs, at.committedMs ?? waitMs);
+    const floor = candidates[0].minAccuracy;
+    // The head needs more accuracy than the current level gives, or makes way for a higher class:
+    // the fastest variant that has the head's floor.
+    if (floor > chosen.variant.accuracy || (at.yieldHoldMs !== undefined && this.opts.policy === 'adaptive')) {
       chosen = [...this.levels].reverse().find((l) => l.variant.accuracy >= floor) ?? this.levels[0];
     }
     // Those the variant may serve, up to the batch size it runs cheapest per sample (the first always).

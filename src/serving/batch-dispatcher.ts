@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { AccuracyUnavailableError, DeadlineError, InferenceFailedError, isParetoError, type ParetoError } from '../errors.js';
 import type { ServingInfo } from '../protocol/types.js';
-import { ExecutorCommitments } from '../scheduler/executor-commitments.js';
+import { DEFAULT_YIELD_HOLD_MS, ExecutorCommitments } from '../scheduler/executor-commitments.js';
 import { FairQueue, type QueuedRequest } from '../scheduler/fair-queue.js';
 import { Planner, type BatchPlan, type PlannerVariant } from '../scheduler/planner.js';
 import { concatBatch, splitBatch } from '../tensor/batch.js';
@@ -67,7 +67,7 @@ function plannerVariant(v: LoadedVariant, rowElements: number): PlannerVariant {
 
 export class BatchDispatcher {
   private readonly queues = new Map<LoadedModel, Map<string, ModelQueue>>();
-  private readonly commitments = new ExecutorCommitments();
+  private readonly commitments: ExecutorCommitments;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private pumpScheduled = false;
@@ -88,7 +88,11 @@ export class BatchDispatcher {
     private readonly executors: Executors,
     private readonly onDrained: (model: LoadedModel) => void,
     private readonly now: () => number = () => performance.now(),
-  ) {}
+    /** How long a lower priority class's batch may wait to fill while a higher class is about (executor-commitments.ts); 0: it does not make way. */
+    yieldHoldMs = DEFAULT_YIELD_HOLD_MS,
+  ) {
+    this.commitments = new ExecutorCommitments(yieldHoldMs);
+  }
 
   /**
    * Queues one request's inputs (signature order). `pinned`: the version the request named; absent,
@@ -105,7 +109,7 @@ export class BatchDispatcher {
     this.arrived.set(model.name, (this.arrived.get(model.name) ?? 0) + samples);
     const now = this.now();
     q.planner.arrived(samples, now);
-    this.commitments.noteBudget(sched.priority, sched.deadline - now, now);
+    this.commitments.noteArrival(sched.priority, sched.deadline - now, now);
     return new Promise((resolve, reject) => {
       // A literal with one fixed shape (not a spread): the queue's heap code stays monomorphic.
       q.queue.push({
@@ -204,6 +208,7 @@ export class BatchDispatcher {
       policy: model.config.scheduling.policy,
       maxBatchSize: limit,
       maxQueueDelayMs: limit > 1 && !immediate ? model.config.batching.max_queue_delay_ms : 0,
+      mayHold: limit > 1 && !immediate,
       executors: this.executors.count(model.name),
     });
   }

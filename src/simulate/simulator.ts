@@ -167,7 +167,7 @@ export function simulate(opts: SimOptions): SimResult {
     if (e.kind === 0) {
       const t = e.tenant!;
       planner.arrived(t.rows, now);
-      commitments.noteBudget(t.priority, t.sloMs ?? Infinity, now);
+      commitments.noteArrival(t.priority, t.sloMs ?? Infinity, now);
       if (idle.length === 0) debt += shared;
       queue.push({ tenant: t.id, weight: t.weight, priority: t.priority, samples: t.rows, arrival: now, deadline: t.sloMs === undefined ? Infinity : now + t.sloMs, minAccuracy: t.minAccuracy ?? 0, sloMs: t.sloMs });
       nextArrival(t);

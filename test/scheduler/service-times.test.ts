@@ -8,7 +8,7 @@ import { ReportBuilder } from '../../src/loadgen/report.js';
 import { ExecutorCommitments } from '../../src/scheduler/executor-commitments.js';
 import { FairQueue, type QueuedRequest } from '../../src/scheduler/fair-queue.js';
 import { LatencyModel } from '../../src/scheduler/latency-model.js';
-import { Planner } from '../../src/scheduler/planner.js';
+import { Planner, type PlannerVariant } from '../../src/scheduler/planner.js';
 import { simulate, type SimVariant } from '../../src/simulate/simulator.js';
 
 type R = QueuedRequest & { id: number };
@@ -78,8 +78,8 @@ describe('executor commitments', () => {
   it("bound an executor's committed work to half the tightest recent budget, where a tighter class is about", () => {
     const c = new ExecutorCommitments();
     assert.equal(c.roomMs(1, Infinity, 0, 0), Infinity, 'no budget seen: unbounded');
-    c.noteBudget(1, 300, 0);
-    c.noteBudget(0, 20, 0);
+    c.noteArrival(1, 300, 0);
+    c.noteArrival(0, 20, 0);
     assert.equal(c.roomMs(1, Infinity, 0, 0), 150, "no-SLO work yields to class 1's 300 ms; class 0's 20 ms does not bind it");
     assert.equal(c.roomMs(0, 500, 0, 0), 10);
     assert.equal(c.roomMs(1, 300, 0, 0), Infinity, 'requests alike: their own deadlines bound their batches');
@@ -89,6 +89,35 @@ describe('executor commitments', () => {
     assert.equal(c.roomMs(1, 300, at, 10), 40, 'a second batch behind 110 ms still running: 40 ms left, requests alike or not');
     assert.equal(c.meanCommittedMs(2, 10), 55);
     assert.equal(c.roomMs(1, Infinity, 0, 3000), Infinity, 'budgets are forgotten after two seconds');
+  });
+
+  it('a lower class makes way while a higher one is about: its batch waits to fill, on the fastest variant that meets its floor', () => {
+    const levels: PlannerVariant[] = [
+      { name: 'accurate', accuracy: 0.99, latency: points([1, 2, 3, 4, 5]) },
+      { name: 'middle', accuracy: 0.97, latency: points([0.5, 1, 1.5, 2, 2.5]) },
+      { name: 'cheap', accuracy: 0.9, latency: points([0.1, 0.2, 0.3, 0.4, 0.5]) },
+    ];
+    const planner = () => new Planner<R>(levels, { policy: 'adaptive', maxBatchSize: 32, maxQueueDelayMs: 0, executors: 1 });
+    const low = (arrival: number, minAccuracy: number): R => ({ ...req(arrival, 500), priority: 0, minAccuracy });
+    const c = new ExecutorCommitments(5);
+    const queue = (...rs: R[]) => { const q = new FairQueue<R>(); for (const r of rs) q.push(r); return q; };
+    for (const r of [0, 0]) c.noteArrival(r, 500, 0);
+    const alone = c.plan(planner(), queue(low(0, 0.95)), 0, true, 1, 1);
+    assert.equal(alone?.plan?.variant, 'accurate', 'no higher class about: the most accurate variant, at once');
+    c.noteArrival(1, 20, 100);
+    const held = c.plan(planner(), queue(low(100, 0.95)), 0, true, 1, 101);
+    assert.equal(held?.plan, undefined, 'a higher class about: it waits to fill');
+    assert.equal(held?.wakeAt, 105);
+    const run = c.plan(planner(), queue(low(100, 0.95), low(102, 0.95)), 0, true, 1, 105);
+    assert.equal(run?.plan?.variant, 'middle', 'then the fastest variant with its floor of 0.95');
+    assert.equal(run?.plan?.requests.length, 2);
+    const higher = c.plan(planner(), queue({ ...req(100, 500), priority: 1 }), 0, true, 1, 101);
+    assert.equal(higher?.plan?.variant, 'accurate', 'the higher class itself does not wait');
+    const later = c.plan(planner(), queue(low(1200, 0)), 0, true, 1, 1200);
+    assert.equal(later?.plan?.variant, 'accurate', 'a second after the higher class last came, no longer');
+    const off = new ExecutorCommitments(0);
+    off.noteArrival(1, 20, 100);
+    assert.equal(off.plan(planner(), queue(low(100, 0)), 0, true, 1, 101)?.plan?.variant, 'accurate', 'yieldHoldMs 0: it does not make way');
   });
 
   it('a worker in the simulator holds no second batch when batches are long against the SLO', () => {
