@@ -23,9 +23,9 @@
 // up to `yieldHoldMs` to fill. On a CPU the executors share the cores with the front door, so what
 // a lower class's batch costs is taken from the higher class's requests still being read and
 // answered. Measured (bench:abuse's tenant at 80% of its quota, 1,600 1-row requests/s to
-// mnist-mlp-wide beside acme, server-side): 0.48–0.51 cores on the event loop and 0.57–0.67 on the
-// other threads, served at tta9 in batches of 6.6 rows on average; with the fastest variant and a
-// 5 ms hold, 0.41–0.42 and 0.16.
+// mnist-mlp-wide beside acme, server-side): 0.47–0.51 cores on the event loop and 0.57–0.67 on the
+// other threads, served at tta9 in batches of 6.6 rows on average; making way, 0.35–0.45 and
+// 0.12–0.25.
 import type { FairQueue, QueuedRequest } from './fair-queue.js';
 import type { Planner, PlanResult } from './planner.js';
 
