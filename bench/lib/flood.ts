@@ -1,10 +1,9 @@
 // A noisy neighbour in a process of its own: one tenant's Poisson stream of MNIST digits at a fixed
-// rate (samples/s; --rows per request, --json for JSON bodies, --connections at most, 512 by
-// default), for bench:slo's and bench:abuse's
-// isolation parts. Sent from the process that measures the other tenant, its
-// answers (and that process's garbage collection) would be counted in the other tenant's
-// latencies. It runs as a background generator (timers only, no raised priority), leaving the
-// shared core to the measuring one. Prints `sending` when it starts, then `result=<json>`
+// rate (samples/s; --rows per request, --json for JSON bodies, over at most --connections, 512 by
+// default), for bench:slo's and bench:abuse's isolation parts. Sent from the process that
+// measures the other tenant, its answers (and that process's garbage collection) would be counted
+// in the other tenant's latencies. It runs as a background generator (timers only, no raised
+// priority), leaving the shared core to the measuring one. Prints `sending` when it starts, then `result=<json>`
 // (statuses, send lag) when done.
 import { parseArgs } from 'node:util';
 import { loadMnist } from '../../src/datasets/mnist.js';
@@ -22,7 +21,9 @@ const rows = Number(values.rows);
 const pixels = loadMnist('test').pixels.slice(0, 784 * rows);
 const rate = Number(values.rate);
 console.log('sending');
-const outcomes = await openLoop(values.origin!, [{ tenant: 'flood', spec: { model: values.model!, key: values.key, pixels, rows }, rate: () => rate, binary: !values.json }], Number(values.ms), Number(values.seed), { background: true }, new Senders(Number(values.connections)));
+const senders = new Senders(Number(values.connections));
+const outcomes = await openLoop(values.origin!, [{ tenant: 'flood', spec: { model: values.model!, key: values.key, pixels, rows }, rate: () => rate, binary: !values.json }], Number(values.ms), Number(values.seed), { background: true }, senders);
+await senders.close();
 const statuses: Record<number, number> = {};
 for (const o of outcomes) statuses[o.status] = (statuses[o.status] ?? 0) + 1;
 console.log(`result=${JSON.stringify({ requests: outcomes.length, statuses, sendLagP99: percentile(sortedCopy(outcomes.map((o) => o.sendLag)), 0.99) })}`);

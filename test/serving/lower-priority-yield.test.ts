@@ -1,18 +1,18 @@
 // While a higher priority class has had a request within the last second, a lower class's batches
 // make way (scheduler/executor-commitments.ts): on a real server with the bundled mnist-mlp.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hashKey } from '../../src/tenancy/tenants.js';
-import { digits, jsonInfer, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+import { digits, jsonInfer, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
-let repo: ReturnType<typeof scratchRepository>;
+const dir = mkdtempSync(join(tmpdir(), 'pareto-yield-'));
 
 before(async () => {
-  repo = scratchRepository();
-  const tenants = join(repo.dir, 'tenants.yaml');
+  const tenants = join(dir, 'tenants.yaml');
   writeFileSync(tenants, `tenants:
   - id: urgent
     keys: ["${hashKey('urgent-key')}"]
@@ -23,9 +23,9 @@ before(async () => {
     models: ["*"]
     priority: low
 `);
-  server = await startTestServer({ repository: repo.dir, tenants });
+  server = await startTestServer({ tenants });
 });
-after(async () => { await server.close(); repo.remove(); });
+after(async () => { await server.close(); rmSync(dir, { recursive: true, force: true }); });
 
 const infer = async (key: string, parameters: Record<string, unknown> = {}) => {
   const res = await fetch(`${server.url}/v2/models/mnist-mlp/infer`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: jsonInfer(digits(0, 1).pixels, 1, { parameters }) });
