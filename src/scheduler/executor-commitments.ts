@@ -52,9 +52,10 @@ export class ExecutorCommitments {
    */
   plan<T extends QueuedRequest>(planner: Planner<T>, queue: FairQueue<T>, index: number, idle: boolean, executors: number, now: number): PlanResult<T> | undefined {
     const startAt = this.startAt(index, idle, now);
-    const maxBatchMs = this.roomMs(queue.topPriority(), queue.nextBudget(), startAt, now);
+    const top = queue.topPriority();
+    const maxBatchMs = this.roomMs(top, queue.nextBudget(), startAt, now);
     if (!idle && (queue.samples < planner.opts.maxBatchSize || planner.fullBatchMs() > maxBatchMs)) return undefined;
-    const yieldHoldMs = this.yieldHoldMs > 0 && this.higherAbout(queue.topPriority(), now) ? this.yieldHoldMs : undefined;
+    const yieldHoldMs = this.yieldHoldMs > 0 && this.higherAbout(top, now) ? this.yieldHoldMs : undefined;
     const result = planner.plan(queue, now, { startAt, maxBatchMs, committedMs: this.meanCommittedMs(executors, now), yieldHoldMs });
     if (result.plan) this.commit(index, startAt, result.plan.predictedMs);
     return result;

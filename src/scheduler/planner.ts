@@ -187,7 +187,7 @@ export class Planner<T extends QueuedRequest> {
     // The head needs more accuracy than the current level gives, or makes way for a higher class:
     // the fastest variant that has the head's floor.
     if (floor > chosen.variant.accuracy || (at.yieldHoldMs !== undefined && this.opts.policy === 'adaptive')) {
-      chosen = [...this.levels].reverse().find((l) => l.variant.accuracy >= floor) ?? this.levels[0];
+      chosen = this.fastestWith(floor);
     }
     // Those the variant may serve, up to the batch size it runs cheapest per sample (the first always).
     const cheapest = chosen.model.bestBatch(maxBatchSize);
@@ -201,6 +201,12 @@ export class Planner<T extends QueuedRequest> {
     }
     if (left.length > 0) queue.putBack(left);
     return { expired, plan: { variant: chosen.variant.name, accuracy: chosen.variant.accuracy, requests: members, samples: n, predictedMs: chosen.model.predict(n) } };
+  }
+
+  /** The fastest variant on the frontier with at least `floor` accuracy (the most accurate when none has). */
+  private fastestWith(floor: number): Level {
+    for (let i = this.levels.length - 1; i > 0; i--) if (this.levels[i].variant.accuracy >= floor) return this.levels[i];
+    return this.levels[0];
   }
 
   /**

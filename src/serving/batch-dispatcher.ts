@@ -207,7 +207,7 @@ export class BatchDispatcher {
     return new Planner<Pending>(variants.map((v) => plannerVariant(v, elements)), {
       policy: model.config.scheduling.policy,
       maxBatchSize: limit,
-      maxQueueDelayMs: limit > 1 && !immediate ? model.config.batching.max_queue_delay_ms : 0,
+      maxQueueDelayMs: model.config.batching.max_queue_delay_ms,
       mayHold: limit > 1 && !immediate,
       executors: this.executors.count(model.name),
     });
