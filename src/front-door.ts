@@ -180,7 +180,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
       closing ??= (async () => {
         ready = false;
         service.stopAccepting();
-        drain.begin();
+        await drain.begin();
         // Requests already read are answered; past the deadline, whatever is left is closed.
         let deadline: NodeJS.Timeout | undefined;
         const drained = Promise.all([

@@ -1,7 +1,8 @@
-// Shutdown answers what it read: idle and half-open connections are closed at once, requests
-// being answered finish (their answers say Connection: close), a request whose body completes
-// after the signal gets 503 PARETO_ERR_SHUTTING_DOWN, not a reset, and close() returns within the
-// drain deadline whatever clients do.
+// Shutdown answers what it read: idle and half-open connections are closed at once (once what
+// clients sent before the signal has been read), requests being answered finish (their answers
+// say Connection: close), a request whose body completes after the signal gets 503
+// PARETO_ERR_SHUTTING_DOWN, not a reset, and close() returns within the drain deadline whatever
+// clients do.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
@@ -56,6 +57,25 @@ describe('shutdown', () => {
     assert.match(pending.text(), /connection: close/i);
     await closing;
     assert.ok(performance.now() - started < 3000, 'within the drain deadline + 1 s');
+  });
+
+  it('a request on an idle keep-alive connection that the server has not read yet is answered, not reset', async () => {
+    const server = await startTestServer({ repository: BUNDLED_MODELS, drainTimeoutMs: 2000 });
+    const { body, headers } = binaryInfer(digits(0, 1).pixels, 1);
+    const conn = await open(server.httpPort);
+    conn.socket.write(request(body, headers));
+    conn.socket.write(body);
+    while (!/\r\n\r\n/.test(conn.text())) await once(conn.socket, 'data');
+    const first = conn.text().length;
+    // On loopback the write lands in the server's socket buffer at once; close() is called in the
+    // same turn, before the server's loop has read it: the connection still looks idle.
+    conn.socket.write(Buffer.concat([Buffer.from(request(body, headers), 'latin1'), body]));
+    const closing = server.close();
+    await conn.closed;
+    await closing;
+    const second = conn.text().slice(first).replace(/^[^H]*/, '');
+    assert.match(second, /^HTTP\/1\.1 (200|503)/, `the second request gets an answer: ${JSON.stringify(conn.text().slice(first, first + 80))}`);
+    assert.match(second, /connection: close/i);
   });
 
   it('a body that never completes is cut at the drain deadline, and close() returns', async () => {

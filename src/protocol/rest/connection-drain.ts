@@ -34,14 +34,17 @@ export class ConnectionDrain {
     return this.draining;
   }
 
-  /** Begins the drain: closes the connections with nothing being answered. */
-  begin(): void {
+  /**
+   * Begins the drain. Connections with nothing being answered are closed after one full turn of
+   * the event loop: a request a client wrote before the signal may still sit unread in its socket's
+   * buffer, and closing the connection then would reset a request the client saw as sent (one in
+   * CI's gateway SIGTERM test). Read in that turn, it is answered, with Connection: close.
+   */
+  async begin(): Promise<void> {
     this.draining = true;
-    for (const socket of this.sockets) {
-      const res = this.answering.get(socket);
-      if (!res) socket.destroy();
-      else if (!res.headersSent) res.setHeader('connection', 'close');
-    }
+    for (const res of this.answering.values()) if (!res.headersSent) res.setHeader('connection', 'close');
+    await pollOnce();
+    for (const socket of this.sockets) if (!this.answering.has(socket)) socket.destroy();
   }
 
   /** Past the deadline: closes every connection left. */
@@ -53,3 +56,6 @@ export class ConnectionDrain {
     return this.sockets.size;
   }
 }
+
+/** Resolves after a poll phase that began after the call: the second check phase from now. */
+const pollOnce = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
