@@ -13,6 +13,7 @@ export interface RunResult {
 }
 
 interface Waiter {
+  id: number;
   resolve: (value: FromWorker) => void;
   reject: (error: Error) => void;
 }
@@ -20,7 +21,12 @@ interface Waiter {
 /** One executor thread and its in-flight calls. */
 class Executor {
   private worker!: Worker;
-  private readonly waiting = new Map<number, Waiter>();
+  /**
+   * Calls posted and not yet answered: a few at a time (the pipeline depth), so an array searched
+   * by id. A Map with an entry set and deleted per batch kept each finished batch's graph alive
+   * through scavenges (see churn-set.ts).
+   */
+  private readonly waiting: Waiter[] = [];
   private nextId = 0;
   /** Batches posted to this executor and not yet answered. */
   inflight = 0;
@@ -32,15 +38,14 @@ class Executor {
   private spawn(): void {
     this.worker = new Worker(new URL('./executor-worker.js', import.meta.url));
     this.worker.on('message', (msg: FromWorker) => {
-      const waiter = this.waiting.get(msg.id);
-      if (!waiter) return;
-      this.waiting.delete(msg.id);
+      const at = this.waiting.findIndex((w) => w.id === msg.id);
+      if (at < 0) return;
+      const [waiter] = this.waiting.splice(at, 1);
       if (msg.op === 'error') waiter.reject(new Error(msg.message));
       else waiter.resolve(msg);
     });
     const fail = (error: Error) => {
-      for (const w of this.waiting.values()) w.reject(error);
-      this.waiting.clear();
+      for (const w of this.waiting.splice(0)) w.reject(error);
       this.inflight = 0;
       this.onExit(this, error);
     };
@@ -57,7 +62,7 @@ class Executor {
   call(msg: WorkerCall, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      this.waiting.push({ id, resolve, reject });
       this.worker.postMessage({ ...msg, id }, transfer);
     });
   }

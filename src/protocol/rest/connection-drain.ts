@@ -5,11 +5,12 @@
 // and one client that had sent half its headers held the exit for more than 35 s.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { ChurnSet } from '../../churn-set.js';
 
 export class ConnectionDrain {
-  private readonly sockets = new Set<Socket>();
+  private readonly sockets = new ChurnSet<Socket>();
   /** Sockets with a request being answered, and that answer. */
-  private readonly answering = new Map<Socket, ServerResponse>();
+  private readonly answering = new WeakMap<Socket, ServerResponse>();
   private draining = false;
 
   attach(server: Server): void {
@@ -42,7 +43,10 @@ export class ConnectionDrain {
    */
   async begin(): Promise<void> {
     this.draining = true;
-    for (const res of this.answering.values()) if (!res.headersSent) res.setHeader('connection', 'close');
+    for (const socket of this.sockets) {
+      const res = this.answering.get(socket);
+      if (res && !res.headersSent) res.setHeader('connection', 'close');
+    }
     await pollOnce();
     for (const socket of this.sockets) if (!this.answering.has(socket)) socket.destroy();
   }

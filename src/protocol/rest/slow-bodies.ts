@@ -4,6 +4,7 @@
 // has gained less than `minBytesPerSecond` a second for `windowS` checks in a row (its first second
 // aside) is answered 408 and its connection closed. One timer for all bodies, none per body.
 import { status as GrpcStatus } from '@grpc/grpc-js';
+import { ChurnSet } from '../../churn-set.js';
 import { ParetoError } from '../../errors.js';
 
 /** The body arrived too slowly (408); its connection is closed after the answer. */
@@ -21,6 +22,7 @@ export interface BodyProgress {
 }
 
 interface Watched {
+  body: BodyProgress;
   since: number;
   /** Bytes and time at the start of the current slow run. */
   runBytes: number;
@@ -32,7 +34,7 @@ interface Watched {
 }
 
 export class SlowBodies {
-  private readonly arriving = new Map<BodyProgress, Watched>();
+  private readonly arriving = new ChurnSet<Watched>();
   private readonly timer?: NodeJS.Timeout;
 
   constructor(private readonly minBytesPerSecond: number, private readonly now: () => number, private readonly windowS = 3) {
@@ -46,13 +48,15 @@ export class SlowBodies {
   watch(body: BodyProgress): () => void {
     if (!this.timer) return () => undefined;
     const now = this.now();
-    this.arriving.set(body, { since: now, runBytes: 0, runSince: now, lastBytes: 0, lastAt: now, slowChecks: 0 });
-    return () => this.arriving.delete(body);
+    const watched: Watched = { body, since: now, runBytes: 0, runSince: now, lastBytes: 0, lastAt: now, slowChecks: 0 };
+    this.arriving.add(watched);
+    return () => this.arriving.delete(watched);
   }
 
   sweep(): void {
     const now = this.now();
-    for (const [body, w] of this.arriving) {
+    for (const w of this.arriving) {
+      const body = w.body;
       const gained = body.bytes - w.lastBytes;
       const slow = now - w.since >= 1000 && gained < (this.minBytesPerSecond * (now - w.lastAt)) / 1000;
       if (!slow) {
@@ -60,7 +64,7 @@ export class SlowBodies {
         w.runBytes = body.bytes;
         w.runSince = now;
       } else if (++w.slowChecks >= this.windowS) {
-        this.arriving.delete(body);
+        this.arriving.delete(w);
         body.tooSlow(new BodyTooSlowError(body.bytes - w.runBytes, (now - w.runSince) / 1000, this.minBytesPerSecond));
         continue;
       }
