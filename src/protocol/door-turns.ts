@@ -12,7 +12,7 @@ const TOP_HOLD_MS = 1000;
 
 export class DoorTurns {
   /** Waiting work by priority rank, each first in, first out from `heads[rank]`. */
-  private readonly queues: Array<Array<() => void>> = [];
+  private readonly queues: Array<Array<(() => void) | undefined>> = [];
   private readonly heads: number[] = [];
   private top = -Infinity;
   private topAt = -Infinity;
@@ -50,7 +50,10 @@ export class DoorTurns {
     for (let rank = this.queues.length - 1; rank >= 0; rank--) {
       const q = this.queues[rank];
       if (!q || this.heads[rank] >= q.length) continue;
-      const next = q[this.heads[rank]++];
+      const next = q[this.heads[rank]];
+      // Taken work leaves the array at once: a queue that never empties under a flood kept every
+      // resolver it had handed out (and its promise) until it did.
+      q[this.heads[rank]++] = undefined;
       if (this.heads[rank] === q.length) {
         q.length = 0;
         this.heads[rank] = 0;
