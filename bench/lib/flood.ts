@@ -1,14 +1,18 @@
 // A noisy neighbour in a process of its own: one tenant's Poisson stream of MNIST digits at a fixed
 // rate (samples/s; --rows per request, --json for JSON bodies, over at most --connections, 512 by
-// default), for bench:slo's and bench:abuse's isolation parts. Sent from the process that
+// default), for bench:slo's and bench:abuse's isolation parts. With --max-outstanding N, an arrival
+// that finds N requests unanswered is dropped (counted under status -1), as a client whose N
+// connections are all busy sends nothing more: refused requests the server holds (its tarpit)
+// otherwise queued here by the thousand, and the flood ran minutes past its window to send them. Sent from the process that
 // measures the other tenant, its answers (and that process's garbage collection) would be counted
 // in the other tenant's latencies. It runs as a background generator (timers only, no raised
 // priority), leaving the shared core to the measuring one. Prints `sending` when it starts, then `result=<json>`
 // (statuses, send lag) when done.
 import { parseArgs } from 'node:util';
 import { loadMnist } from '../../src/datasets/mnist.js';
-import { openLoop } from '../../src/loadgen/open-loop.js';
-import { Senders } from '../../src/loadgen/senders.js';
+import { poissonArrivals } from '../../src/loadgen/arrivals.js';
+import { runOpenLoop } from '../../src/loadgen/runner.js';
+import { Senders, type Sender } from '../../src/loadgen/senders.js';
 import { percentile, sortedCopy } from './stats.js';
 
 const { values } = parseArgs({ options: {
@@ -16,13 +20,22 @@ const { values } = parseArgs({ options: {
   rate: { type: 'string' }, ms: { type: 'string' }, seed: { type: 'string', default: '1' },
   rows: { type: 'string', default: '1' }, json: { type: 'boolean', default: false },
   connections: { type: 'string', default: '512' },
+  'max-outstanding': { type: 'string' },
 } });
 const rows = Number(values.rows);
 const pixels = loadMnist('test').pixels.slice(0, 784 * rows);
 const rate = Number(values.rate);
 console.log('sending');
 const senders = new Senders(Number(values.connections));
-const outcomes = await openLoop(values.origin!, [{ tenant: 'flood', spec: { model: values.model!, key: values.key, pixels, rows }, rate: () => rate, binary: !values.json }], Number(values.ms), Number(values.seed), { background: true }, senders);
+const send = senders.rest(values.origin!, { model: values.model!, key: values.key, pixels, rows }, !values.json);
+const maxOutstanding = values['max-outstanding'] === undefined ? Infinity : Number(values['max-outstanding']);
+let outstanding = 0;
+const bounded: Sender = () => {
+  if (outstanding >= maxOutstanding) return Promise.resolve({ status: -1 });
+  outstanding++;
+  return send().finally(() => { outstanding--; });
+};
+const outcomes = await runOpenLoop([{ tenant: 'flood', samples: rows, send: bounded, arrivals: poissonArrivals(() => rate, rows, Number(values.ms), Number(values.seed)) }], undefined, { background: true });
 await senders.close();
 const statuses: Record<number, number> = {};
 for (const o of outcomes) statuses[o.status] = (statuses[o.status] ?? 0) + 1;
