@@ -1,10 +1,11 @@
-// A set for what the server adds and removes once per request or connection (responses being
-// answered, bodies arriving, sockets). V8's Map and Set keep what was removed from them reachable
-// until the next full collection: a long-lived Map with entries set and deleted per request made
-// every scavenge promote what those entries pointed to (each request's whole graph). Measured in a
-// plain Node 20 loop, 200 entries set and deleted per turn for 4 s: a Map promoted 870 MB and ran
-// 66 mark-compacts; this slot array, an object or a WeakMap promoted 0.1 MB and ran none. Under a
-// 1-row flood the server scavenged every ~0.5 s for 8–26 ms, promoting ~2–6 MB each time.
+// A set for what the server adds and removes once per request or connection (bodies arriving,
+// sockets). V8's Map and Set keep what was removed from them alive through scavenges until the
+// next full collection: a long-lived Map with entries set and deleted per request made every
+// scavenge promote what those entries pointed to (each request's whole graph). Measured in a plain
+// Node 20 loop, 200 entries set and deleted per turn for 4 s: a Map promoted 830–880 MB and ran
+// 66–79 mark-compacts; this slot array, an object or a WeakMap promoted 0.1 MB and ran none. Under
+// a 1-row flood the server's scavenges took 11–25 ms on average and promoted 2.7–4.5 MB each; with
+// no Map or Set on the request path, 2–3 ms and 0.1 MB (bench/RESULTS.md, bench:abuse).
 export class ChurnSet<T extends object> implements Iterable<T> {
   private readonly items: (T | undefined)[] = [];
   private readonly free: number[] = [];
