@@ -1,13 +1,14 @@
 // A noisy neighbour in a process of its own: one tenant's Poisson stream of MNIST digits at a fixed
 // rate (samples/s; --rows per request, --json for JSON bodies, over at most --connections, 512 by
-// default), for bench:slo's and bench:abuse's isolation parts. With --max-outstanding N, an arrival
-// that finds N requests unanswered is dropped (counted under status -1), as a client whose N
-// connections are all busy sends nothing more: refused requests the server holds (its tarpit)
-// otherwise queued here by the thousand, and the flood ran minutes past its window to send them. Sent from the process that
-// measures the other tenant, its answers (and that process's garbage collection) would be counted
-// in the other tenant's latencies. It runs as a background generator (timers only, no raised
-// priority), leaving the shared core to the measuring one. Prints `sending` when it starts, then `result=<json>`
-// (statuses, send lag) when done.
+// default), for bench:slo's and bench:abuse's isolation parts. Sent from the process that measures
+// the other tenant, its answers (and that process's garbage collection) would be counted in the
+// other tenant's latencies. It runs as a background generator (timers only, no raised priority),
+// leaving the shared core to the measuring one. Prints `sending` when it starts, then
+// `result=<json>` (statuses, send lag) when done.
+// With --max-outstanding N, an arrival that finds N requests unanswered is dropped (counted under
+// status -1), as a client whose N connections are all busy sends nothing more: refusals the server
+// holds (its tarpit) otherwise queued here by the thousand, and the flood ran minutes past its
+// window to send them.
 import { parseArgs } from 'node:util';
 import { loadMnist } from '../../src/datasets/mnist.js';
 import { poissonArrivals } from '../../src/loadgen/arrivals.js';
