@@ -4,9 +4,11 @@
 // server's doing, not a generator's. (Pinned to one core of two, the server's event loop,
 // executor and decoder shared it, and B's p99 beside any flood read 20–70 ms even when the flood
 // went to a bare node:http server instead of Pareto: the loopback traffic alone did that.)
-//   1. isolation: tenant A (globex: 2,000 samples/s, weight 1) sends 1- and 32-row requests, JSON
-//      and binary, to B's model and to another, within its quota (an open-loop process at 80% of
-//      it) and far past it (wrk, 64 connections, closed loop), while B (acme: 20 ms SLO, high
+//   1. isolation: tenant A (globex: 2,000 samples/s, weight 1) sends 1- and 32-row requests, JSON,
+//      binary and gRPC, to B's model and to another, within its quota (an open-loop process at 80%
+//      of it: Poisson arrivals from bench/lib/flood.ts for REST, h2load at a constant rate for
+//      gRPC) and far past it (64 in flight, closed loop: wrk's 64 connections for REST, 64 streams
+//      of one h2load connection for gRPC, as one channel), while B (acme: 20 ms SLO, high
 //      priority) sends a steady 100 requests/s of 1 row and a probe asks /v2/health/live 50 times a
 //      second. Targets per cell: B's p99 ≤ 1.5× its p99 alone, B's 504s ≤ 1%, liveness p99 ≤ 20 ms.
 //      Every cell runs once per round (3 rounds) and its rounds are pooled; B alone is measured
@@ -22,7 +24,8 @@
 // A round, a window of B alone or an attack during which the hypervisor took over 3% of the cores'
 // time (steal) while B was measured is measured again, at most twice (bench/lib/resources.ts);
 // each attempt set aside is printed and kept in the JSON.
-// Options: --quick (shorter cells), --only isolation,nested,held,grpc.
+// Options: --quick (shorter cells), --only isolation,nested,held,grpc, --cells grpc,JSON (only the
+// isolation cells whose name contains one of these).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,11 +39,12 @@ import { Senders } from '../src/loadgen/senders.js';
 import { rssMiB, startChild, startFlood, startHelper, threadCpuSeconds, type Child } from './lib/processes.js';
 import { median, percentile, sortedCopy } from './lib/stats.js';
 import { bodyFile, runWrk, type BodyFile } from './lib/wrk.js';
+import { grpcBodyFile, runH2load } from './lib/h2load.js';
 import { livenessProbe } from './lib/liveness-probe.js';
 import { STEAL_LIMIT, stealMeter, undisturbed } from './lib/resources.js';
 import { metricSamples } from '../src/telemetry/prometheus-text.js';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, cells: { type: 'string' } } });
 const runs = (part: string) => !args.only || args.only.split(',').includes(part);
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CELL_MS = args.quick ? 3000 : 10_000;
@@ -106,6 +110,16 @@ type BSummary = ReturnType<typeof summarizeB>;
 async function serverLagMaxMs(origin: string): Promise<number> {
   const text = await (await fetch(`${origin}/metrics`)).text();
   return 1000 * (metricSamples(text, 'pareto_nodejs_eventloop_lag_max_seconds')[0]?.value ?? NaN);
+}
+
+/** A's requests so far by outcome ("success" or the HTTP status), from the server's metrics: h2load sees no gRPC status. */
+async function aOutcomes(origin: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${origin}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const s of metricSamples(text, 'pareto_inference_request_total')) {
+    if (s.labels.tenant === 'globex') out[s.labels.outcome] = (out[s.labels.outcome] ?? 0) + s.value;
+  }
+  return out;
 }
 
 function summarizeB(outcomes: Outcome[]) {
@@ -181,13 +195,14 @@ async function isolation(origin: string) {
   // the p99 of one 8 s window of B alone was over 1.5× the median window's in 21–29% of windows
   // (24 s windows: none). Each cell is therefore measured in every round, its rounds pooled, and
   // B alone likewise, in windows spread between the cells; the reference is the pooled p99.
-  const cellNames: Array<{ name: string; load: 'quota' | 'flood'; rows: number; json: boolean; model: string }> = [];
+  const cellNames: Array<{ name: string; load: 'quota' | 'flood'; rows: number; encoding: 'binary' | 'JSON' | 'gRPC'; model: string }> = [];
   for (const load of ['quota', 'flood'] as const) {
     for (const rowsPerRequest of [1, 32]) {
-      for (const json of [false, true]) {
+      for (const encoding of ['binary', 'JSON', 'gRPC'] as const) {
         for (const model of ['mnist-mlp', 'mnist-mlp-wide']) {
-          const name = `A ${load === 'quota' ? 'at 80% of its quota' : 'flooding (wrk, 64 conns)'}, ${rowsPerRequest}-row ${json ? 'JSON' : 'binary'} to ${model === 'mnist-mlp' ? "B's model" : 'another model'}`;
-          cellNames.push({ name, load, rows: rowsPerRequest, json, model });
+          const flood = encoding === 'gRPC' ? 'flooding (64 in flight)' : 'flooding (wrk, 64 conns)';
+          const name = `A ${load === 'quota' ? 'at 80% of its quota' : flood}, ${rowsPerRequest}-row ${encoding} to ${model === 'mnist-mlp' ? "B's model" : 'another model'}`;
+          if (!args.cells || args.cells.split(',').some((part) => name.includes(part))) cellNames.push({ name, load, rows: rowsPerRequest, encoding, model });
         }
       }
     }
@@ -210,14 +225,26 @@ async function isolation(origin: string) {
   };
   /** One round of a cell: A's load and B beside it. */
   const measureCell = async (cell: (typeof cellNames)[number]) => {
+    if (cell.encoding === 'gRPC') {
+      const before = await aOutcomes(origin);
+      const seconds = Math.ceil(CELL_MS / 1000) + 2;
+      const flood = runH2load(`http://127.0.0.1:${server.ports.grpc_port}`, grpcBodyFile(scratch, digits, cell.rows, cell.model),
+        { seconds, streams: 64, perSecond: cell.load === 'quota' ? (0.8 * A_QUOTA) / cell.rows : undefined, key: A_KEY, niceness: 19 });
+      const beside = await measureBeside(++seed);
+      const result = await flood;
+      const after = await aOutcomes(origin);
+      const aStatuses: Record<string, number> = {};
+      for (const [outcome, n] of Object.entries(after)) if (n > (before[outcome] ?? 0)) aStatuses[outcome] = n - (before[outcome] ?? 0);
+      return { ...beside, aStatuses, aSendLagP99: undefined, sent: (result.calls * cell.rows) / seconds };
+    }
     if (cell.load === 'quota') {
-      const flood = await startFlood(['--origin', origin, '--model', cell.model, '--key', A_KEY, '--rate', String(0.8 * A_QUOTA), '--ms', String(CELL_MS + 2000), '--seed', String(++seed), '--rows', String(cell.rows), ...(cell.json ? ['--json'] : [])], 19);
+      const flood = await startFlood(['--origin', origin, '--model', cell.model, '--key', A_KEY, '--rate', String(0.8 * A_QUOTA), '--ms', String(CELL_MS + 2000), '--seed', String(++seed), '--rows', String(cell.rows), ...(cell.encoding === 'JSON' ? ['--json'] : [])], 19);
       const beside = await measureBeside(++seed);
       const result = await flood.done;
       // Its send lag says whether it kept its rate inside B's window (a late generator sends less there and more after).
       return { ...beside, aStatuses: result.statuses, aSendLagP99: result.sendLagP99, sent: (result.requests * cell.rows) / ((CELL_MS + 2000) / 1000) };
     }
-    const flood = wrkFlood(`${origin}/v2/models/${cell.model}/infer`, bodyFile(scratch, digits, cell.rows, cell.json), Math.ceil(CELL_MS / 1000) + 2, 64);
+    const flood = wrkFlood(`${origin}/v2/models/${cell.model}/infer`, bodyFile(scratch, digits, cell.rows, cell.encoding === 'JSON'), Math.ceil(CELL_MS / 1000) + 2, 64);
     const beside = await measureBeside(++seed);
     const result = await flood;
     return { ...beside, sent: result.perSecond * cell.rows, aStatuses: { '200': result.requests - result.non2xx, 'refused': result.non2xx } as Record<string, number>, aSendLagP99: undefined };
@@ -335,8 +362,8 @@ async function memory(origin: string, server: Child, what: 'held' | 'grpc') {
 
 // Before the server starts: a flood that fails at once left it running (the bench died on the
 // unhandled rejection).
-if (runs('isolation') && !onPath('wrk')) {
-  console.error('bench:abuse needs wrk for its floods (run scripts/install-wrk.sh as root)');
+if (runs('isolation') && (!onPath('wrk') || !onPath('h2load'))) {
+  console.error('bench:abuse needs wrk and h2load for its floods (run scripts/install-wrk.sh and scripts/install-h2load.sh as root)');
   process.exit(1);
 }
 const server = await startChild([join(ROOT, 'dist/src/cli/main.js'), 'serve', '--tenants', join(ROOT, 'tenants.yaml'), '--repository', join(ROOT, 'models'),
@@ -360,8 +387,9 @@ console.log('\n| measure | value | target | |\n|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 if (disturbedAttempts.length) console.log(`\n${disturbedAttempts.length} attempt(s) measured again: the hypervisor took over ${fmt(100 * STEAL_LIMIT)}% of the machine's time during them (each printed above).`);
 results.disturbedAttempts = disturbedAttempts;
-// A partial run (--only) goes to a file of its own: it must not stand in for the full one.
-const file = args.only ? `abuse-only-${args.only.split(',').sort().join('-')}.json` : 'abuse.json';
+// A partial run (--only, --cells) goes to a file of its own: it must not stand in for the full one.
+const part = [args.only && `only-${args.only.split(',').sort().join('-')}`, args.cells && `cells-${args.cells.split(',').sort().join('-').replace(/[^\w-]+/g, '_')}`].filter(Boolean).join('-');
+const file = part ? `abuse-${part}.json` : 'abuse.json';
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
 writeFileSync(join(ROOT, 'bench/results', file), JSON.stringify({ ...results, verdicts: rows }, null, 2));
 console.log(`\nwritten: bench/results/${file}`);

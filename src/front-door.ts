@@ -17,7 +17,7 @@ import { LOG_LEVELS, Telemetry } from './telemetry/telemetry.js';
 import { BodyBudget } from './protocol/rest/body-budget.js';
 import { DecoderPool } from './protocol/rest/decoder-pool.js';
 import { SlowBodies } from './protocol/rest/slow-bodies.js';
-import { RefusalTarpit } from './protocol/rest/refusal-tarpit.js';
+import { RefusalTarpit } from './protocol/refusal-tarpit.js';
 import { DoorTurns } from './protocol/door-turns.js';
 import { BodySink } from './protocol/rest/body-sink.js';
 import { ConnectionDrain } from './protocol/rest/connection-drain.js';
@@ -158,13 +158,14 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
   const sink = new BodySink(DECODER_NICENESS);
   const drain = new ConnectionDrain();
   const turns = new DoorTurns(DOOR_SLICE_MS);
+  const tarpit = opts.refusalDelayMs > 0 ? new RefusalTarpit({ perSecond: opts.refusalsPerSecond, delayMs: opts.refusalDelayMs, maxHeld: opts.maxHeldRefusals, now: () => performance.now() }) : undefined;
   const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes,
     bodies: new BodyBudget({ serverBytes: opts.maxInflightBodyBytes, tenantBytes: opts.maxTenantBodyBytes }),
     slowBodies, decoders, sink, decodeOffloadBytes: opts.decodeOffloadBytes, drain,
     turns,
-    tarpit: opts.refusalDelayMs > 0 ? new RefusalTarpit({ perSecond: opts.refusalsPerSecond, delayMs: opts.refusalDelayMs, maxHeld: opts.maxHeldRefusals, now: () => performance.now() }) : undefined,
+    tarpit,
     metricsAccess, isReady, report, cluster: parts.cluster, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, keepAliveTimeoutMs: opts.keepAliveTimeoutMs });
-  const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report, admin, turns });
+  const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report, admin, turns, tarpit });
 
   let closing: Promise<void> | undefined;
   const door: FrontDoor = {

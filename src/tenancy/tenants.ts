@@ -66,6 +66,17 @@ export class Tenant {
     return this.expected.get(model) ?? 1;
   }
 
+  /** The fewest samples the next request to any model is expected to carry (1 before any was seen). */
+  expectedSamplesAny(): number {
+    let least = 1;
+    let first = true;
+    for (const e of this.expected.values()) {
+      least = first ? e : Math.min(least, e);
+      first = false;
+    }
+    return least;
+  }
+
   /** Learns from an admitted request (the model exists: the map holds only real models). */
   sawSamples(model: string, samples: number): void {
     const e = this.expected.get(model);
@@ -146,28 +157,37 @@ export class Tenants {
     if (!tenant.mayUse(model)) throw new ForbiddenError(tenant.id, model);
     checkConcurrency(tenant);
     checkQueue(tenant);
-    const now = this.now();
-    let need = 0;
-    if (tenant.bucket) {
-      // Room for this request beside those whose bodies are still arriving: 64 connections that
-      // all found 32 samples' room at once were each read and parsed, and all but one refused.
-      need = Math.min(tenant.expectedSamples(model), tenant.bucket.burst);
-      const want = tenant.reserved + need;
-      // More than the burst reserved: this one waits until those bodies are admitted.
-      const wait = want > tenant.bucket.burst ? 1 : tenant.bucket.secondsUntil(want, now);
-      if (wait > 0) throw new RateLimitedError(`tenant '${tenant.id}' is over its rate of ${tenant.bucket.rate} samples/s (its requests to '${model}' carry ~${Math.round(need)} samples)`, Math.max(1, Math.ceil(wait)));
-    }
+    const need = this.rateRoom(tenant, tenant.expectedSamples(model), `its requests to '${model}'`);
     return pass ? doorPass(tenant, need) : undefined;
   }
 
   /**
    * Counts a request against the tenant's concurrency before anything else of it is known (a gRPC
-   * call at its metadata, before its message is read); 429 at the limit. Release the pass when the
-   * request ends; it goes to admit() like precheck's.
+   * call at its metadata, before its message is read: the model is in the message); 429 at the
+   * limit, or when its rate has no room for even the smallest request it sends to any model (a
+   * 1-row gRPC flood past its rate had every message read and decoded, only to be refused after:
+   * the event loop went to 0.99 cores). Release the pass when the request ends; it goes to admit()
+   * like precheck's.
    */
   hold(tenant: Tenant): DoorPass {
     checkConcurrency(tenant);
-    return doorPass(tenant, 0);
+    checkQueue(tenant);
+    return doorPass(tenant, this.rateRoom(tenant, tenant.expectedSamplesAny(), 'its smallest requests'));
+  }
+
+  /**
+   * Throws 429 unless the tenant's rate has room for `expected` samples beside those reserved by
+   * requests whose bodies are still arriving (64 connections that all found 32 samples' room at
+   * once were each read and parsed, and all but one refused). Returns the samples to reserve.
+   */
+  private rateRoom(tenant: Tenant, expected: number, carried: string): number {
+    if (!tenant.bucket) return 0;
+    const need = Math.min(expected, tenant.bucket.burst);
+    const want = tenant.reserved + need;
+    // More than the burst reserved: this one waits until those bodies are admitted.
+    const wait = want > tenant.bucket.burst ? 1 : tenant.bucket.secondsUntil(want, this.now());
+    if (wait > 0) throw new RateLimitedError(`tenant '${tenant.id}' is over its rate of ${tenant.bucket.rate} samples/s (${carried} carry ~${Math.round(need)} samples)`, Math.max(1, Math.ceil(wait)));
+    return need;
   }
 
   /**

@@ -23,6 +23,7 @@ before(async () => {
   - { id: a, keys: ["${hashKey('a-key')}"], models: [mnist-mlp] }
   - { id: b, keys: ["${hashKey('b-key')}"], models: ["*"] }
   - { id: one, keys: ["${hashKey('one-key')}"], models: ["*"], max_concurrency: 1 }
+  - { id: slow, keys: ["${hashKey('slow-key')}"], models: ["*"], rate_limit: { samples_per_second: 0.01, burst: 1 } }
 `);
   server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml'), minBodyBytesPerSecond: 100_000, refusalsPerSecond: 2, refusalDelayMs: DELAY_MS });
 });
@@ -83,18 +84,7 @@ describe('door limits', () => {
   });
 
   it('a gRPC call counts against its tenant\'s concurrency from its metadata, before its message is read', async () => {
-    const Client = inferenceService();
-    const client = new Client(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 * 1024 * 1024 }) as unknown as grpc.Client & { ModelInfer: Function };
-    const md = new grpc.Metadata();
-    md.set('authorization', 'Bearer one-key');
-    // 4 MB messages: each takes many flow-control windows to arrive, so all eight calls' headers
-    // are in before the first message is whole. With max_concurrency 1, the rest are refused then.
-    // (A message that is read gets 400 for its shape, past the batch size: what is measured here
-    // is which calls are refused for concurrency, and when.)
-    const raw = Buffer.alloc(4 * 1024 * 1024);
-    const call = () => new Promise<{ code: number; error?: string }>((resolve) => client.ModelInfer(
-      { model_name: 'mnist-mlp', inputs: [{ name: 'input', datatype: 'FP32', shape: [raw.length / 4] }], raw_input_contents: [raw] }, md,
-      (e: grpc.ServiceError | null) => resolve({ code: e?.code ?? 0, error: e?.metadata.get('pareto-error-code')[0] as string | undefined })));
+    const { client, call } = grpcCaller('one-key');
     try {
       const results = await Promise.all(Array.from({ length: 8 }, call));
       const limited = results.filter((r) => r.error === 'PARETO_ERR_RATE_LIMITED');
@@ -107,4 +97,70 @@ describe('door limits', () => {
       client.close();
     }
   });
+
+  it('a gRPC call past its tenant\'s rate is refused at its metadata, before its message is read', async () => {
+    const { client, call } = grpcCaller('slow-key');
+    try {
+      // The one sample of its burst goes to a real request; its rate (0.01 samples/s) then has no room.
+      const ok = await new Promise<number>((resolve) => client.ModelInfer(DIGIT, md('slow-key'), (e: grpc.ServiceError | null) => resolve(e?.code ?? 0)));
+      assert.equal(ok, 0);
+      // Read, this message would get 400 for its shape; refused at its metadata, 429.
+      const refused = await call();
+      assert.equal(refused.code, grpc.status.RESOURCE_EXHAUSTED, JSON.stringify(refused));
+      assert.equal(refused.error, 'PARETO_ERR_RATE_LIMITED');
+      assert.match(refused.details ?? '', /smallest requests carry ~1 samples/);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('holds back a caller\'s gRPC refusals at the metadata like its REST ones, and no one else\'s answers', async () => {
+    const { client, call } = grpcCaller('no-such-key', true);
+    const other = grpcCaller('b-key', true);
+    try {
+      const probes = Array.from({ length: 6 }, () => timedCall(call));
+      const b = await timedCall(other.call);
+      const refused = await Promise.all(probes);
+      assert.ok(refused.every((r) => r.code === grpc.status.UNAUTHENTICATED), JSON.stringify(refused));
+      const held = refused.filter((r) => r.ms >= DELAY_MS - 5).length;
+      assert.ok(held >= 3 && held <= 4, `2 refusals/s answered at once, the rest held ${DELAY_MS} ms: ${refused.map((r) => Math.round(r.ms))}`);
+      assert.equal(b.code, grpc.status.OK);
+      assert.ok(b.ms < DELAY_MS, `b is answered at once (${Math.round(b.ms)} ms)`);
+    } finally {
+      client.close();
+      other.client.close();
+    }
+  });
 });
+
+function md(key: string): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set('authorization', `Bearer ${key}`);
+  return metadata;
+}
+
+/** One digit's request. */
+const DIGIT = { model_name: 'mnist-mlp', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784] }], raw_input_contents: [Buffer.from(digits(0, 1).pixels.buffer)] };
+
+/**
+ * A gRPC client with `key` and a call sending a 4 MB message (or `small`: one digit). A 4 MB message
+ * takes many flow-control windows to arrive, so concurrent calls' metadata are all in before the
+ * first message is whole; read, it gets 400 for its shape, past the batch size: what is measured is
+ * which calls are refused at their metadata, and when.
+ */
+function grpcCaller(key: string, small = false) {
+  const Client = inferenceService();
+  const client = new Client(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 * 1024 * 1024 }) as unknown as grpc.Client & { ModelInfer: Function };
+  const raw = Buffer.alloc(4 * 1024 * 1024);
+  const request = small ? DIGIT : { model_name: 'mnist-mlp', inputs: [{ name: 'input', datatype: 'FP32', shape: [raw.length / 4] }], raw_input_contents: [raw] };
+  const call = () => new Promise<{ code: number; error?: string; details?: string }>((resolve) => client.ModelInfer(
+    request, md(key),
+    (e: grpc.ServiceError | null) => resolve({ code: e?.code ?? 0, error: e?.metadata.get('pareto-error-code')[0] as string | undefined, details: e?.details })));
+  return { client, call };
+}
+
+async function timedCall(call: () => Promise<{ code: number }>): Promise<{ code: number; ms: number }> {
+  const start = performance.now();
+  const { code } = await call();
+  return { code, ms: performance.now() - start };
+}

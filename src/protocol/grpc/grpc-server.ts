@@ -13,6 +13,7 @@ import { requestRecord } from '../request-record.js';
 import { decodeGrpcInfer, encodeGrpcInfer, type GrpcInferRequest } from './infer-codec.js';
 import { requestRows } from '../types.js';
 import type { DoorTurns } from '../door-turns.js';
+import { UNAUTHENTICATED, type RefusalTarpit } from '../refusal-tarpit.js';
 
 export interface GrpcServerOptions {
   service: InferenceService;
@@ -24,6 +25,8 @@ export interface GrpcServerOptions {
   admin: AdminToken;
   /** Orders the work around an inference by its tenant's priority (shared with REST); absent: first come. */
   turns?: DoorTurns;
+  /** Holds the refusals at a call's metadata of a caller refused too often (shared with REST); absent: answered at once. */
+  tarpit?: RefusalTarpit;
 }
 
 type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
@@ -59,7 +62,7 @@ const KEYED = /\/(ModelReady|ModelMetadata|ModelConfig|ModelStatistics|Repositor
  * (24 concurrent 60 MB messages with no key took RSS from 295 MB to 3.1 GB). The model and
  * repository calls (KEYED) are held to a key the same way; health and server metadata are open.
  */
-function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, admin: AdminToken, passes: WeakMap<grpc.Metadata, DoorPass>): grpc.ServerInterceptor {
+function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, admin: AdminToken, passes: WeakMap<grpc.Metadata, DoorPass>, tarpit: RefusalTarpit | undefined): grpc.ServerInterceptor {
   return (method, call) => {
     let pass: DoorPass | undefined;
     return new grpc.ServerInterceptingCall(call, {
@@ -86,7 +89,10 @@ function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, admin
               // Counted like any refusal, to its tenant where the key named one (a 429 over its
               // concurrency is that tenant's), under model 'unknown': the model is in the unread message.
               if (infer || stream) telemetry.request(requestRecord(service, '', tenant?.id, undefined, error.httpStatus, 0, 0, undefined, error.message));
-              call.sendStatus(statusOf(error));
+              // A caller refused too often waits its turn, as over REST: a client with N calls in
+              // flight then sends no faster than its refusals come back.
+              if (tarpit) tarpit.refuse(tenant?.id ?? UNAUTHENTICATED, () => call.sendStatus(statusOf(error)));
+              else call.sendStatus(statusOf(error));
               return;
             }
           }
@@ -109,7 +115,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
     'grpc.max_receive_message_length': opts.maxMessageBytes,
     'grpc.max_send_message_length': opts.maxMessageBytes,
     // Only where there are keys to check: an open server's calls skip the interceptor's cost.
-    interceptors: service.tenants ? [keyBeforeMessage(service, opts.telemetry, opts.admin, passes)] : [],
+    interceptors: service.tenants ? [keyBeforeMessage(service, opts.telemetry, opts.admin, passes, opts.tarpit)] : [],
   });
   const models = service.models;
   /** One inference, as ModelInfer and each message of ModelStreamInfer run it. */

@@ -15,7 +15,7 @@ import { requestRows, type ServingInfo } from '../types.js';
 import type { BodyBudget } from './body-budget.js';
 import { decodeCost, type DecoderPool } from './decoder-pool.js';
 import type { SlowBodies } from './slow-bodies.js';
-import type { RefusalTarpit } from './refusal-tarpit.js';
+import { UNAUTHENTICATED, type RefusalTarpit } from '../refusal-tarpit.js';
 import type { BodySink, SinkBody } from './body-sink.js';
 import { BINARY_HEADER, decodeInferBody, DEPTH_SCAN_BYTES, encodeInferResponse, JsonDepthScan, JsonTooDeepError } from './infer-codec.js';
 import { MAX_JSON_DEPTH } from '../../tensor/tensor.js';
@@ -32,8 +32,6 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const WHOLE_BODY_BYTES = 16 * 1024;
 /** Bodies from this size on are read a chunk per event-loop turn. */
 const PACED_BODY_BYTES = 1024 * 1024;
-/** The tarpit's name for callers without a valid key. */
-const UNAUTHENTICATED = '\0unauthenticated';
 
 export interface InferRouteOptions {
   service: InferenceService;

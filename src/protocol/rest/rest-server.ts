@@ -14,7 +14,7 @@ import { createServer } from 'node:http';
 import type { BodyBudget } from './body-budget.js';
 import type { DecoderPool } from './decoder-pool.js';
 import type { SlowBodies } from './slow-bodies.js';
-import type { RefusalTarpit } from './refusal-tarpit.js';
+import type { RefusalTarpit } from '../refusal-tarpit.js';
 import type { DoorTurns } from '../door-turns.js';
 import type { BodySink } from './body-sink.js';
 import type { ConnectionDrain } from './connection-drain.js';

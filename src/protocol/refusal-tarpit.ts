@@ -7,7 +7,12 @@
 // bucket), their bodies unread meanwhile. However many connections a caller opens, its refusals
 // cost at most twice `perSecond` answers a second. Past `maxHeld` waiting, a refusal is answered
 // at once with its connection closed, so that no caller holds unbounded sockets.
-import { TokenBucket } from '../../tenancy/token-bucket.js';
+// REST and gRPC share one, so a caller's refusals are paced over both. A gRPC refusal is one call's
+// status: past `maxHeld` it is answered at once and the channel, which may carry other calls, stays.
+import { TokenBucket } from '../tenancy/token-bucket.js';
+
+/** The tarpit's name for callers without a valid key. */
+export const UNAUTHENTICATED = '\0unauthenticated';
 
 export interface RefusalTarpitOptions {
   /** Refusals per second answered at once per caller (and the burst), and the pace of those that wait. */

@@ -1,0 +1,59 @@
+// h2load (nghttp2's C HTTP/2 load generator) sending one gRPC ModelInfer call over and over on one
+// connection, as one gRPC channel does: the flood bench:abuse sends over gRPC. A Node gRPC client
+// at nice 19 topped out near 1,600 calls/s (its own CPU the bottleneck) and let calls pile up past
+// the tenant's concurrency. h2load sees HTTP statuses only (a gRPC error is a 200 with a
+// grpc-status trailer), so the caller reads the outcomes from the server's own metrics.
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { inferenceService } from '../../src/protocol/grpc/proto.js';
+import { tensorBytes } from '../../src/tensor/tensor.js';
+import { statFields } from './processes.js';
+
+/** A ModelInfer request of `rows` MNIST digits, framed as on the wire (flag, length, message), as a file in `dir`. */
+export function grpcBodyFile(dir: string, pixels: Float32Array, rows: number, model: string): string {
+  const tensor = { name: 'input', datatype: 'FP32' as const, shape: [rows, 784], data: pixels.slice(0, rows * 784) };
+  const serialize = inferenceService().service.ModelInfer.requestSerialize;
+  const message = serialize({ model_name: model, inputs: [{ name: tensor.name, datatype: tensor.datatype, shape: tensor.shape }], raw_input_contents: [Buffer.from(tensorBytes(tensor))] });
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1); // byte 0: not compressed
+  message.copy(frame, 5);
+  const path = join(dir, `grpc-${model}-${rows}`);
+  writeFileSync(path, frame);
+  return path;
+}
+
+export interface H2loadOptions {
+  seconds: number;
+  /** Calls in flight on the one connection (its streams); h2load sends as fast as they come back. */
+  streams: number;
+  /** Calls a second instead of as fast as possible (h2load --rps), at most `streams` in flight. */
+  perSecond?: number;
+  key?: string;
+  niceness?: number;
+}
+
+export interface H2loadRun {
+  /** Calls answered (every gRPC outcome, refusals included). */
+  calls: number;
+  /** CPU seconds h2load itself used. */
+  cpuSeconds: number;
+}
+
+/** Runs h2load against `origin` (http://host:port of the gRPC server) until it has finished. */
+export function runH2load(origin: string, body: string, opts: H2loadOptions): Promise<H2loadRun> {
+  const headers = ['content-type: application/grpc', 'te: trailers', ...(opts.key ? [`authorization: Bearer ${opts.key}`] : [])];
+  const h2load = ['h2load', '-t1', '-c1', `-m${opts.streams}`, `-D${opts.seconds}`, '-d', body, ...headers.flatMap((h) => ['-H', h]),
+    ...(opts.perSecond ? [`--rps=${opts.perSecond}`] : []), `${origin}/inference.GRPCInferenceService/ModelInfer`];
+  // A shell waits for h2load, then prints its own /proc stat, whose cutime and cstime are h2load's CPU.
+  const command = [...(opts.niceness ? ['nice', '-n', String(opts.niceness)] : []), 'sh', '-c', '"$@" && cat /proc/$$/stat', 'sh', ...h2load];
+  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  return new Promise((resolve, reject) => child.once('exit', (code) => {
+    const done = /requests: \d+ total, \d+ started, (\d+) done/.exec(out);
+    if (code !== 0 || !done) return reject(new Error(`h2load exited with ${code}: ${out}`));
+    const stat = statFields(out);
+    resolve({ calls: Number(done[1]), cpuSeconds: (Number(stat[13]) + Number(stat[14])) / 100 });
+  }));
+}
