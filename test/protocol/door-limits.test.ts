@@ -24,6 +24,7 @@ before(async () => {
   - { id: b, keys: ["${hashKey('b-key')}"], models: ["*"] }
   - { id: one, keys: ["${hashKey('one-key')}"], models: ["*"], max_concurrency: 1 }
   - { id: slow, keys: ["${hashKey('slow-key')}"], models: ["*"], rate_limit: { samples_per_second: 0.01, burst: 1 } }
+  - { id: mixed, keys: ["${hashKey('mixed-key')}"], models: ["*"], rate_limit: { samples_per_second: 0.01, burst: 40 } }
 `);
   server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml'), minBodyBytesPerSecond: 100_000, refusalsPerSecond: 2, refusalDelayMs: DELAY_MS });
 });
@@ -114,6 +115,26 @@ describe('door limits', () => {
     }
   });
 
+  it('holds back gRPC refusals over the rate found once the message is read, like those at the metadata', async () => {
+    const Client = inferenceService();
+    const client = new Client(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & { ModelInfer: Function };
+    const rows = (model: string, n: number) => timedCall(() => new Promise<{ code: number; details?: string }>((resolve) => client.ModelInfer(
+      { model_name: model, inputs: [{ name: 'input', datatype: 'FP32', shape: [n, 784] }], raw_input_contents: [Buffer.from(digits(0, n).pixels.buffer)] }, md('mixed-key'),
+      (e: grpc.ServiceError | null) => resolve({ code: e?.code ?? 0, details: e?.details }))));
+    try {
+      // 1 row to one model, 32 to another: 7 samples of its burst left, and the metadata's check
+      // expects 1 (the fewest its requests to any model carry), so 32-row calls are read, then refused.
+      assert.equal((await rows('mnist-mlp', 1)).code, grpc.status.OK);
+      assert.equal((await rows('mnist-mlp-wide', 32)).code, grpc.status.OK);
+      const refused = await Promise.all(Array.from({ length: 6 }, () => rows('mnist-mlp-wide', 32)));
+      assert.ok(refused.every((r) => r.code === grpc.status.RESOURCE_EXHAUSTED && !/smallest requests/.test(r.details ?? '')), JSON.stringify(refused));
+      const held = refused.filter((r) => r.ms >= DELAY_MS - 5).length;
+      assert.ok(held >= 3 && held <= 4, `2 refusals/s answered at once, the rest held ${DELAY_MS} ms: ${refused.map((r) => Math.round(r.ms))}`);
+    } finally {
+      client.close();
+    }
+  });
+
   it('holds back a caller\'s gRPC refusals at the metadata like its REST ones, and no one else\'s answers', async () => {
     const { client, call } = grpcCaller('no-such-key', true);
     const other = grpcCaller('b-key', true);
@@ -159,8 +180,8 @@ function grpcCaller(key: string, small = false) {
   return { client, call };
 }
 
-async function timedCall(call: () => Promise<{ code: number }>): Promise<{ code: number; ms: number }> {
+async function timedCall<T extends { code: number }>(call: () => Promise<T>): Promise<T & { ms: number }> {
   const start = performance.now();
-  const { code } = await call();
-  return { code, ms: performance.now() - start };
+  const answer = await call();
+  return { ...answer, ms: performance.now() - start };
 }

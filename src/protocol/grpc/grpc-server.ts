@@ -143,6 +143,10 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       const status = isParetoError(e) ? e.httpStatus : 500;
       service.malformed(caller, status);
       opts.telemetry.request(requestRecord(service, req.model_name, tenant, undefined, status, samples, performance.now() - start, undefined, (e as Error).message));
+      // Over its rate once its message is read (it carries more samples than the metadata's check
+      // expected): held like a refusal at the metadata. A 32-row flood whose tenant also sent 1-row
+      // calls to another model drew 1,370 such refusals a second, 0.75 cores of the event loop.
+      if (e instanceof RateLimitedError && opts.tarpit) await new Promise<void>((resolve) => opts.tarpit!.refuse(tenant ?? UNAUTHENTICATED, () => resolve()));
       throw e;
     }
   };
