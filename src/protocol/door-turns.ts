@@ -9,6 +9,8 @@ import { performance } from 'node:perf_hooks';
 
 /** Work of the highest priority seen within this long goes at once; lower priorities wait their turn. */
 const TOP_HOLD_MS = 1000;
+/** A queue whose taken slots reach this many, and half its length, drops them. */
+const COMPACT_AT = 1024;
 
 export class DoorTurns {
   /** Waiting work by priority rank, each first in, first out from `heads[rank]`. */
@@ -56,6 +58,10 @@ export class DoorTurns {
       q[this.heads[rank]++] = undefined;
       if (this.heads[rank] === q.length) {
         q.length = 0;
+        this.heads[rank] = 0;
+      } else if (this.heads[rank] >= COMPACT_AT && 2 * this.heads[rank] >= q.length) {
+        // One that never empties under a steady flood would otherwise grow by a slot per request.
+        q.splice(0, this.heads[rank]);
         this.heads[rank] = 0;
       }
       return next;

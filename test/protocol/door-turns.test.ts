@@ -52,4 +52,28 @@ describe('door turns', () => {
     // a and b fill the 1 ms slice; the event queued by a runs before c.
     assert.deepEqual(order, ['a', 'b', 'another event', 'c', 'd']);
   });
+
+  it('keeps a queue that never empties bounded, and its work in order', async () => {
+    let now = 0;
+    const turns = new DoorTurns(1, () => now);
+    turns.turn(HIGH);
+    const queues = (turns as unknown as { queues: unknown[][] }).queues;
+    const done: number[] = [];
+    let queued = 0;
+    let longest = 0;
+    // Each piece of work queues the next one: 100 always waiting, 20,000 in all.
+    const work = (): Promise<void> => {
+      const id = queued++;
+      return turns.turn(LOW)!.then(() => {
+        done.push(id);
+        now += 0.3;
+        longest = Math.max(longest, queues[LOW].length);
+        return queued < 20_000 ? work() : undefined;
+      });
+    };
+    await Promise.all(Array.from({ length: 100 }, work));
+    assert.equal(done.length, 20_000);
+    assert.ok(done.every((id, i) => id === i), 'first come, first served throughout');
+    assert.ok(longest <= 2 * 1024 + 100, `the queue's array stays bounded: ${longest} slots at most`);
+  });
 });
