@@ -14,6 +14,7 @@ import { decodeGrpcInfer, encodeGrpcInfer, type GrpcInferRequest } from './infer
 import { requestRows } from '../types.js';
 import type { DoorTurns } from '../door-turns.js';
 import { UNAUTHENTICATED, type RefusalTarpit } from '../refusal-tarpit.js';
+import { useStreamTables } from './stream-table.js';
 
 export interface GrpcServerOptions {
   service: InferenceService;
@@ -246,6 +247,7 @@ function streamInfer(call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>, i
 }
 
 export function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+  useStreamTables();
   return new Promise((resolve, reject) => {
     server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
   });
