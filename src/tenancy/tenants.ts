@@ -68,13 +68,9 @@ export class Tenant {
 
   /** The fewest samples the next request to any model is expected to carry (1 before any was seen). */
   expectedSamplesAny(): number {
-    let least = 1;
-    let first = true;
-    for (const e of this.expected.values()) {
-      least = first ? e : Math.min(least, e);
-      first = false;
-    }
-    return least;
+    let least = Infinity;
+    for (const e of this.expected.values()) least = Math.min(least, e);
+    return least === Infinity ? 1 : least;
   }
 
   /** Learns from an admitted request (the model exists: the map holds only real models). */

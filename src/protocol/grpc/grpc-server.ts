@@ -26,7 +26,7 @@ export interface GrpcServerOptions {
   admin: AdminToken;
   /** Orders the work around an inference by its tenant's priority (shared with REST); absent: first come. */
   turns?: DoorTurns;
-  /** Holds the refusals at a call's metadata of a caller refused too often (shared with REST); absent: answered at once. */
+  /** Holds the refusals of a caller refused too often (shared with REST); absent: answered at once. */
   tarpit?: RefusalTarpit;
 }
 
