@@ -24,7 +24,7 @@
 // A round, a window of B alone or an attack during which the hypervisor took over 3% of the cores'
 // time (steal) while B was measured is measured again, at most twice (bench/lib/resources.ts);
 // each attempt set aside is printed and kept in the JSON.
-// Options: --quick (shorter cells), --only isolation,nested,held,grpc, --cells grpc,JSON (only the
+// Options: --quick (shorter cells), --only isolation,nested,held,grpc, --cells gRPC,JSON (only the
 // isolation cells whose name contains one of these).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
