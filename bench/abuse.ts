@@ -25,7 +25,8 @@
 // time (steal) while B was measured is measured again, at most twice (bench/lib/resources.ts);
 // each attempt set aside is printed and kept in the JSON.
 // Options: --quick (shorter cells), --only isolation,nested,held,grpc, --cells gRPC,JSON (only the
-// isolation cells whose name contains one of these).
+// isolation cells whose name contains one of these; split at commas, so a part cannot span the
+// comma inside "flooding (wrk, 64 conns)").
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -235,27 +236,27 @@ async function isolation(origin: string) {
       const after = await aOutcomes(origin);
       const aStatuses: Record<string, number> = {};
       for (const [outcome, n] of Object.entries(after)) if (n > (before[outcome] ?? 0)) aStatuses[outcome] = n - (before[outcome] ?? 0);
-      return { ...beside, aStatuses, aSendLagP99: undefined, sent: (result.calls * cell.rows) / seconds };
+      return { ...beside, aStatuses, aSendLagP99: undefined, generatorCores: result.cpuSeconds / seconds, sent: (result.calls * cell.rows) / seconds };
     }
     if (cell.load === 'quota') {
       const flood = await startFlood(['--origin', origin, '--model', cell.model, '--key', A_KEY, '--rate', String(0.8 * A_QUOTA), '--ms', String(CELL_MS + 2000), '--seed', String(++seed), '--rows', String(cell.rows), ...(cell.encoding === 'JSON' ? ['--json'] : [])], 19);
       const beside = await measureBeside(++seed);
       const result = await flood.done;
       // Its send lag says whether it kept its rate inside B's window (a late generator sends less there and more after).
-      return { ...beside, aStatuses: result.statuses, aSendLagP99: result.sendLagP99, sent: (result.requests * cell.rows) / ((CELL_MS + 2000) / 1000) };
+      return { ...beside, aStatuses: result.statuses, aSendLagP99: result.sendLagP99, generatorCores: undefined, sent: (result.requests * cell.rows) / ((CELL_MS + 2000) / 1000) };
     }
     const flood = wrkFlood(`${origin}/v2/models/${cell.model}/infer`, bodyFile(scratch, digits, cell.rows, cell.encoding === 'JSON'), Math.ceil(CELL_MS / 1000) + 2, 64);
     const beside = await measureBeside(++seed);
     const result = await flood;
-    return { ...beside, sent: result.perSecond * cell.rows, aStatuses: { '200': result.requests - result.non2xx, 'refused': result.non2xx } as Record<string, number>, aSendLagP99: undefined };
+    return { ...beside, sent: result.perSecond * cell.rows, aStatuses: { '200': result.requests - result.non2xx, 'refused': result.non2xx } as Record<string, number>, aSendLagP99: undefined, generatorCores: result.cpuSeconds / (Math.ceil(CELL_MS / 1000) + 2) };
   };
   const bOf = (b: Outcome[]) => { const one = summarizeB(b); return `B p50 ${fmt(one.p50, 2)} ms, p99 ${fmt(one.p99, 2)} ms, statuses ${JSON.stringify(one.statuses)}; liveness p99 ${fmt(one.liveP99, 2)} ms; B's send lag p99 ${fmt(one.sendLagP99, 2)} ms`; };
   const aloneWindow = async () => alone.push((await steadily('B alone', () => measureB(origin, CELL_MS, ++seed), bOf)).result);
   for (let round = 0; round < ROUNDS; round++) {
     for (const [i, cell] of cellNames.entries()) {
       if (i % ALONE_EVERY === 0) await aloneWindow();
-      const { result: { b, serverLag, cores, sent, aStatuses, aSendLagP99 } } = await steadily(`round ${round + 1}, ${cell.name}`, () => measureCell(cell), (r) => bOf(r.b), (r) => r.cores.stolen);
-      console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}${aSendLagP99 === undefined ? '' : `, its send lag p99 ${fmt(aSendLagP99, 1)} ms`}; ${bOf(b)}; server event loop's longest delay ${fmt(serverLag, 0)} ms; server cores ${fmt(cores.main, 2)} event loop + ${fmt(cores.others, 2)} other threads; ${fmt(100 * cores.stolen)}% of the machine's time stolen`);
+      const { result: { b, serverLag, cores, sent, aStatuses, aSendLagP99, generatorCores } } = await steadily(`round ${round + 1}, ${cell.name}`, () => measureCell(cell), (r) => bOf(r.b), (r) => r.cores.stolen);
+      console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}${aSendLagP99 === undefined ? '' : `, its send lag p99 ${fmt(aSendLagP99, 1)} ms`}${generatorCores === undefined ? '' : `, its generator ${fmt(generatorCores, 2)} cores`}; ${bOf(b)}; server event loop's longest delay ${fmt(serverLag, 0)} ms; server cores ${fmt(cores.main, 2)} event loop + ${fmt(cores.others, 2)} other threads; ${fmt(100 * cores.stolen)}% of the machine's time stolen`);
       samples[i].b.push(...b);
       samples[i].aSamplesPerSecond.push(sent);
       samples[i].aStatuses.push(aStatuses);

@@ -3,12 +3,11 @@
 // at nice 19 topped out near 1,600 calls/s (its own CPU the bottleneck) and let calls pile up past
 // the tenant's concurrency. h2load sees HTTP statuses only (a gRPC error is a 200 with a
 // grpc-status trailer), so the caller reads the outcomes from the server's own metrics.
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inferenceService } from '../../src/protocol/grpc/proto.js';
 import { tensorBytes } from '../../src/tensor/tensor.js';
-import { statFields } from './processes.js';
+import { runMeasured } from './processes.js';
 
 /** A ModelInfer request of `rows` MNIST digits, framed as on the wire (flag, length, message), as a file in `dir`. */
 export function grpcBodyFile(dir: string, pixels: Float32Array, rows: number, model: string): string {
@@ -41,19 +40,11 @@ export interface H2loadRun {
 }
 
 /** Runs h2load against `origin` (http://host:port of the gRPC server) until it has finished. */
-export function runH2load(origin: string, body: string, opts: H2loadOptions): Promise<H2loadRun> {
+export async function runH2load(origin: string, body: string, opts: H2loadOptions): Promise<H2loadRun> {
   const headers = ['content-type: application/grpc', 'te: trailers', ...(opts.key ? [`authorization: Bearer ${opts.key}`] : [])];
-  const h2load = ['h2load', '-t1', '-c1', `-m${opts.streams}`, `-D${opts.seconds}`, '-d', body, ...headers.flatMap((h) => ['-H', h]),
-    ...(opts.perSecond ? [`--rps=${opts.perSecond}`] : []), `${origin}/inference.GRPCInferenceService/ModelInfer`];
-  // A shell waits for h2load, then prints its own /proc stat, whose cutime and cstime are h2load's CPU.
-  const command = [...(opts.niceness ? ['nice', '-n', String(opts.niceness)] : []), 'sh', '-c', '"$@" && cat /proc/$$/stat', 'sh', ...h2load];
-  const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  return new Promise((resolve, reject) => child.once('exit', (code) => {
-    const done = /requests: \d+ total, \d+ started, (\d+) done/.exec(out);
-    if (code !== 0 || !done) return reject(new Error(`h2load exited with ${code}: ${out}`));
-    const stat = statFields(out);
-    resolve({ calls: Number(done[1]), cpuSeconds: (Number(stat[13]) + Number(stat[14])) / 100 });
-  }));
+  const { code, out, cpuSeconds } = await runMeasured(['h2load', '-t1', '-c1', `-m${opts.streams}`, `-D${opts.seconds}`, '-d', body, ...headers.flatMap((h) => ['-H', h]),
+    ...(opts.perSecond ? [`--rps=${opts.perSecond}`] : []), `${origin}/inference.GRPCInferenceService/ModelInfer`], { niceness: opts.niceness });
+  const done = /requests: \d+ total, \d+ started, (\d+) done/.exec(out);
+  if (code !== 0 || !done) throw new Error(`h2load exited with ${code}: ${out}`);
+  return { calls: Number(done[1]), cpuSeconds };
 }

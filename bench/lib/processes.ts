@@ -63,6 +63,22 @@ function statCpuSeconds(stat: string): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/**
+ * Runs a C load generator (`argv`, at `niceness`) to its end: its stdout, its exit code and the CPU
+ * it used. A shell waits for it, then prints its own /proc stat, whose cutime and cstime (fields 16
+ * and 17, 13 and 14 after the command name) are the generator's CPU; NaN when it failed.
+ */
+export function runMeasured(argv: string[], opts: { niceness?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; out: string; cpuSeconds: number }> {
+  const command = [...(opts.niceness ? ['nice', '-n', String(opts.niceness)] : []), 'sh', '-c', '"$@" && cat /proc/$$/stat', 'sh', ...argv];
+  const child = spawn(command[0], command.slice(1), { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d) => { out += d; });
+  return new Promise((resolve) => child.once('exit', (code) => {
+    const stat = statFields(out); // the shell's stat line comes last
+    resolve({ code, out, cpuSeconds: code === 0 ? (Number(stat[13]) + Number(stat[14])) / 100 : NaN });
+  }));
+}
+
 export interface FloodResult { requests: number; statuses: Record<string, number>; sendLagP99: number }
 
 /**

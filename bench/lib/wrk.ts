@@ -1,10 +1,9 @@
 // wrk (a C HTTP load generator, far cheaper per request than a Node client) sending one infer body
 // over and over, closed loop: the body files it sends and a run of it, with its own CPU cost.
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tensorBytes } from '../../src/tensor/tensor.js';
-import { statFields } from './processes.js';
+import { runMeasured } from './processes.js';
 
 export interface BodyFile {
   path: string;
@@ -58,29 +57,20 @@ export interface WrkOptions {
 }
 
 /** Runs wrk against `url` until it has finished (`dir`: where its script goes). */
-export function runWrk(dir: string, url: string, body: BodyFile, opts: WrkOptions): Promise<WrkRun> {
+export async function runWrk(dir: string, url: string, body: BodyFile, opts: WrkOptions): Promise<WrkRun> {
   const script = join(dir, 'wrk-body.lua');
   writeFileSync(script, WRK_SCRIPT);
-  const wrk = ['wrk', '-t1', `-c${opts.connections}`, `-d${opts.seconds}s`, '-s', script, url];
-  // A shell waits for wrk, then prints its own /proc stat, whose cutime and cstime are wrk's CPU.
-  const command = [...(opts.niceness ? ['nice', '-n', String(opts.niceness)] : []), 'sh', '-c', '"$@" && cat /proc/$$/stat', 'sh', ...wrk];
-  const child = spawn(command[0], command.slice(1), {
+  const { code, out, cpuSeconds } = await runMeasured(['wrk', '-t1', `-c${opts.connections}`, `-d${opts.seconds}s`, '-s', script, url], {
+    niceness: opts.niceness,
     env: { ...process.env, BODY: body.path, KEY: opts.key ?? '', HEADER_LENGTH: body.headerLength === undefined ? '' : String(body.headerLength) },
-    stdio: ['ignore', 'pipe', 'inherit'],
   });
-  let out = '';
-  child.stdout.on('data', (d) => { out += d; });
-  return new Promise((resolve, reject) => child.once('exit', (code) => {
-    if (code !== 0) return reject(new Error(`wrk exited with ${code}: ${out}`));
-    const stat = statFields(out); // the shell's stat line comes last
-    const latency = /Latency\s+([\d.]+)(us|ms|s)/.exec(out);
-    resolve({
-      requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
-      perSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
-      non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
-      meanMs: latency ? Number(latency[1]) * { us: 1e-3, ms: 1, s: 1000 }[latency[2] as 'us' | 'ms' | 's'] : NaN,
-      // Fields 16 and 17 of /proc/PID/stat (13 and 14 after the command name): children's utime and stime.
-      cpuSeconds: (Number(stat[13]) + Number(stat[14])) / 100,
-    });
-  }));
+  if (code !== 0) throw new Error(`wrk exited with ${code}: ${out}`);
+  const latency = /Latency\s+([\d.]+)(us|ms|s)/.exec(out);
+  return {
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
+    perSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+    meanMs: latency ? Number(latency[1]) * { us: 1e-3, ms: 1, s: 1000 }[latency[2] as 'us' | 'ms' | 's'] : NaN,
+    cpuSeconds,
+  };
 }
