@@ -19,6 +19,7 @@ import { DecoderPool } from './protocol/rest/decoder-pool.js';
 import { SlowBodies } from './protocol/rest/slow-bodies.js';
 import { RefusalTarpit } from './protocol/refusal-tarpit.js';
 import { DoorTurns } from './protocol/door-turns.js';
+import { DoorLedger } from './protocol/door-ledger.js';
 import { BodySink } from './protocol/rest/body-sink.js';
 import { ConnectionDrain } from './protocol/rest/connection-drain.js';
 import { SharedMemoryRegions } from './serving/shared-memory.js';
@@ -69,6 +70,8 @@ export const FrontDoorOptionsSchema = z.strictObject({
   drainTimeoutMs: z.number().int().min(0).default(10_000),
   /** Samples queued server-wide beyond which new requests get 503. */
   maxQueuedSamples: z.number().int().min(1).default(65_536),
+  /** Within a priority, the event loop is shared by weight, each tenant's door time counted (door-ledger.ts); off only to measure what that does. */
+  doorShare: z.boolean().default(true),
   /** While a higher priority class is about, a lower class's batches wait up to this long to fill, on the fastest variant meeting their floor (scheduler/executor-commitments.ts); 0: they do not make way. */
   yieldHoldMs: z.number().min(0).max(1000).default(DEFAULT_YIELD_HOLD_MS),
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
@@ -123,6 +126,8 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
   const { service, dispatcher, tenants } = parts;
   const admin = new AdminToken(opts.adminToken);
   let busyAt = { t: performance.now(), busy: 0 };
+  const now = () => performance.now();
+  const ledger = new DoorLedger({ now, busyMs: () => performance.eventLoopUtilization().active });
   const telemetry = new Telemetry({
     logLevel: opts.logLevel,
     enabled: opts.telemetry,
@@ -138,6 +143,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
       },
       preferredVariants: () => dispatcher.preferredVariants(),
       models: () => service.models.index(),
+      doorCpuMs: () => ledger.totals(),
       modelGauges: () => ({ queued: dispatcher.queuedSamplesByModel(), preferred: dispatcher.preferredVariants() }),
     },
   });
@@ -157,7 +163,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
   const slowBodies = new SlowBodies(opts.minBodyBytesPerSecond, () => performance.now());
   const sink = new BodySink(DECODER_NICENESS);
   const drain = new ConnectionDrain();
-  const turns = new DoorTurns(DOOR_SLICE_MS);
+  const turns = new DoorTurns(DOOR_SLICE_MS, now, ledger, opts.doorShare);
   const tarpit = opts.refusalDelayMs > 0 ? new RefusalTarpit({ perSecond: opts.refusalsPerSecond, delayMs: opts.refusalDelayMs, maxHeld: opts.maxHeldRefusals, now: () => performance.now() }) : undefined;
   const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes,
     bodies: new BodyBudget({ serverBytes: opts.maxInflightBodyBytes, tenantBytes: opts.maxTenantBodyBytes }),

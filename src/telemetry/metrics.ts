@@ -77,6 +77,10 @@ export class Metrics {
       this.set(performance.eventLoopUtilization(now, loop).utilization);
       loop = now;
     } });
+    new client.Counter({ name: 'pareto_front_door_cpu_seconds_total', help: 'Event-loop time spent on each tenant\'s requests: their decoding, admission and encoding as measured, and the framing and collection the loop spent besides, shared out by requests (protocol/door-ledger.ts)', labelNames: ['tenant'], registers, collect() {
+      this.reset();
+      for (const [tenant, ms] of gauges.doorCpuMs()) this.inc({ tenant }, ms / 1000);
+    } });
     new client.Gauge({ name: 'pareto_planner_preferred_variant', help: '1 for the variant the adaptive planner prefers now, per model', labelNames: ['model', 'version'], registers, collect() {
       this.reset();
       for (const [model, version] of gauges.preferredVariants()) this.set({ model, version }, 1);
@@ -128,4 +132,6 @@ export interface GaugeSources {
   utilization(): number;
   preferredVariants(): Map<string, string>;
   models(): Array<{ name: string; state: string }>;
+  /** Front-door ms charged to each tenant so far. */
+  doorCpuMs(): Map<string, number>;
 }

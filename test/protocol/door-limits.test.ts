@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { inferenceService } from '../../src/protocol/grpc/proto.js';
 import { hashKey } from '../../src/tenancy/tenants.js';
-import { binaryInfer, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+import { ADMIN_TOKEN, binaryInfer, digits, jsonInfer, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+import { metricValue } from '../../src/telemetry/prometheus-text.js';
 
 const DELAY_MS = 1500;
 let server: TestServer;
@@ -25,6 +26,8 @@ before(async () => {
   - { id: one, keys: ["${hashKey('one-key')}"], models: ["*"], max_concurrency: 1 }
   - { id: slow, keys: ["${hashKey('slow-key')}"], models: ["*"], rate_limit: { samples_per_second: 0.01, burst: 1 } }
   - { id: mixed, keys: ["${hashKey('mixed-key')}"], models: ["*"], rate_limit: { samples_per_second: 0.01, burst: 40 } }
+  - { id: busy, keys: ["${hashKey('busy-key')}"], models: ["*"] }
+  - { id: quiet, keys: ["${hashKey('quiet-key')}"], models: ["*"] }
 `);
   server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml'), minBodyBytesPerSecond: 100_000, refusalsPerSecond: 2, refusalDelayMs: DELAY_MS });
 });
@@ -38,7 +41,31 @@ async function timed(model: string, key: string): Promise<{ status: number; ms: 
   return { status: res.status, ms: performance.now() - start };
 }
 
+/** Front-door seconds charged to a tenant so far (GET /metrics). */
+async function doorSeconds(tenant: string): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+  return metricValue(text, 'pareto_front_door_cpu_seconds_total', { tenant }) || 0;
+}
+
 describe('door limits', () => {
+  it('charges each tenant the front door\'s time spent on its requests, over REST and gRPC', async () => {
+    const [busy0, quiet0] = [await doorSeconds('busy'), await doorSeconds('quiet')];
+    const json = (key: string) => fetch(`${server.url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: jsonInfer(digits(0, 8).pixels, 8), headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` } }).then((r) => r.status);
+    assert.deepEqual(await Promise.all(Array.from({ length: 20 }, () => json('busy-key'))), Array(20).fill(200));
+    assert.equal(await json('quiet-key'), 200);
+    const [busy1, quiet1] = [await doorSeconds('busy'), await doorSeconds('quiet')];
+    assert.ok(quiet1 > quiet0, `the quiet tenant's one request is charged: ${quiet1 - quiet0} s`);
+    assert.ok(busy1 - busy0 > 5 * (quiet1 - quiet0), `20 requests cost more than one: ${busy1 - busy0} against ${quiet1 - quiet0} s`);
+    const { client, send } = grpcCaller('busy-key');
+    try {
+      for (let i = 0; i < 5; i++) assert.equal((await send(DIGIT)).code, grpc.status.OK);
+    } finally {
+      client.close();
+    }
+    assert.ok(await doorSeconds('busy') > busy1, 'gRPC calls are charged too');
+  });
+
+
   it('a body that trickles, or sends most of itself and stops, gets 408 and its connection closed', async () => {
     const answer = async (first: number) => {
       const socket = connect(server.httpPort, '127.0.0.1');

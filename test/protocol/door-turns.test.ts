@@ -4,8 +4,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DoorTurns } from '../../src/protocol/door-turns.js';
+import { DoorLedger, type DoorCaller } from '../../src/protocol/door-ledger.js';
 
-const HIGH = 2, NORMAL = 1, LOW = 0;
+const HIGH = { tenant: 'h', weight: 1, priority: 2 }, NORMAL = { tenant: 'n', weight: 1, priority: 1 }, LOW = { tenant: 'l', weight: 1, priority: 0 };
 
 describe('door turns', () => {
   it('lets the highest priority seen lately go at once, and the rest in priority order, first come within one', async () => {
@@ -14,7 +15,7 @@ describe('door turns', () => {
     assert.equal(turns.turn(NORMAL), undefined, 'alone, a normal tenant waits for no one');
     assert.equal(turns.turn(HIGH), undefined);
     const order: string[] = [];
-    const wait = (rank: number, name: string) => turns.turn(rank)!.then(() => { order.push(name); });
+    const wait = (who: DoorCaller, name: string) => turns.turn(who)!.then(() => { order.push(name); });
     const all = [wait(LOW, 'low 1'), wait(NORMAL, 'normal 1'), wait(LOW, 'low 2'), wait(NORMAL, 'normal 2')];
     assert.equal(turns.turn(HIGH), undefined, 'the highest priority still goes at once');
     await Promise.all(all);
@@ -57,7 +58,6 @@ describe('door turns', () => {
     let now = 0;
     const turns = new DoorTurns(1, () => now);
     turns.turn(HIGH);
-    const queues = (turns as unknown as { queues: unknown[][] }).queues;
     const done: number[] = [];
     let queued = 0;
     let longest = 0;
@@ -67,7 +67,7 @@ describe('door turns', () => {
       return turns.turn(LOW)!.then(() => {
         done.push(id);
         now += 0.3;
-        longest = Math.max(longest, queues[LOW].length);
+        longest = Math.max(longest, turns.slotsOf(LOW.priority, LOW.tenant));
         return queued < 20_000 ? work() : undefined;
       });
     };
@@ -75,5 +75,47 @@ describe('door turns', () => {
     assert.equal(done.length, 20_000);
     assert.ok(done.every((id, i) => id === i), 'first come, first served throughout');
     assert.ok(longest <= 2 * 1024 + 100, `the queue's array stays bounded: ${longest} slots at most`);
+  });
+});
+
+describe('door turns within a priority', () => {
+  /** Turns whose ledger runs on a fake clock and a loop busy 90% of each 100 ms window. */
+  function busyDoor() {
+    let now = 0, busy = 0;
+    const ledger = new DoorLedger({ now: () => now, busyMs: () => busy, windowMs: 100 });
+    const turns = new DoorTurns(Infinity, () => now, ledger);
+    /** 10 windows in which each [who, ms] used that much of the door. */
+    const use = (work: Array<[DoorCaller, number]>) => {
+      for (let i = 0; i < 10; i++) {
+        for (const [who, ms] of work) turns.charge(who, ms, true);
+        now += 100;
+        busy += 90;
+      }
+    };
+    return { turns, use };
+  }
+  const PEER = { tenant: 'p', weight: 1, priority: 1 };
+
+  it('makes a tenant over its share wait its turn while its peer goes at once', async () => {
+    const { turns, use } = busyDoor();
+    use([[NORMAL, 80], [PEER, 10]]);
+    const waiting = turns.turn(NORMAL);
+    assert.ok(waiting, 'the tenant that took 8 of every 9 ms waits');
+    assert.equal(turns.turn(PEER), undefined, 'its peer goes at once');
+    await waiting;
+  });
+
+  it('serves the waiting tenant that used the door least per weight first, whoever queued first', async () => {
+    const { turns, use } = busyDoor();
+    use([[NORMAL, 60], [PEER, 30]]);
+    turns.turn(HIGH); // normal work now waits its turn
+    const order: string[] = [];
+    const all = [
+      turns.turn(NORMAL)!.then(() => order.push('heavy 1')),
+      turns.turn(NORMAL)!.then(() => order.push('heavy 2')),
+      turns.turn(PEER)!.then(() => order.push('light 1')),
+    ];
+    await Promise.all(all);
+    assert.deepEqual(order, ['light 1', 'heavy 1', 'heavy 2']);
   });
 });

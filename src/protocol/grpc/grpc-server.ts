@@ -132,14 +132,22 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       tenant = t?.id;
       // Counted from the metadata on (keyBeforeMessage), the message already read: admission checks the rest.
       if (!pass) service.precheck(t, req.model_name);
-      const rank = opts.turns ? service.doorOrder(t, req.model_name, start).priority : 0;
-      await opts.turns?.turn(rank);
+      const turns = opts.turns;
+      const who = turns && service.doorOrder(t, req.model_name, start);
+      if (who) await turns.turn(who);
+      // Each piece of door work is timed and charged to its tenant (door-ledger.ts).
+      let at = performance.now();
       const decoded = decodeGrpcInfer(req);
       samples = requestRows(decoded);
-      const res = await service.infer({ ...decoded, authorization: auth, caller: { tenant: t, pass } });
-      await opts.turns?.turn(rank);
+      const admitted = service.infer({ ...decoded, authorization: auth, caller: { tenant: t, pass } });
+      if (who) turns.charge(who, performance.now() - at, true);
+      const res = await admitted;
+      if (who) await turns.turn(who);
+      at = performance.now();
       opts.telemetry.request(requestRecord(service, req.model_name, tenant, res.serving, 200, samples, performance.now() - start, res.id));
-      return encodeGrpcInfer(res);
+      const encoded = encodeGrpcInfer(res);
+      if (who) turns.charge(who, performance.now() - at);
+      return encoded;
     } catch (e) {
       const status = isParetoError(e) ? e.httpStatus : 500;
       service.malformed(caller, status);

@@ -11,7 +11,7 @@ import type { DoorPass, Tenant } from '../../tenancy/tenants.js';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import { requestRecord } from '../request-record.js';
 import type { DoorTurns } from '../door-turns.js';
-import { requestRows, type ServingInfo } from '../types.js';
+import { requestRows, type InferenceRequest, type ServingInfo } from '../types.js';
 import type { BodyBudget } from './body-budget.js';
 import { decodeCost, type DecoderPool } from './decoder-pool.js';
 import type { SlowBodies } from './slow-bodies.js';
@@ -112,7 +112,9 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
 
   const answer = async (x: Exchange, req: IncomingMessage, res: ServerResponse, version: string | undefined, body: Buffer, depthScanned: boolean) => {
     const order = service.doorOrder(x.tenant, x.model, x.start);
-    await turns?.turn(order.priority);
+    await turns?.turn(order);
+    // Each piece of door work is timed and charged to its tenant (door-ledger.ts).
+    let at = performance.now();
     // Key and model access (401/403) were checked before the body was read; unknown model or version: 404.
     service.models.variant(service.models.get(x.model), version);
     if (body.length === 0) throw new InvalidRequestError('the request has no body; send a JSON inference request');
@@ -124,15 +126,23 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     }
     // By cost, not size: a binary body is mostly a copy, and sending it to a thread and back cost
     // more than it saved (bench:tradeoff's 100 KB binary requests: adaptive met 93.8% of SLOs).
-    const request = decoders && decodeCost(body.length, headerLength) >= offloadBytes
-      ? await decoders.decode({ ...order, model: x.model, version, body, handOver: true, headerLength, depthScanned })
-      : decodeInferBody(x.model, version, body, headerLength, maxJsonBytes, depthScanned);
+    let request: InferenceRequest;
+    if (decoders && decodeCost(body.length, headerLength) >= offloadBytes) {
+      turns?.charge(order, performance.now() - at);
+      request = await decoders.decode({ ...order, model: x.model, version, body, handOver: true, headerLength, depthScanned });
+      at = performance.now();
+    } else {
+      request = decodeInferBody(x.model, version, body, headerLength, maxJsonBytes, depthScanned);
+    }
     request.authorization = req.headers.authorization;
     request.caller = { tenant: x.tenant, pass: x.pass };
     x.samples = requestRows(request);
     x.id = request.id;
-    const response = await service.infer(request);
-    await turns?.turn(order.priority);
+    const admitted = service.infer(request);
+    turns?.charge(order, performance.now() - at, true);
+    const response = await admitted;
+    await turns?.turn(order);
+    at = performance.now();
     const s = (x.serving = response.serving);
     const encoded = encodeInferResponse(request, response);
     const headers: Record<string, string | number> = {
@@ -153,10 +163,16 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
       headers['content-encoding'] = out;
       headers.vary = 'accept-encoding';
     }
-    const payload = out ? await encodeBody(encoded.body, out) : encoded.body;
+    let payload = encoded.body;
+    if (out) {
+      turns?.charge(order, performance.now() - at);
+      payload = await encodeBody(encoded.body, out);
+      at = performance.now();
+    }
     headers['content-length'] = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
     res.writeHead(200, headers);
     res.end(payload);
+    turns?.charge(order, performance.now() - at);
     finish(x, 200);
   };
 

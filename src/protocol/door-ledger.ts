@@ -1,0 +1,143 @@
+// Each tenant's share of the event loop: the front door's CPU, counted against the tenant that
+// caused it. What the door measures directly (a request's decoding, admission and encoding, timed
+// as it runs) is charged as measured; what it cannot time per request (HTTP and HTTP/2 framing,
+// routing, garbage collection) is the event loop's busy time less what was measured, shared out
+// over the window's requests. Usage decays with a half-life, so it says who used the door lately.
+// Pure: the clock and the loop's busy time are parameters.
+
+export interface DoorCaller {
+  tenant: string;
+  /** Fair-share weight (> 0). */
+  weight: number;
+  /** Priority class rank; tenants share the door with others of their rank. */
+  priority: number;
+}
+
+interface Account {
+  weight: number;
+  priority: number;
+  /** Decayed door ms, up to the last settled window. */
+  used: number;
+  /** Measured ms and requests in the window not yet settled. */
+  ms: number;
+  requests: number;
+  /** Door ms over the ledger's life (metrics). */
+  total: number;
+}
+
+export interface DoorLedgerOptions {
+  now: () => number;
+  /** The event loop's busy ms so far (performance.eventLoopUtilization().active). */
+  busyMs: () => number;
+  /** Settles at most this often. */
+  windowMs?: number;
+  halfLifeMs?: number;
+  /** Below this busy fraction of the loop, nobody is over its share: there is room for all. */
+  contended?: number;
+  /** A tenant is over its share past this multiple of it (its weight's part of its rank's use). */
+  slack?: number;
+}
+
+/** Tenants whose decayed use is below this many ms are not counted as using the door. */
+const IDLE_MS = 1;
+
+export class DoorLedger {
+  /** Accounts by tenant; few (the configured tenants) and never deleted, so a plain object. */
+  private readonly accounts: Record<string, Account> = Object.create(null);
+  private readonly list: Account[] = [];
+  private readonly windowMs: number;
+  private readonly halfLifeMs: number;
+  private readonly contended: number;
+  private readonly slack: number;
+  private windowStart: number;
+  private busyAt: number;
+  /** Decayed busy ms of the loop, and decayed elapsed ms: their ratio is how busy it is lately. */
+  private loopBusy = 0;
+  private loopTime = 0;
+
+  constructor(private readonly opts: DoorLedgerOptions) {
+    this.windowMs = opts.windowMs ?? 250;
+    this.halfLifeMs = opts.halfLifeMs ?? 1000;
+    this.contended = opts.contended ?? 0.25;
+    this.slack = opts.slack ?? 1.25;
+    this.windowStart = opts.now();
+    this.busyAt = opts.busyMs();
+  }
+
+  /** `ms` of door work timed for `who`; `request` once per request (framing is shared out by requests). */
+  charge(who: DoorCaller, ms: number, request = false): void {
+    const a = this.account(who);
+    a.ms += ms;
+    if (request) a.requests++;
+    this.settle();
+  }
+
+  /**
+   * True when the loop is busy and `who` has lately used more than its weight's part of what its
+   * rank used, with another tenant of its rank using the door too: its work then waits its turn.
+   */
+  overShare(who: DoorCaller): boolean {
+    this.settle();
+    if (this.loopTime <= 0 || this.loopBusy < this.contended * this.loopTime) return false;
+    const me = this.accounts[who.tenant];
+    if (!me || me.used < IDLE_MS) return false;
+    let used = 0, weights = 0, peers = 0;
+    for (const a of this.list) {
+      if (a.priority !== me.priority || a.used < IDLE_MS) continue;
+      used += a.used;
+      weights += a.weight;
+      peers++;
+    }
+    return peers > 1 && me.used > this.slack * used * (me.weight / weights);
+  }
+
+  /** Lately used door ms per unit of weight, the unsettled window's measured ms included: least goes first. */
+  normalizedUse(tenant: string): number {
+    const a = this.accounts[tenant];
+    return a ? (a.used + a.ms) / a.weight : 0;
+  }
+
+  /** Door ms per tenant over the ledger's life: the loop's time shared out up to the last settled window, measured work up to now. */
+  totals(): Map<string, number> {
+    return new Map(Object.entries(this.accounts).map(([id, a]) => [id, a.total + a.ms]));
+  }
+
+  private account(who: DoorCaller): Account {
+    let a = this.accounts[who.tenant];
+    if (!a) {
+      a = { weight: who.weight, priority: who.priority, used: 0, ms: 0, requests: 0, total: 0 };
+      this.accounts[who.tenant] = a;
+      this.list.push(a);
+    }
+    // A reload may change them.
+    a.weight = who.weight;
+    a.priority = who.priority;
+    return a;
+  }
+
+  private settle(): void {
+    const now = this.opts.now();
+    const elapsed = now - this.windowStart;
+    if (elapsed < this.windowMs) return;
+    const busyNow = this.opts.busyMs();
+    const busy = Math.max(0, busyNow - this.busyAt);
+    let measured = 0, requests = 0;
+    for (const a of this.list) {
+      measured += a.ms;
+      requests += a.requests;
+    }
+    const framing = requests > 0 ? Math.max(0, busy - measured) / requests : 0;
+    const decay = 0.5 ** (elapsed / this.halfLifeMs);
+    for (const a of this.list) {
+      const spent = a.ms + a.requests * framing;
+      a.used = a.used * decay + spent;
+      a.total += spent;
+      a.ms = 0;
+      a.requests = 0;
+    }
+    this.loopBusy = this.loopBusy * decay + Math.min(busy, elapsed);
+    this.loopTime = this.loopTime * decay + elapsed;
+    this.windowStart = now;
+    this.busyAt = busyNow;
+  }
+}

@@ -1,0 +1,74 @@
+// Each tenant's front-door CPU: measured work charged as measured, the loop's other busy time
+// (framing, collection) shared out by requests, and a tenant over its weight's part of its
+// priority's use while the loop is busy is over its share.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DoorLedger, type DoorCaller } from '../../src/protocol/door-ledger.js';
+
+const A: DoorCaller = { tenant: 'a', weight: 1, priority: 1 };
+const B: DoorCaller = { tenant: 'b', weight: 1, priority: 1 };
+
+/** A ledger on a fake clock and a fake loop: `run(ms, busyMs)` advances both. */
+function fakeLoop() {
+  let now = 0, busy = 0;
+  const ledger = new DoorLedger({ now: () => now, busyMs: () => busy, windowMs: 100, halfLifeMs: 1000 });
+  return { ledger, run: (ms: number, busyMs: number) => { now += ms; busy += busyMs; } };
+}
+
+/** Per window: each tenant's requests and measured ms, the loop busy for `busy` of its 100 ms. */
+function windows(loop: ReturnType<typeof fakeLoop>, n: number, busy: number, work: Array<[DoorCaller, number, number]>) {
+  for (let i = 0; i < n; i++) {
+    for (const [who, requests, ms] of work) for (let r = 0; r < requests; r++) loop.ledger.charge(who, ms / requests, true);
+    loop.run(100, busy);
+  }
+  loop.ledger.overShare(A); // settles the last window
+}
+
+describe('door ledger', () => {
+  it('charges measured work as measured and shares the loop\'s other busy time out by requests', () => {
+    const loop = fakeLoop();
+    // One window: a sends 1 request of 10 ms, b 3 requests of 2 ms; the loop was busy 100 ms.
+    windows(loop, 1, 100, [[A, 1, 10], [B, 3, 6]]);
+    const totals = loop.ledger.totals();
+    // 84 ms unmeasured over 4 requests: 21 each.
+    assert.equal(totals.get('a'), 10 + 21);
+    assert.equal(totals.get('b'), 6 + 3 * 21);
+  });
+
+  it('puts nobody over its share while the loop has room, and the larger user over it once the loop is busy', () => {
+    const loop = fakeLoop();
+    windows(loop, 10, 20, [[A, 9, 18], [B, 1, 2]]);
+    assert.equal(loop.ledger.overShare(A), false, 'a loop busy 20% of the time has room for both');
+    windows(loop, 10, 90, [[A, 9, 80], [B, 1, 9]]);
+    assert.equal(loop.ledger.overShare(A), true);
+    assert.equal(loop.ledger.overShare(B), false);
+  });
+
+  it('gives each tenant its weight\'s part: twice the weight may use twice as much', () => {
+    const heavy = { ...A, weight: 2 };
+    const loop = fakeLoop();
+    windows(loop, 10, 90, [[heavy, 6, 60], [B, 4, 30]]);
+    assert.equal(loop.ledger.overShare(heavy), false, 'weight 2 of 3, about 64% of the use: within its two thirds');
+    const even = fakeLoop();
+    windows(even, 10, 90, [[A, 6, 60], [B, 4, 30]]);
+    assert.equal(even.ledger.overShare(A), true, 'at weight 1 of 2, the same use is over its half');
+  });
+
+  it('shares the door only among tenants of one priority: alone at its own, a tenant is never over its share', () => {
+    const high = { tenant: 'h', weight: 1, priority: 2 };
+    const loop = fakeLoop();
+    windows(loop, 10, 95, [[A, 9, 85], [high, 1, 5]]);
+    assert.equal(loop.ledger.overShare(A), false, 'a higher priority\'s use does not count against a normal tenant');
+  });
+
+  it('forgets: once the loop has been idle a while, the heavy user is no longer over its share', () => {
+    const loop = fakeLoop();
+    windows(loop, 10, 90, [[A, 9, 80], [B, 1, 9]]);
+    assert.equal(loop.ledger.overShare(A), true);
+    const before = loop.ledger.normalizedUse('a');
+    windows(loop, 30, 1, []); // three half-lives
+    assert.equal(loop.ledger.overShare(A), false);
+    const after = loop.ledger.normalizedUse('a');
+    assert.ok(Math.abs(after - before / 8) < 1, `${before.toFixed(1)} ms decayed to ${after.toFixed(1)} ms`);
+  });
+});
