@@ -34,15 +34,15 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { loadMnist } from '../src/datasets/mnist.js';
 import { onPath } from '../src/on-path.js';
-import { poissonArrivals } from '../src/loadgen/arrivals.js';
-import { runClosedLoop, runOpenLoop, type Outcome } from '../src/loadgen/runner.js';
+import { runClosedLoop, type Outcome } from '../src/loadgen/runner.js';
 import { Senders } from '../src/loadgen/senders.js';
-import { rssMiB, startChild, startFlood, startHelper, threadCpuSeconds, type Child } from './lib/processes.js';
-import { median, percentile, sortedCopy } from './lib/stats.js';
+import { rssMiB, startChild, startFlood, startHelper, type Child } from './lib/processes.js';
+import { median } from './lib/stats.js';
 import { bodyFile, runWrk, type BodyFile } from './lib/wrk.js';
 import { grpcBodyFile, runH2load } from './lib/h2load.js';
 import { livenessProbe } from './lib/liveness-probe.js';
-import { STEAL_LIMIT, stealMeter, undisturbed } from './lib/resources.js';
+import { serverCores, STEAL_LIMIT, undisturbed } from './lib/resources.js';
+import { measureSteady, summarizeSteady, type SteadySummary } from './lib/steady-stream.js';
 import { metricSamples } from '../src/telemetry/prometheus-text.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, cells: { type: 'string' } } });
@@ -84,25 +84,10 @@ async function steadily<T>(what: string, measure: () => Promise<T>, describe: (r
 const digits = loadMnist('test').pixels;
 const scratch = mkdtempSync(join(tmpdir(), 'pareto-abuse-'));
 
-/**
- * B's steady stream and a liveness probe, open loop, for `ms`: every outcome. Their connections are
- * open before the window starts, as a client's are in steady state: otherwise the window's first
- * requests also measure connecting, and held bodies' B misses fell on connections opened mid-attack.
- */
-async function measureB(origin: string, ms: number, seed: number): Promise<Outcome[]> {
-  const senders = new Senders(64);
-  try {
-    await senders.preconnect(origin, 8);
-    return await runOpenLoop([
-      { tenant: 'b', samples: 1, sloMs: 20, send: senders.rest(origin, { model: 'mnist-mlp', key: B_KEY, pixels: digits.slice(0, 784), rows: 1 }, true), arrivals: poissonArrivals(() => B_RATE, 1, ms, seed) },
-      { tenant: 'live', samples: 1, send: senders.get(origin, '/v2/health/live'), arrivals: Array.from({ length: Math.floor(ms / 20) }, (_, i) => i * 20) },
-    ]);
-  } finally {
-    await senders.close();
-  }
-}
-
-type BSummary = ReturnType<typeof summarizeB>;
+/** B's steady stream and a liveness probe for `ms`. */
+const measureB = (origin: string, ms: number, seed: number) => measureSteady(origin, { key: B_KEY, model: 'mnist-mlp', rate: B_RATE, sloMs: 20, pixels: digits }, ms, seed);
+const summarizeB = summarizeSteady;
+type BSummary = SteadySummary;
 
 /**
  * The server's longest event-loop delay, ms, since the last scrape (the metric resets on each):
@@ -123,42 +108,9 @@ async function aOutcomes(origin: string): Promise<Record<string, number>> {
   return out;
 }
 
-function summarizeB(outcomes: Outcome[]) {
-  const b = outcomes.filter((o) => o.tenant === 'b');
-  const live = outcomes.filter((o) => o.tenant === 'live');
-  const ok = sortedCopy(b.filter((o) => o.status === 200).map((o) => o.latency));
-  const statuses: Record<number, number> = {};
-  for (const o of b) statuses[o.status] = (statuses[o.status] ?? 0) + 1;
-  return {
-    requests: b.length,
-    p50: percentile(ok, 0.5),
-    p99: percentile(ok, 0.99),
-    deadline504: (statuses[504] ?? 0) / Math.max(1, b.length),
-    lost: b.length - (statuses[200] ?? 0) - (statuses[504] ?? 0),
-    statuses,
-    liveP99: percentile(sortedCopy(live.map((o) => o.latency)), 0.99),
-    sendLagP99: percentile(sortedCopy(outcomes.map((o) => o.sendLag)), 0.99),
-  };
-}
-
 /** A's flood: wrk at the lowest CPU priority, a noisy neighbour and not the instrument (the process
  * that measures B shares its core, and runs at a raised priority). */
 const wrkFlood = (url: string, body: BodyFile, seconds: number, connections: number) => runWrk(scratch, url, body, { seconds, connections, key: A_KEY, niceness: 19 });
-
-/**
- * The server's CPU from now until the returned function is called: cores on its event loop and on
- * its other threads; and the share of the machine's cores the hypervisor took meanwhile (steal).
- */
-function serverCores(pid: number): () => { main: number; others: number; stolen: number } {
-  const cpu0 = threadCpuSeconds(pid);
-  const t0 = performance.now();
-  const steal = stealMeter();
-  return () => {
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu1 = threadCpuSeconds(pid);
-    return { main: (cpu1.main - cpu0.main) / seconds, others: (cpu1.others - cpu0.others) / seconds, stolen: steal() };
-  };
-}
 
 /** Samples RSS of `pid` every 50 ms until stopped: its peak. */
 function rssPeak(pid: number): { stop(): number } {

@@ -8,7 +8,7 @@
 // PARETO_SERVER_CPUS=0 and the bench itself under `taskset -c 1`, server and load generator do
 // not share a core (npm run bench:simulate does this).
 import { createRequire } from 'node:module';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';

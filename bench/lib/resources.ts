@@ -60,6 +60,21 @@ function machineTicks(): { busy: number; steal: number; total: number } {
 }
 
 /** The share of the cores' time the hypervisor stole from now until the returned function is called. */
+/**
+ * The server's CPU from now until the returned function is called: cores on its event loop and on
+ * its other threads; and the share of the machine's cores the hypervisor took meanwhile (steal).
+ */
+export function serverCores(pid: number): () => { main: number; others: number; stolen: number } {
+  const cpu0 = threadCpuSeconds(pid);
+  const t0 = performance.now();
+  const steal = stealMeter();
+  return () => {
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu1 = threadCpuSeconds(pid);
+    return { main: (cpu1.main - cpu0.main) / seconds, others: (cpu1.others - cpu0.others) / seconds, stolen: steal() };
+  };
+}
+
 export function stealMeter(): () => number {
   const t0 = machineTicks();
   return () => {

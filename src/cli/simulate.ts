@@ -4,7 +4,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { bursts, constant, sine, steps, type RateSchedule } from '../loadgen/arrivals.js';
-import { formatTable, ReportBuilder, type Report } from '../loadgen/report.js';
+import { formatTable, ReportBuilder } from '../loadgen/report.js';
 import { ModelRepository } from '../repository/model-repository.js';
 import { LatencyModel } from '../scheduler/latency-model.js';
 import { POLICIES, type Policy } from '../scheduler/planner.js';

@@ -21,7 +21,7 @@ export class RestWorkerClient implements WorkerTransport {
    * `key`: the API key workers that have tenants of their own expect from gateways;
    * `connectTimeoutMs`: how long a new connection may take (undici's default is 10 s).
    */
-  constructor(readonly address: string, private readonly origin: string, key?: string, connectTimeoutMs = 500) {
+  constructor(readonly address: string, origin: string, key?: string, connectTimeoutMs = 500) {
     this.pool = new Pool(origin, { connections: 64, pipelining: 1, keepAliveTimeout: 60_000, connect: { timeout: connectTimeoutMs } });
     this.auth = key ? { authorization: `Bearer ${key}` } : {};
   }

@@ -1,0 +1,54 @@
+// A steady tenant and a liveness probe, open loop, beside whatever else a bench runs: what the
+// server leaves a well-behaved tenant (bench:abuse's B, bench:door-share's peer).
+import { poissonArrivals } from '../../src/loadgen/arrivals.js';
+import { runOpenLoop, type Outcome } from '../../src/loadgen/runner.js';
+import { Senders } from '../../src/loadgen/senders.js';
+import { percentile, sortedCopy } from './stats.js';
+
+export interface SteadyStream {
+  key: string;
+  model: string;
+  /** 1-row binary requests a second (Poisson arrivals). */
+  rate: number;
+  sloMs: number;
+  pixels: Float32Array;
+}
+
+/**
+ * The stream's outcomes over `ms` (tenant 'b'), and a liveness probe's every 20 ms (tenant
+ * 'live'). Their connections are open before the window starts, as a client's are in steady
+ * state: otherwise the window's first requests also measure connecting, and held bodies' B misses
+ * fell on connections opened mid-attack.
+ */
+export async function measureSteady(origin: string, stream: SteadyStream, ms: number, seed: number): Promise<Outcome[]> {
+  const senders = new Senders(64);
+  try {
+    await senders.preconnect(origin, 8);
+    return await runOpenLoop([
+      { tenant: 'b', samples: 1, sloMs: stream.sloMs, send: senders.rest(origin, { model: stream.model, key: stream.key, pixels: stream.pixels.slice(0, 784), rows: 1 }, true), arrivals: poissonArrivals(() => stream.rate, 1, ms, seed) },
+      { tenant: 'live', samples: 1, send: senders.get(origin, '/v2/health/live'), arrivals: Array.from({ length: Math.floor(ms / 20) }, (_, i) => i * 20) },
+    ]);
+  } finally {
+    await senders.close();
+  }
+}
+
+export type SteadySummary = ReturnType<typeof summarizeSteady>;
+
+export function summarizeSteady(outcomes: Outcome[]) {
+  const b = outcomes.filter((o) => o.tenant === 'b');
+  const live = outcomes.filter((o) => o.tenant === 'live');
+  const ok = sortedCopy(b.filter((o) => o.status === 200).map((o) => o.latency));
+  const statuses: Record<number, number> = {};
+  for (const o of b) statuses[o.status] = (statuses[o.status] ?? 0) + 1;
+  return {
+    requests: b.length,
+    p50: percentile(ok, 0.5),
+    p99: percentile(ok, 0.99),
+    deadline504: (statuses[504] ?? 0) / Math.max(1, b.length),
+    lost: b.length - (statuses[200] ?? 0) - (statuses[504] ?? 0),
+    statuses,
+    liveP99: percentile(sortedCopy(live.map((o) => o.latency)), 0.99),
+    sendLagP99: percentile(sortedCopy(outcomes.map((o) => o.sendLag)), 0.99),
+  };
+}
