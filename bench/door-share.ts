@@ -10,6 +10,9 @@
 //      row, and a probe asks /v2/health/live 50 times a second.
 // Per cell and server: P's p50 and p99 (pooled over the rounds; P alone on each server is the
 // reference), and each tenant's front-door seconds from pareto_front_door_cpu_seconds_total.
+// Then weights: two tenants of one priority, weights 2 and 1, each flooding its own model with
+// 1-row binary REST (wrk, 64 connections each, quotas far above what the loop can take): each
+// one's answers a second and front-door seconds on both servers.
 // Options: --quick (one round of 4 s per cell).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,12 +58,33 @@ writeFileSync(tenants, `${readFileSync(join(ROOT, 'tenants.yaml'), 'utf8').trimE
     priority: normal
     slo:
       default: { latency_ms: 20 }
+  # Two floods of one priority and different weights.
+  - { id: heavy, keys: ["${hashKey('bench-heavy-key')}"], models: ["*"], weight: 2, priority: normal, max_concurrency: 256, rate_limit: { samples_per_second: 1000000, burst: 100000 } }
+  - { id: light, keys: ["${hashKey('bench-light-key')}"], models: ["*"], weight: 1, priority: normal, max_concurrency: 256, rate_limit: { samples_per_second: 1000000, burst: 100000 } }
 `);
 
 /** Front-door seconds charged to each tenant so far. */
 async function doorSeconds(origin: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${origin}/metrics`)).text();
   return Object.fromEntries(metricSamples(text, 'pareto_front_door_cpu_seconds_total').map((s) => [s.labels.tenant, s.value]));
+}
+
+/** Requests answered to each tenant so far. */
+async function answered(origin: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${origin}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const s of metricSamples(text, 'pareto_inference_request_total')) if (s.labels.outcome === 'success') out[s.labels.tenant] = (out[s.labels.tenant] ?? 0) + s.value;
+  return out;
+}
+
+/** heavy (weight 2) and light (weight 1) flooding at once for `ms`: answers a second and door seconds of each. */
+async function weights(origin: string, ms: number) {
+  const flood = (key: string, model: string) => runWrk(scratch, `${origin}/v2/models/${model}/infer`, bodyFile(scratch, digits, 1, false), { seconds: ms / 1000, connections: 64, key, niceness: 19 });
+  const [a0, d0] = [await answered(origin), await doorSeconds(origin)];
+  await Promise.all([flood('bench-heavy-key', 'mnist-mlp'), flood('bench-light-key', A_MODEL)]);
+  const [a1, d1] = [await answered(origin), await doorSeconds(origin)];
+  const of = (t: string) => ({ perSecond: ((a1[t] ?? 0) - (a0[t] ?? 0)) / (ms / 1000), doorSeconds: (d1[t] ?? 0) - (d0[t] ?? 0) });
+  return { heavy: of('heavy'), light: of('light') };
 }
 
 type Cell = { name: string; start: (server: Child, origin: string, seed: number) => Promise<() => Promise<unknown>> };
@@ -94,6 +118,7 @@ const peer = { key: P_KEY, model: 'mnist-mlp', rate: 100, sloMs: 20, pixels: dig
 let seed = 500;
 const pooled = servers.map(() => ({ alone: [] as Outcome[], cells: cells.map(() => ({ p: [] as Outcome[], door: [] as Array<Record<string, number>>, cores: [] as number[] })) }));
 const stolen: number[] = [];
+const weighted: Array<Array<Awaited<ReturnType<typeof weights>>>> = servers.map(() => []);
 
 try {
   console.log(`door share: P (peer, normal, 20 ms SLO) at 100 requests/s beside A (globex, normal, quota ${fmt(A_QUOTA)} samples/s) to ${A_MODEL}; ${ROUNDS} round(s) of ${CELL_MS / 1000} s per cell on each server`);
@@ -132,6 +157,15 @@ try {
       }
     }
   }
+  console.log(`\nweights: heavy (weight 2) to mnist-mlp and light (weight 1) to ${A_MODEL}, both normal priority, each flooding (wrk, 64 conns, 1-row binary); ${ROUNDS} round(s) of ${CELL_MS / 1000} s on each server`);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const s of round % 2 === 0 ? [0, 1] : [1, 0]) {
+      const origin = `http://127.0.0.1:${servers[s].server.ports.http_port}`;
+      const w = await weights(origin, CELL_MS);
+      weighted[s].push(w);
+      console.log(`  round ${round + 1}, ${servers[s].label}: heavy ${fmt(w.heavy.perSecond)} answers/s, ${fmt(w.heavy.doorSeconds, 2)} door s; light ${fmt(w.light.perSecond)} answers/s, ${fmt(w.light.doorSeconds, 2)} door s`);
+    }
+  }
 } finally {
   await Promise.all(servers.map(({ server }) => server.stop()));
   rmSync(scratch, { recursive: true, force: true });
@@ -148,8 +182,14 @@ const results = cells.map((cell, c) => {
   console.log(`| ${cell.name} | ${fmt(on.p99, 2)} ms | ${fmt(off.p99, 2)} ms | ${fmt(on.p99 / off.p99, 2)} | ${fmt(on.p50, 2)} / ${fmt(off.p50, 2)} ms | ${fmt(100 * aPart)}% |`);
   return { cell: cell.name, shared: on, firstCome: off, globexDoorPart: aPart, door: pooled.map((x) => x.cells[c].door), eventLoopCores: pooled.map((x) => x.cells[c].cores) };
 });
+const split = weighted.map((runs) => {
+  const heavy = sum(runs.map((r) => r.heavy.doorSeconds)), light = sum(runs.map((r) => r.light.doorSeconds));
+  return { heavyDoorPart: heavy / Math.max(1e-9, heavy + light), answersRatio: sum(runs.map((r) => r.heavy.perSecond)) / Math.max(1e-9, sum(runs.map((r) => r.light.perSecond))) };
+});
+console.log(`\n| weights 2 : 1, both flooding | heavy's part of the door | heavy : light answers |\n|---|---|---|`);
+for (const [s, x] of split.entries()) console.log(`| ${servers[s].label} | ${fmt(100 * x.heavyDoorPart)}% (its weight: 67%) | ${fmt(x.answersRatio, 2)} |`);
 console.log(`\nmost of the machine's time stolen in one attempt: ${fmt(100 * Math.max(...stolen), 1)}%`);
 mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
 const file = args.quick ? 'door-share-quick.json' : 'door-share.json';
-writeFileSync(join(ROOT, 'bench/results', file), JSON.stringify({ rounds: ROUNDS, cellMs: CELL_MS, alone, results }, null, 2));
+writeFileSync(join(ROOT, 'bench/results', file), JSON.stringify({ rounds: ROUNDS, cellMs: CELL_MS, alone, results, weights: servers.map((x, i) => ({ server: x.label, runs: weighted[i], ...split[i] })) }, null, 2));
 console.log(`written: bench/results/${file}`);

@@ -6,8 +6,8 @@
 // another model, REST: B's p99 while the flood ran, median of 7 probe runs, 25.7 ms first come
 // against 14.0 ms in turns).
 // Within a priority, the door is shared by weight (door-ledger.ts): a tenant that lately used more
-// than its part of the loop waits its turn like a lower priority, and the waiting tenant that used
-// least per weight goes first.
+// than its part of the loop waits its turn like a lower priority, the waiting tenant that used
+// least per weight goes first, and while the loop is saturated one over its part is paced.
 import { performance } from 'node:perf_hooks';
 import type { DoorCaller, DoorLedger } from './door-ledger.js';
 
@@ -79,9 +79,12 @@ export class DoorTurns {
 
   /**
    * Undefined: go now (the highest priority lately, with nothing waiting that would go before it,
-   * and not over its share of the door); else resolved at this work's turn.
+   * and not over its share of the door); else resolved at this work's turn. A request's `first`
+   * turn waits its tenant's pace first, if the door is saturated and it is over its share.
    */
-  turn(who: DoorCaller): Promise<void> | undefined {
+  turn(who: DoorCaller, first = false): Promise<void> | undefined {
+    const pace = first ? this.share?.paceMs(who.tenant) ?? 0 : 0;
+    if (pace > 0) return new Promise<void>((resolve) => setTimeout(resolve, pace)).then(() => this.turn(who));
     const rank = who.priority;
     const now = this.now();
     if (rank >= this.top || now - this.topAt > TOP_HOLD_MS) {

@@ -71,4 +71,28 @@ describe('door ledger', () => {
     const after = loop.ledger.normalizedUse('a');
     assert.ok(Math.abs(after - before / 8) < 1, `${before.toFixed(1)} ms decayed to ${after.toFixed(1)} ms`);
   });
+
+  it('paces a tenant over its share while the loop is saturated, more each window it stays over, and stops once the loop has room', () => {
+    const loop = fakeLoop();
+    windows(loop, 10, 50, [[A, 9, 40], [B, 1, 5]]);
+    assert.equal(loop.ledger.paceMs('a'), 0, 'below saturation, no pace');
+    windows(loop, 8, 95, [[A, 9, 85], [B, 1, 9]]); // the loop's busy share climbs past saturation
+    const paces: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      windows(loop, 1, 95, [[A, 9, 85], [B, 1, 9]]);
+      paces.push(loop.ledger.paceMs('a'));
+    }
+    assert.ok(paces.every((p, i) => i === 0 || p > paces[i - 1]), `grows while over: ${paces.map((p) => p.toFixed(2))}`);
+    assert.equal(loop.ledger.paceMs('b'), 0, 'its peer, under its share, is not paced');
+    windows(loop, 20, 10, [[A, 9, 5], [B, 1, 1]]);
+    assert.equal(loop.ledger.paceMs('a'), 0, 'the loop has room again');
+  });
+
+  it('paces no one whose peers have gone quiet', () => {
+    const loop = fakeLoop();
+    windows(loop, 10, 95, [[A, 9, 85], [B, 1, 9]]);
+    assert.ok(loop.ledger.paceMs('a') > 0);
+    windows(loop, 10, 95, [[A, 10, 90]]);
+    assert.equal(loop.ledger.paceMs('a'), 0, 'alone, it may have the whole loop');
+  });
 });

@@ -2,6 +2,7 @@
 // the highest priority seen lately goes at once, lower ones wait, highest first, first come within
 // a priority; a slice ends after its time so other events run between slices.
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import { DoorTurns } from '../../src/protocol/door-turns.js';
 import { DoorLedger, type DoorCaller } from '../../src/protocol/door-ledger.js';
@@ -92,7 +93,7 @@ describe('door turns within a priority', () => {
         busy += 90;
       }
     };
-    return { turns, use };
+    return { turns, use, ledger };
   }
   const PEER = { tenant: 'p', weight: 1, priority: 1 };
 
@@ -117,5 +118,16 @@ describe('door turns within a priority', () => {
     ];
     await Promise.all(all);
     assert.deepEqual(order, ['light 1', 'heavy 1', 'heavy 2']);
+  });
+
+  it('makes the first turn of a paced tenant\'s request wait its pace, and lets its peer\'s go at once', async () => {
+    const { turns, use, ledger } = busyDoor();
+    use([[NORMAL, 80], [PEER, 10]]);
+    const pace = ledger.paceMs(NORMAL.tenant);
+    assert.ok(pace > 0, 'saturated, and over its share: paced');
+    const started = performance.now();
+    await turns.turn(NORMAL, true);
+    assert.ok(performance.now() - started >= pace - 1, `waited ${performance.now() - started} ms of its ${pace} ms pace`);
+    assert.equal(turns.turn(PEER, true), undefined, 'its peer is not paced');
   });
 });

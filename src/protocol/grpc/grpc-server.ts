@@ -30,6 +30,12 @@ export interface GrpcServerOptions {
   tarpit?: RefusalTarpit;
 }
 
+/** A unary inference call let through at its metadata: its tenant, and its place in the tenant's concurrency. */
+interface HeldCall {
+  tenant: Tenant;
+  pass: DoorPass;
+}
+
 type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
 
 /** Wraps an async handler: typed errors become their gRPC status, anything else INTERNAL. */
@@ -63,7 +69,7 @@ const KEYED = /\/(ModelReady|ModelMetadata|ModelConfig|ModelStatistics|Repositor
  * (24 concurrent 60 MB messages with no key took RSS from 295 MB to 3.1 GB). The model and
  * repository calls (KEYED) are held to a key the same way; health and server metadata are open.
  */
-function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, admin: AdminToken, passes: WeakMap<grpc.Metadata, DoorPass>, tarpit: RefusalTarpit | undefined): grpc.ServerInterceptor {
+function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, admin: AdminToken, passes: WeakMap<grpc.Metadata, HeldCall>, tarpit: RefusalTarpit | undefined): grpc.ServerInterceptor {
   return (method, call) => {
     let pass: DoorPass | undefined;
     return new grpc.ServerInterceptingCall(call, {
@@ -79,11 +85,12 @@ function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, admin
               tenant = service.identify(auth);
               // Inference counts against the tenant's concurrency from here, before its message is
               // read: a tenant's concurrent messages, each up to the size limit, are what it can make
-              // the server hold. The handler finds the pass by the metadata object, which a client
+              // the server hold. The handler finds the pass (and the tenant, so that the key is hashed
+              // once per call) by the metadata object, which a client
               // cannot forge. A stream's messages are admitted one by one (streamInfer).
               if (infer && tenant) {
                 pass = service.tenants!.hold(tenant);
-                passes.set(metadata, pass);
+                passes.set(metadata, { pass, tenant });
               }
             } catch (e) {
               const error = e as ParetoError;
@@ -111,7 +118,7 @@ function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, admin
 
 export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
   const { service } = opts;
-  const passes = new WeakMap<grpc.Metadata, DoorPass>();
+  const passes = new WeakMap<grpc.Metadata, HeldCall>();
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxMessageBytes,
     'grpc.max_send_message_length': opts.maxMessageBytes,
@@ -120,21 +127,23 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
   });
   const models = service.models;
   /** One inference, as ModelInfer and each message of ModelStreamInfer run it. */
-  const inferOne = async (req: GrpcInferRequest, auth: string | undefined, pass: DoorPass | undefined) => {
+  const inferOne = async (req: GrpcInferRequest, auth: string | undefined, held: HeldCall | undefined) => {
     const start = performance.now();
     let tenant: string | undefined;
     let caller: Tenant | undefined;
     let samples = 0;
     try {
-      // The key is hashed and checked once: identify, then access and quota, as REST does.
-      const t = service.identify(auth);
+      // The key is hashed and checked once: identify (at the metadata, for a unary call), then
+      // access and quota, as REST does.
+      const pass = held?.pass;
+      const t = held ? held.tenant : service.identify(auth);
       caller = t;
       tenant = t?.id;
       // Counted from the metadata on (keyBeforeMessage), the message already read: admission checks the rest.
       if (!pass) service.precheck(t, req.model_name);
       const turns = opts.turns;
       const who = turns && service.doorOrder(t, req.model_name, start);
-      if (who) await turns.turn(who);
+      if (who) await turns.turn(who, true);
       // Each piece of door work is timed and charged to its tenant (door-ledger.ts).
       let at = performance.now();
       const decoded = decodeGrpcInfer(req);

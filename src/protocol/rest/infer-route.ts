@@ -112,7 +112,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
 
   const answer = async (x: Exchange, req: IncomingMessage, res: ServerResponse, version: string | undefined, body: Buffer, depthScanned: boolean) => {
     const order = service.doorOrder(x.tenant, x.model, x.start);
-    await turns?.turn(order);
+    await turns?.turn(order, true);
     // Each piece of door work is timed and charged to its tenant (door-ledger.ts).
     let at = performance.now();
     // Key and model access (401/403) were checked before the body was read; unknown model or version: 404.
