@@ -3,11 +3,11 @@
 // at nice 19 topped out near 1,600 calls/s (its own CPU the bottleneck) and let calls pile up past
 // the tenant's concurrency. h2load sees HTTP statuses only (a gRPC error is a 200 with a
 // grpc-status trailer), so the caller reads the outcomes from the server's own metrics.
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inferenceService } from '../../src/protocol/grpc/proto.js';
 import { tensorBytes } from '../../src/tensor/tensor.js';
 import { runMeasured } from './processes.js';
+import { writeWhole } from './write-whole.js';
 
 /** A ModelInfer request of `rows` MNIST digits, framed as on the wire (flag, length, message), as a file in `dir`. */
 export function grpcBodyFile(dir: string, pixels: Float32Array, rows: number, model: string): string {
@@ -18,7 +18,7 @@ export function grpcBodyFile(dir: string, pixels: Float32Array, rows: number, mo
   frame.writeUInt32BE(message.length, 1); // byte 0: not compressed
   message.copy(frame, 5);
   const path = join(dir, `grpc-${model}-${rows}`);
-  writeFileSync(path, frame);
+  writeWhole(path, frame);
   return path;
 }
 

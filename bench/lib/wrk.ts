@@ -1,9 +1,9 @@
 // wrk (a C HTTP load generator, far cheaper per request than a Node client) sending one infer body
 // over and over, closed loop: the body files it sends and a run of it, with its own CPU cost.
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tensorBytes } from '../../src/tensor/tensor.js';
 import { runMeasured } from './processes.js';
+import { writeWhole } from './write-whole.js';
 
 export interface BodyFile {
   path: string;
@@ -16,12 +16,12 @@ export function bodyFile(dir: string, pixels: Float32Array, rows: number, json: 
   const tensor = { name: 'input', datatype: 'FP32' as const, shape: [rows, 784], data: pixels.slice(0, rows * 784) };
   const path = join(dir, `body-${rows}-${json ? 'json' : 'binary'}`);
   if (json) {
-    writeFileSync(path, JSON.stringify({ inputs: [{ ...tensor, data: Array.from(tensor.data) }] }));
+    writeWhole(path, JSON.stringify({ inputs: [{ ...tensor, data: Array.from(tensor.data) }] }));
     return { path };
   }
   const raw = tensorBytes(tensor);
   const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: tensor.shape, parameters: { binary_data_size: raw.byteLength } }], outputs: [{ name: 'logits', parameters: { binary_data: true } }] }));
-  writeFileSync(path, Buffer.concat([header, raw]));
+  writeWhole(path, Buffer.concat([header, raw]));
   return { path, headerLength: header.length };
 }
 
@@ -59,7 +59,7 @@ export interface WrkOptions {
 /** Runs wrk against `url` until it has finished (`dir`: where its script goes). */
 export async function runWrk(dir: string, url: string, body: BodyFile, opts: WrkOptions): Promise<WrkRun> {
   const script = join(dir, 'wrk-body.lua');
-  writeFileSync(script, WRK_SCRIPT);
+  writeWhole(script, WRK_SCRIPT);
   const { code, out, cpuSeconds } = await runMeasured(['wrk', '-t1', `-c${opts.connections}`, `-d${opts.seconds}s`, '-s', script, url], {
     niceness: opts.niceness,
     env: { ...process.env, BODY: body.path, KEY: opts.key ?? '', HEADER_LENGTH: body.headerLength === undefined ? '' : String(body.headerLength) },
