@@ -6,7 +6,7 @@ import http2 from 'node:http2';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import type { AddressInfo } from 'node:net';
-import { useStreamTables } from '../../src/protocol/grpc/stream-table.js';
+import { replaceStreamTable, useStreamTables } from '../../src/protocol/grpc/stream-table.js';
 
 let server: http2.Http2Server;
 let origin: string;
@@ -89,5 +89,26 @@ describe('HTTP/2 stream tables', () => {
     } finally {
       next.close();
     }
+  });
+
+  it('walks its streams as a Map does: one deleted while the walk runs is not visited', () => {
+    // A socket's close walks the table to close each stream, and closing one can delete another
+    // (under h2load's connection closing, the walk reached a deleted one and the server crashed).
+    const walk = (table: { set(id: number, v: string): unknown; delete(id: number): boolean; forEach(fn: (v: string, id: number) => void): void }) => {
+      for (const [id, v] of [[1, 'a'], [3, 'b'], [5, 'c'], [7, 'd']] as const) table.set(id, v);
+      const seen: string[] = [];
+      table.forEach((v, id) => {
+        seen.push(v);
+        if (id === 1) table.delete(5);
+        if (id === 3) table.delete(3);
+      });
+      return seen;
+    };
+    const state = Symbol('state');
+    const session = { [state]: { streams: new Map() } };
+    assert.ok(replaceStreamTable(session as unknown as http2.Http2Session));
+    const table = session[state].streams as unknown as Parameters<typeof walk>[0];
+    assert.deepEqual(walk(table), walk(new Map()));
+    assert.deepEqual(walk(new Map()), ['a', 'b', 'd']);
   });
 });

@@ -37,8 +37,17 @@ class StreamTable<V> {
     return true;
   }
 
+  /**
+   * As Map's: an entry deleted before its turn is skipped. A socket's close runs this to close
+   * every open stream, and closing one can delete another; visiting the gone one crashed the
+   * server (bench:door-share, h2load's connection closing under load).
+   */
   forEach(fn: (value: V, id: number, table: this) => void): void {
-    for (const id of Object.keys(this.byId)) fn(this.byId[Number(id)], Number(id), this);
+    for (const key of Object.keys(this.byId)) {
+      const id = Number(key);
+      const value = this.byId[id];
+      if (value !== undefined) fn(value, id, this);
+    }
   }
 }
 
