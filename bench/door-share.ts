@@ -12,11 +12,12 @@
 // reference), and each tenant's front-door seconds from pareto_front_door_cpu_seconds_total.
 // Then weights: two tenants of one priority, weights 2 and 1, each flooding its own model with
 // 1-row binary REST (wrk, 64 connections each, quotas far above what the loop can take): each
-// one's answers a second and front-door seconds on both servers.
+// one's answers a second and front-door seconds on both servers, from 3 s into the floods.
 // Options: --quick (one round of 4 s per cell).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { loadMnist } from '../src/datasets/mnist.js';
 import { onPath } from '../src/on-path.js';
@@ -77,13 +78,21 @@ async function answered(origin: string): Promise<Record<string, number>> {
   return out;
 }
 
-/** heavy (weight 2) and light (weight 1) flooding at once for `ms`: answers a second and door seconds of each. */
+/** Floods run this long before they are measured: the door's shares follow use over the last seconds. */
+const SETTLE_MS = 3000;
+
+/** heavy (weight 2) and light (weight 1) flooding at once, measured for `ms` once settled: answers a second and door seconds of each. */
 async function weights(origin: string, ms: number) {
-  const flood = (key: string, model: string) => runWrk(scratch, `${origin}/v2/models/${model}/infer`, bodyFile(scratch, digits, 1, false), { seconds: ms / 1000, connections: 64, key, niceness: 19 });
+  const flood = (key: string, model: string) => runWrk(scratch, `${origin}/v2/models/${model}/infer`, bodyFile(scratch, digits, 1, false), { seconds: (SETTLE_MS + ms) / 1000, connections: 64, key, niceness: 19 });
+  const floods = Promise.all([flood('bench-heavy-key', 'mnist-mlp'), flood('bench-light-key', A_MODEL)]);
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
   const [a0, d0] = [await answered(origin), await doorSeconds(origin)];
-  await Promise.all([flood('bench-heavy-key', 'mnist-mlp'), flood('bench-light-key', A_MODEL)]);
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
   const [a1, d1] = [await answered(origin), await doorSeconds(origin)];
-  const of = (t: string) => ({ perSecond: ((a1[t] ?? 0) - (a0[t] ?? 0)) / (ms / 1000), doorSeconds: (d1[t] ?? 0) - (d0[t] ?? 0) });
+  const seconds = (performance.now() - t0) / 1000;
+  await floods;
+  const of = (t: string) => ({ perSecond: ((a1[t] ?? 0) - (a0[t] ?? 0)) / seconds, doorSeconds: (d1[t] ?? 0) - (d0[t] ?? 0) });
   return { heavy: of('heavy'), light: of('light') };
 }
 
@@ -157,7 +166,7 @@ try {
       }
     }
   }
-  console.log(`\nweights: heavy (weight 2) to mnist-mlp and light (weight 1) to ${A_MODEL}, both normal priority, each flooding (wrk, 64 conns, 1-row binary); ${ROUNDS} round(s) of ${CELL_MS / 1000} s on each server`);
+  console.log(`\nweights: heavy (weight 2) to mnist-mlp and light (weight 1) to ${A_MODEL}, both normal priority, each flooding (wrk, 64 conns, 1-row binary); ${ROUNDS} round(s) of ${CELL_MS / 1000} s on each server, measured from ${SETTLE_MS / 1000} s into the floods`);
   for (let round = 0; round < ROUNDS; round++) {
     for (const s of round % 2 === 0 ? [0, 1] : [1, 0]) {
       const origin = `http://127.0.0.1:${servers[s].server.ports.http_port}`;

@@ -76,10 +76,10 @@ describe('door ledger', () => {
     const loop = fakeLoop();
     windows(loop, 10, 50, [[A, 9, 40], [B, 1, 5]]);
     assert.equal(loop.ledger.paceMs('a'), 0, 'below saturation, no pace');
-    windows(loop, 8, 95, [[A, 9, 85], [B, 1, 9]]); // the loop's busy share climbs past saturation
+    windows(loop, 8, 95, [[A, 7, 65], [B, 3, 28]]); // the loop's busy share climbs past saturation
     const paces: number[] = [];
     for (let i = 0; i < 4; i++) {
-      windows(loop, 1, 95, [[A, 9, 85], [B, 1, 9]]);
+      windows(loop, 1, 95, [[A, 7, 65], [B, 3, 28]]);
       paces.push(loop.ledger.paceMs('a'));
     }
     assert.ok(paces.every((p, i) => i === 0 || p > paces[i - 1]), `grows while over: ${paces.map((p) => p.toFixed(2))}`);
@@ -88,9 +88,16 @@ describe('door ledger', () => {
     assert.equal(loop.ledger.paceMs('a'), 0, 'the loop has room again');
   });
 
+  it('does not pace a flood beside a peer that wants little: the rest of the loop is the flood\'s to use', () => {
+    const loop = fakeLoop();
+    windows(loop, 20, 95, [[A, 9, 88], [B, 1, 5]]);
+    assert.equal(loop.ledger.overShare(A), true, 'its work still waits its turn behind the peer\'s');
+    assert.equal(loop.ledger.paceMs('a'), 0);
+  });
+
   it('paces no one whose peers have gone quiet', () => {
     const loop = fakeLoop();
-    windows(loop, 10, 95, [[A, 9, 85], [B, 1, 9]]);
+    windows(loop, 10, 95, [[A, 7, 65], [B, 3, 28]]);
     assert.ok(loop.ledger.paceMs('a') > 0);
     windows(loop, 10, 95, [[A, 10, 90]]);
     assert.equal(loop.ledger.paceMs('a'), 0, 'alone, it may have the whole loop');

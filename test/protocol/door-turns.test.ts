@@ -122,7 +122,7 @@ describe('door turns within a priority', () => {
 
   it('makes the first turn of a paced tenant\'s request wait its pace, and lets its peer\'s go at once', async () => {
     const { turns, use, ledger } = busyDoor();
-    use([[NORMAL, 80], [PEER, 10]]);
+    use([[NORMAL, 60], [PEER, 30]]);
     const pace = ledger.paceMs(NORMAL.tenant);
     assert.ok(pace > 0, 'saturated, and over its share: paced');
     const started = performance.now();
