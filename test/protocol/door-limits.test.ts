@@ -28,6 +28,7 @@ before(async () => {
   - { id: mixed, keys: ["${hashKey('mixed-key')}"], models: ["*"], rate_limit: { samples_per_second: 0.01, burst: 40 } }
   - { id: busy, keys: ["${hashKey('busy-key')}"], models: ["*"] }
   - { id: quiet, keys: ["${hashKey('quiet-key')}"], models: ["*"] }
+  - { id: bad, keys: ["${hashKey('bad-key')}"], models: ["*"] }
 `);
   server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml'), minBodyBytesPerSecond: 100_000, refusalsPerSecond: 2, refusalDelayMs: DELAY_MS });
 });
@@ -63,6 +64,25 @@ describe('door limits', () => {
       client.close();
     }
     assert.ok(await doorSeconds('busy') > busy1, 'gRPC calls are charged too');
+  });
+
+  it('charges a tenant the loop\'s framing for its requests that fail, over REST and gRPC', async () => {
+    const invalid = () => fetch(`${server.url}/v2/models/mnist-mlp/infer`, { method: 'POST', body: '{"inputs": []}', headers: { 'content-type': 'application/json', authorization: 'Bearer bad-key' } }).then((r) => r.status);
+    assert.deepEqual(await Promise.all(Array.from({ length: 10 }, invalid)), Array(10).fill(400));
+    const { client, send } = grpcCaller('bad-key');
+    try {
+      assert.equal((await send({ model_name: 'mnist-mlp', inputs: [] })).code, grpc.status.INVALID_ARGUMENT);
+    } finally {
+      client.close();
+    }
+    // Nothing of theirs was timed; their part of the loop's other busy time comes as a window of
+    // the ledger closes, which another tenant's request makes it do.
+    let seconds = 0;
+    for (const until = performance.now() + 10_000; seconds === 0 && performance.now() < until;) {
+      assert.equal((await timed('mnist-mlp', 'quiet-key')).status, 200);
+      seconds = await doorSeconds('bad');
+    }
+    assert.ok(seconds > 0, 'the failing tenant is charged');
   });
 
 

@@ -132,6 +132,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
     let tenant: string | undefined;
     let caller: Tenant | undefined;
     let samples = 0;
+    let counted = false;
     try {
       // The key is hashed and checked once: identify (at the metadata, for a unary call), then
       // access and quota, as REST does.
@@ -150,6 +151,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       samples = requestRows(decoded);
       const admitted = service.infer({ ...decoded, authorization: auth, caller: { tenant: t, pass } });
       if (who) turns.charge(who, performance.now() - at, true);
+      counted = true;
       const res = await admitted;
       if (who) await turns.turn(who);
       at = performance.now();
@@ -159,6 +161,8 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       return encoded;
     } catch (e) {
       const status = isParetoError(e) ? e.httpStatus : 500;
+      // A failed call cost the loop its framing too: its tenant's share of that.
+      if (opts.turns && caller && !counted) opts.turns.charge(service.doorOrder(caller, req.model_name, start), 0, true);
       service.malformed(caller, status);
       opts.telemetry.request(requestRecord(service, req.model_name, tenant, undefined, status, samples, performance.now() - start, undefined, (e as Error).message));
       // Over its rate once its message is read (it carries more samples than the metadata's check

@@ -67,6 +67,8 @@ interface Exchange {
   id?: string;
   /** Counts it against its tenant's limits from its headers on. */
   pass?: DoorPass;
+  /** Counted as one of its tenant's requests in the door's ledger. */
+  counted?: boolean;
 }
 
 /**
@@ -95,6 +97,8 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
   };
 
   const fail = (x: Exchange, res: ServerResponse, e: unknown) => {
+    // A refused or failed request cost the loop its framing too: its tenant's share of that.
+    if (turns && x.tenant && !x.counted) turns.charge(service.doorOrder(x.tenant, x.model, x.start), 0, true);
     const error: ParetoError | undefined = isParetoError(e) ? e : undefined;
     const status = error?.httpStatus ?? 500;
     service.malformed(x.tenant, status);
@@ -140,6 +144,7 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
     x.id = request.id;
     const admitted = service.infer(request);
     turns?.charge(order, performance.now() - at, true);
+    x.counted = true;
     const response = await admitted;
     await turns?.turn(order);
     at = performance.now();
