@@ -141,7 +141,9 @@ export class DoorTurns {
       for (const line of level.list) {
         if (line.size === 0) continue;
         const use = this.share?.normalizedUse(line.tenant) ?? 0;
-        if (use < bestUse || (use === bestUse && line.firstQueued < best!.firstQueued)) {
+        // The first waiting line is taken whatever its use: a weight so small that use per weight
+        // is Infinity must still be served, not leave `best` unset.
+        if (!best || use < bestUse || (use === bestUse && line.firstQueued < best.firstQueued)) {
           best = line;
           bestUse = use;
         }

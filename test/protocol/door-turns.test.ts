@@ -130,4 +130,15 @@ describe('door turns within a priority', () => {
     assert.ok(performance.now() - started >= pace - 1, `waited ${performance.now() - started} ms of its ${pace} ms pace`);
     assert.equal(turns.turn(PEER, true), undefined, 'its peer is not paced');
   });
+
+  it('serves a tenant whose use per weight is Infinity (a tiny weight) like any other', async () => {
+    const { turns, use } = busyDoor();
+    const tiny = { tenant: 't', weight: Number.MIN_VALUE, priority: 1 };
+    use([[tiny, 50], [PEER, 40]]);
+    turns.turn(HIGH); // normal work now waits its turn
+    const order: string[] = [];
+    await Promise.all([turns.turn(tiny)!.then(() => order.push('tiny')), turns.turn(PEER)!.then(() => order.push('peer'))]);
+    assert.deepEqual(order, ['peer', 'tiny']);
+  });
 });
+
