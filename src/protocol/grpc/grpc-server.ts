@@ -1,6 +1,6 @@
 // The Open Inference Protocol over gRPC (inference.GRPCInferenceService) on @grpc/grpc-js.
 import * as grpc from '@grpc/grpc-js';
-import { isParetoError, ModelNotFoundError, RateLimitedError, type ParetoError } from '../../errors.js';
+import { InvalidRequestError, isParetoError, ModelNotFoundError, RateLimitedError, type ParetoError } from '../../errors.js';
 import type { AdminToken } from '../admin-token.js';
 import type { InferenceService } from '../../serving/inference-service.js';
 import { modelMetadata, serverMetadata } from '../metadata.js';
@@ -10,11 +10,13 @@ import { performance } from 'node:perf_hooks';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import type { DoorPass, Tenant } from '../../tenancy/tenants.js';
 import { requestRecord } from '../request-record.js';
-import { decodeGrpcInfer, encodeGrpcInfer, type GrpcInferRequest } from './infer-codec.js';
+import { decodeGrpcInfer, encodeGrpcInfer, peekModelName, type GrpcInferRequest } from './infer-codec.js';
 import { requestRows } from '../types.js';
 import type { DoorTurns } from '../door-turns.js';
 import { UNAUTHENTICATED, type RefusalTarpit } from '../refusal-tarpit.js';
 import { useStreamTables } from './stream-table.js';
+import { serveUnaryInfer, type UnaryInferHandlers } from './unary-infer-stream.js';
+import type http2 from 'node:http2';
 
 export interface GrpcServerOptions {
   service: InferenceService;
@@ -43,13 +45,18 @@ function unary<Req, Res>(fn: (req: Req, authorization: string | undefined, metad
   return (call, callback) => {
     Promise.resolve()
       .then(() => fn(call.request, authorizationOf(call.metadata), call.metadata))
-      .then((res) => callback(null, res), (e: unknown) => callback(isParetoError(e) ? statusOf(e) : { code: grpc.status.INTERNAL, details: 'internal server error' }));
+      .then((res) => callback(null, res), (e: unknown) => callback(grpcStatusOf(e)));
   };
 }
 
 function authorizationOf(metadata: grpc.Metadata): string | undefined {
   const value = metadata.get('authorization')[0];
   return typeof value === 'string' ? value : undefined;
+}
+
+/** Any error as its gRPC status: a typed one as statusOf, anything else INTERNAL. */
+function grpcStatusOf(e: unknown): grpc.StatusObject {
+  return isParetoError(e) ? statusOf(e) : { code: grpc.status.INTERNAL, details: 'internal server error', metadata: new grpc.Metadata() };
 }
 
 /** A typed error as its gRPC status: the code in the `pareto-error-code` trailer, and when to retry a 429. */
@@ -64,45 +71,57 @@ function statusOf(e: ParetoError): grpc.StatusObject {
 const KEYED = /\/(ModelReady|ModelMetadata|ModelConfig|ModelStatistics|RepositoryIndex|RepositoryModelLoad|RepositoryModelUnload|SystemSharedMemory(Status|Register|Unregister))$/;
 
 /**
- * Checks the key from the call's metadata before its message is read: an unauthenticated call
- * ends at its headers, so it cannot make the server buffer a message of up to the size limit
- * (24 concurrent 60 MB messages with no key took RSS from 295 MB to 3.1 GB). The model and
- * repository calls (KEYED) are held to a key the same way; health and server metadata are open.
+ * Checks an inference call's key at its metadata, before its message is read: an unauthenticated
+ * call ends at its headers, so it cannot make the server buffer a message of up to the size limit
+ * (24 concurrent 60 MB messages with no key took RSS from 295 MB to 3.1 GB). A unary call counts
+ * against its tenant's concurrency from here (`hold`): a tenant's concurrent messages, each up to
+ * the size limit, are what it can make the server hold. Returns the held call, or 'refused' once
+ * `send` has the refusal (or the tarpit holds it).
  */
-function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, admin: AdminToken, passes: WeakMap<grpc.Metadata, HeldCall>, tarpit: RefusalTarpit | undefined): grpc.ServerInterceptor {
+type AtMetadata = (auth: string | undefined, call: 'infer' | 'stream' | 'keyed', send: (status: grpc.StatusObject) => void) => { held?: HeldCall } | 'refused';
+
+function atMetadata(service: InferenceService, telemetry: Telemetry, tarpit: RefusalTarpit | undefined): AtMetadata {
+  return (auth, call, send) => {
+    let tenant: Tenant | undefined;
+    try {
+      tenant = service.identify(auth);
+      return call === 'infer' && tenant ? { held: { tenant, pass: service.tenants!.hold(tenant) } } : {};
+    } catch (e) {
+      const error = e as ParetoError;
+      // Counted like any refusal, to its tenant where the key named one (a 429 over its
+      // concurrency is that tenant's), under model 'unknown': the model is in the unread message.
+      if (call !== 'keyed') telemetry.request(requestRecord(service, '', tenant?.id, undefined, error.httpStatus, 0, 0, undefined, error.message));
+      // A caller refused too often waits its turn, as over REST: a client with N calls in
+      // flight then sends no faster than its refusals come back.
+      if (tarpit) tarpit.refuse(tenant?.id ?? UNAUTHENTICATED, () => send(statusOf(error)));
+      else send(statusOf(error));
+      return 'refused';
+    }
+  };
+}
+
+/**
+ * The key before the message, for the calls grpc-js serves: inference (ModelStreamInfer, and
+ * ModelInfer where serveUnaryInfer did not take it) through `check`; the model and repository
+ * calls (KEYED) are held to a key the same way, or the admin's token; health and server metadata
+ * are open. The handler finds a unary call's pass (and its tenant, so that the key is hashed once
+ * per call) by the metadata object, which a client cannot forge.
+ */
+function keyBeforeMessage(check: AtMetadata, admin: AdminToken, passes: WeakMap<grpc.Metadata, HeldCall>): grpc.ServerInterceptor {
   return (method, call) => {
     let pass: DoorPass | undefined;
     return new grpc.ServerInterceptingCall(call, {
       start: (next) => next({
         onReceiveMetadata: (metadata, proceed) => {
-          const infer = method.path.endsWith('/ModelInfer'), stream = method.path.endsWith('/ModelStreamInfer');
-          const keyed = KEYED.test(method.path);
           const auth = authorizationOf(metadata);
-          // The admin's token opens the model and repository calls; anything else needs a tenant's key.
-          if ((infer || stream || keyed) && !(keyed && admin.matches(auth))) {
-            let tenant: Tenant | undefined;
-            try {
-              tenant = service.identify(auth);
-              // Inference counts against the tenant's concurrency from here, before its message is
-              // read: a tenant's concurrent messages, each up to the size limit, are what it can make
-              // the server hold. The handler finds the pass (and the tenant, so that the key is hashed
-              // once per call) by the metadata object, which a client
-              // cannot forge. A stream's messages are admitted one by one (streamInfer).
-              if (infer && tenant) {
-                pass = service.tenants!.hold(tenant);
-                passes.set(metadata, { pass, tenant });
-              }
-            } catch (e) {
-              const error = e as ParetoError;
-              // Counted like any refusal, to its tenant where the key named one (a 429 over its
-              // concurrency is that tenant's), under model 'unknown': the model is in the unread message.
-              if (infer || stream) telemetry.request(requestRecord(service, '', tenant?.id, undefined, error.httpStatus, 0, 0, undefined, error.message));
-              // A caller refused too often waits its turn, as over REST: a client with N calls in
-              // flight then sends no faster than its refusals come back.
-              if (tarpit) tarpit.refuse(tenant?.id ?? UNAUTHENTICATED, () => call.sendStatus(statusOf(error)));
-              else call.sendStatus(statusOf(error));
-              return;
-            }
+          // A stream's messages are admitted one by one (streamInfer).
+          const kind = method.path.endsWith('/ModelInfer') ? 'infer' : method.path.endsWith('/ModelStreamInfer') ? 'stream'
+            : KEYED.test(method.path) && !admin.matches(auth) ? 'keyed' : undefined;
+          if (kind) {
+            const verdict = check(auth, kind, (status) => call.sendStatus(status));
+            if (verdict === 'refused') return;
+            if (verdict.held) passes.set(metadata, verdict.held);
+            pass = verdict.held?.pass;
           }
           proceed(metadata);
         },
@@ -116,19 +135,35 @@ function keyBeforeMessage(service: InferenceService, telemetry: Telemetry, admin
   };
 }
 
+/** An inference call's message: its model (read first, to order the call), and the whole of it. */
+interface InferMessage {
+  /** undefined: the message is malformed. */
+  model: string | undefined;
+  read(): GrpcInferRequest;
+}
+
+/** A decoded message, as grpc-js hands it over. */
+const decodedMessage = (req: GrpcInferRequest): InferMessage => ({ model: req.model_name, read: () => req });
+
 export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
   const { service } = opts;
   const passes = new WeakMap<grpc.Metadata, HeldCall>();
+  const check = atMetadata(service, opts.telemetry, opts.tarpit);
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxMessageBytes,
     'grpc.max_send_message_length': opts.maxMessageBytes,
     // Only where there are keys to check: an open server's calls skip the interceptor's cost.
-    interceptors: service.tenants ? [keyBeforeMessage(service, opts.telemetry, opts.admin, passes, opts.tarpit)] : [],
+    interceptors: service.tenants ? [keyBeforeMessage(check, opts.admin, passes)] : [],
   });
   const models = service.models;
-  /** One inference, as ModelInfer and each message of ModelStreamInfer run it. */
-  const inferOne = async (req: GrpcInferRequest, auth: string | undefined, held: HeldCall | undefined) => {
+  const definition = inferenceService(String).service;
+  /**
+   * One inference, as ModelInfer and each message of ModelStreamInfer run it; `encode` makes the
+   * answer (timed and charged with the rest of the call's door work).
+   */
+  const inferOne = async <R>(msg: InferMessage, auth: string | undefined, held: HeldCall | undefined, encode: (res: ReturnType<typeof encodeGrpcInfer>) => R): Promise<R> => {
     const start = performance.now();
+    const model = msg.model ?? '';
     let tenant: string | undefined;
     let caller: Tenant | undefined;
     let samples = 0;
@@ -140,14 +175,15 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       const t = held ? held.tenant : service.identify(auth);
       caller = t;
       tenant = t?.id;
-      // Counted from the metadata on (keyBeforeMessage), the message already read: admission checks the rest.
-      if (!pass) service.precheck(t, req.model_name);
+      if (msg.model === undefined) throw new InvalidRequestError('the ModelInferRequest message is malformed');
+      // Counted from the metadata on (atMetadata), the message already read: admission checks the rest.
+      if (!pass) service.precheck(t, model);
       const turns = opts.turns;
-      const who = turns && service.doorOrder(t, req.model_name, start);
+      const who = turns && service.doorOrder(t, model, start);
       if (who) await turns.turn(who, true);
       // Each piece of door work is timed and charged to its tenant (door-ledger.ts).
       let at = performance.now();
-      const decoded = decodeGrpcInfer(req);
+      const decoded = decodeGrpcInfer(msg.read());
       samples = requestRows(decoded);
       const admitted = service.infer({ ...decoded, authorization: auth, caller: { tenant: t, pass } });
       if (who) turns.charge(who, performance.now() - at, true);
@@ -155,16 +191,16 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       const res = await admitted;
       if (who) await turns.turn(who);
       at = performance.now();
-      opts.telemetry.request(requestRecord(service, req.model_name, tenant, res.serving, 200, samples, performance.now() - start, res.id));
-      const encoded = encodeGrpcInfer(res);
+      opts.telemetry.request(requestRecord(service, model, tenant, res.serving, 200, samples, performance.now() - start, res.id));
+      const encoded = encode(encodeGrpcInfer(res));
       if (who) turns.charge(who, performance.now() - at);
       return encoded;
     } catch (e) {
       const status = isParetoError(e) ? e.httpStatus : 500;
       // A failed call cost the loop its framing too: its tenant's share of that.
-      if (opts.turns && caller && !counted) opts.turns.charge(service.doorOrder(caller, req.model_name, start), 0, true);
+      if (opts.turns && caller && !counted) opts.turns.charge(service.doorOrder(caller, model, start), 0, true);
       service.malformed(caller, status);
-      opts.telemetry.request(requestRecord(service, req.model_name, tenant, undefined, status, samples, performance.now() - start, undefined, (e as Error).message));
+      opts.telemetry.request(requestRecord(service, model, tenant, undefined, status, samples, performance.now() - start, undefined, (e as Error).message));
       // Over its rate once its message is read (it carries more samples than the metadata's check
       // expected): held like a refusal at the metadata. A 32-row flood whose tenant also sent 1-row
       // calls to another model drew 1,370 such refusals a second, 0.75 cores of the event loop.
@@ -172,7 +208,34 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       throw e;
     }
   };
-  server.addService(inferenceService(String).service, {
+  const asIs = <T>(res: T) => res;
+  // ModelInfer on the raw stream (unary-infer-stream.ts): decoded once its turn comes, answered as bytes.
+  const { requestDeserialize, responseSerialize } = definition.ModelInfer;
+  const unaryInfer: UnaryInferHandlers<HeldCall> = {
+    maxMessageBytes: opts.maxMessageBytes,
+    admit: (auth, refuse) => check(auth, 'infer', refuse),
+    release: (held) => held.pass.release(),
+    infer: (message, auth, held) => {
+      const model = peekModelName(message);
+      return inferOne({
+        model,
+        read: () => {
+          let req: GrpcInferRequest;
+          try {
+            req = requestDeserialize(message) as GrpcInferRequest;
+          } catch {
+            throw new InvalidRequestError('the ModelInferRequest message is malformed');
+          }
+          // The call was checked and ordered by the name read first; it runs only as that model.
+          if (req.model_name !== model) throw new InvalidRequestError('the ModelInferRequest message is malformed (its model_name reads two ways)');
+          return req;
+        },
+      }, auth, held, responseSerialize);
+    },
+    statusOf: grpcStatusOf,
+  };
+  unaryInfers.set(server, unaryInfer);
+  server.addService(definition, {
     ServerLive: unary(() => ({ live: true })),
     ServerReady: unary(() => ({ ready: opts.isReady() })),
     ModelReady: unary((req: { name: string; version: string }, auth) => {
@@ -226,8 +289,8 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       regions.unregister(owner, req.name || undefined);
       return {};
     }),
-    ModelInfer: unary((req: GrpcInferRequest, auth, metadata) => inferOne(req, auth, passes.get(metadata))),
-    ModelStreamInfer: (call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>) => streamInfer(call, inferOne),
+    ModelInfer: unary((req: GrpcInferRequest, auth, metadata) => inferOne(decodedMessage(req), auth, passes.get(metadata), asIs)),
+    ModelStreamInfer: (call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>) => streamInfer(call, (req, auth) => inferOne(decodedMessage(req), auth, undefined, asIs)),
   });
   server.addService(loadReporterService().service, { Report: unary((_req, authorization) => opts.report(authorization)) });
   return server;
@@ -241,7 +304,7 @@ const STREAM_IN_FLIGHT = 16;
  * completion order with their request's id, an error as that message's `error_message` (the
  * stream survives it), and the stream ends once the client has ended and every answer is written.
  */
-function streamInfer(call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>, infer: (req: GrpcInferRequest, auth: string | undefined, pass: undefined) => Promise<unknown>): void {
+function streamInfer(call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>, infer: (req: GrpcInferRequest, auth: string | undefined) => Promise<unknown>): void {
   const auth = authorizationOf(call.metadata);
   let inFlight = 0;
   let ended = false;
@@ -252,7 +315,7 @@ function streamInfer(call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>, i
   };
   call.on('data', (req: GrpcInferRequest) => {
     if (++inFlight >= STREAM_IN_FLIGHT) call.pause();
-    infer(req, auth, undefined).then(
+    infer(req, auth).then(
       (res) => { call.write({ infer_response: res }); },
       (e: unknown) => {
         const message = isParetoError(e) ? `${e.code}: ${e.message}` : 'internal server error';
@@ -267,9 +330,46 @@ function streamInfer(call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>, i
   call.on('error', () => undefined); // a client gone mid-stream has nothing left to be told
 }
 
-export function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
+/** Each server's ModelInfer handlers for the raw stream, taken up by bindGrpc. */
+const unaryInfers = new WeakMap<grpc.Server, UnaryInferHandlers<HeldCall>>();
+
+export async function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
   useStreamTables();
-  return new Promise((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+  const bound = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
   });
+  const handlers = unaryInfers.get(server);
+  if (handlers) takeUnaryInfer(server, handlers);
+  return bound;
+}
+
+/**
+ * Puts serveUnaryInfer in front of grpc-js on each of the server's HTTP/2 servers: a stream it does
+ * not take goes on to grpc-js's own listener. grpc-js keeps them in a private map; where that is not
+ * there (another grpc-js), every call stays with grpc-js. Returns how many servers it fronts.
+ */
+export function takeUnaryInfer(server: grpc.Server, handlers: UnaryInferHandlers<HeldCall>): number {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(servers instanceof Map)) return 0;
+  let fronted = 0;
+  for (const h2 of servers.keys() as Iterable<http2.Http2Server>) {
+    if (typeof h2?.listeners !== 'function' || frontedServers.has(h2)) continue;
+    const grpcListeners = h2.listeners('stream') as Array<(...args: unknown[]) => void>;
+    h2.removeAllListeners('stream');
+    h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
+      if (serveUnaryInfer(stream, headers, handlers)) return;
+      for (const listener of grpcListeners) listener.call(h2, stream, headers, ...rest);
+    });
+    frontedServers.add(h2);
+    fronted++;
+  }
+  return fronted;
+}
+
+const frontedServers = new WeakSet<http2.Http2Server>();
+
+/** How many of the server's HTTP/2 servers serve ModelInfer on the raw stream (0: grpc-js serves it). */
+export function unaryInferFronted(server: grpc.Server): number {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  return servers instanceof Map ? [...servers.keys()].filter((h2) => frontedServers.has(h2)).length : 0;
 }

@@ -130,3 +130,42 @@ export function encodeGrpcInfer(res: InferenceResponse) {
     }),
   };
 }
+
+/**
+ * The model_name (field 1) of a serialized ModelInferRequest, read without decoding the rest: the
+ * door orders a call by its tenant's SLO on that model before the message is decoded. The last
+ * occurrence wins, as in a full decode; undefined where the message is not well formed (its full
+ * decode then says why).
+ */
+export function peekModelName(message: Uint8Array): string | undefined {
+  let name = '';
+  let at = 0;
+  const varint = (): number | undefined => {
+    let value = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (at >= message.length) return undefined;
+      const b = message[at++];
+      value += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return value;
+    }
+    // A length or tag past 2^35 fits no message under the size limit: skip its last bytes and fail.
+    return undefined;
+  };
+  while (at < message.length) {
+    const tag = varint();
+    if (tag === undefined || tag > 0xffffffff) return undefined;
+    const wire = tag & 7;
+    if (wire === 0) {
+      while (at < message.length && message[at] >= 0x80) at++;
+      if (at++ >= message.length) return undefined;
+    } else if (wire === 1 || wire === 5) {
+      at += wire === 1 ? 8 : 4;
+    } else if (wire === 2) {
+      const length = varint();
+      if (length === undefined || at + length > message.length) return undefined;
+      if (tag >>> 3 === 1) name = Buffer.from(message.buffer, message.byteOffset + at, length).toString('utf8');
+      at += length;
+    } else return undefined; // groups (3, 4) have no place in this message
+  }
+  return at === message.length ? name : undefined;
+}

@@ -1,0 +1,184 @@
+// ModelInfer, the call clients make most, served straight on node:http2's stream instead of through
+// grpc-js. Measured with h2load at 1,600 1-row calls/s: a bare grpc-js server took 144 µs of its
+// event loop per call against 108 µs for the same answers framed here, and grpc-js decodes each
+// message (protobufjs) as it arrives, before the door can order it by its tenant. Here the message
+// is only gathered at arrival; the call's door work (decoding included) waits its turn.
+// Only the plain case is taken: an identity-encoded (uncompressed) call with a well-formed
+// grpc-timeout, if any. Everything else (other methods, compressed messages) stays with grpc-js, so
+// behaviour at the edges is grpc-js's own. What grpc-js does per call is mirrored: the status codes
+// and texts of its unary handler, the deadline, the message size limits, headers and trailers.
+import type http2 from 'node:http2';
+import * as grpc from '@grpc/grpc-js';
+
+export const MODEL_INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
+
+/** A call's outcome: grpc-js's StatusObject, its metadata (sent as trailers) optional. */
+export type CallStatus = Pick<grpc.StatusObject, 'code' | 'details'> & { metadata?: grpc.Metadata };
+
+/** What a call needs from the server around it. */
+export interface UnaryInferHandlers<Held> {
+  maxMessageBytes: number;
+  /**
+   * At the headers, before the message is read: the call's hold on its tenant (released through
+   * `release` once answered or gone), or `refused` once the refusal's status is sent or scheduled.
+   */
+  admit(auth: string | undefined, refuse: (status: CallStatus) => void): { held?: Held } | 'refused';
+  release(held: Held): void;
+  /** Runs the call's message; resolves to the response message's bytes, rejects with its status. */
+  infer(message: Buffer, auth: string | undefined, held: Held | undefined): Promise<Uint8Array>;
+  statusOf(error: unknown): CallStatus;
+}
+
+const RESPONSE_HEADERS = {
+  ':status': 200,
+  'content-type': 'application/grpc+proto',
+  'grpc-accept-encoding': 'identity,deflate,gzip', // what the server takes (compressed calls go to grpc-js)
+  'grpc-encoding': 'identity',
+};
+const OK_TRAILERS = { 'grpc-status': String(grpc.status.OK), 'grpc-message': 'OK' };
+const TIMEOUT = /^(\d{1,8})\s*([HMSmun])$/;
+const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/** A grpc-timeout header in ms; undefined where it is malformed (grpc-js then answers it). */
+export function timeoutMs(value: string): number | undefined {
+  const m = TIMEOUT.exec(value.trim());
+  return m ? (Number(m[1]) * UNIT_MS[m[2]]) | 0 : undefined;
+}
+
+/**
+ * Takes a stream if it is a plain ModelInfer call (true), else leaves it to grpc-js (false).
+ * `headers` are the stream's request headers.
+ */
+export function serveUnaryInfer<Held>(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, handlers: UnaryInferHandlers<Held>): boolean {
+  if (headers[':path'] !== MODEL_INFER_PATH) return false;
+  const type = headers['content-type'];
+  if (type !== 'application/grpc' && type !== 'application/grpc+proto') return false;
+  const encoding = headers['grpc-encoding'];
+  if (encoding !== undefined && encoding !== 'identity') return false;
+  const timeout = headers['grpc-timeout'];
+  const ms = typeof timeout === 'string' ? timeoutMs(timeout) : undefined;
+  if (timeout !== undefined && ms === undefined) return false;
+  const auth = headers.authorization;
+  new UnaryInferCall(stream, typeof auth === 'string' ? auth : undefined, ms, handlers);
+  return true;
+}
+
+class UnaryInferCall<Held> {
+  /** A status is sent, or the stream is gone: nothing more is written. */
+  private done = false;
+  private held: Held | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** The message's first bytes while its 5-byte prefix is incomplete. */
+  private head: Buffer | undefined;
+  private message: Buffer | undefined;
+  private filled = 0;
+  private readonly onData = (chunk: Buffer) => this.read(chunk);
+
+  constructor(private readonly stream: http2.ServerHttp2Stream, private readonly auth: string | undefined, ms: number | undefined, private readonly handlers: UnaryInferHandlers<Held>) {
+    // As grpc-js: an error is followed by 'close', which is where a gone call is let go.
+    stream.on('error', () => undefined);
+    stream.once('close', () => this.end());
+    if (ms !== undefined) this.timer = setTimeout(() => this.finish({ code: grpc.status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' }), ms);
+    const verdict = handlers.admit(auth, (status) => this.finish(status));
+    // A refused call is not read: its stream fills its flow-control window and the client stops sending.
+    if (verdict === 'refused') return;
+    this.held = verdict.held;
+    stream.on('data', this.onData);
+    stream.once('end', () => this.run());
+  }
+
+  private read(chunk: Buffer): void {
+    if (this.done) return;
+    if (this.message === undefined) {
+      const head = this.head ? Buffer.concat([this.head, chunk]) : chunk;
+      if (head.length < 5) {
+        this.head = head;
+        return;
+      }
+      this.head = undefined;
+      const length = head.readUInt32BE(1);
+      if (head[0] !== 0) return this.finish({ code: grpc.status.INTERNAL, details: head[0] === 1 ? 'Received a compressed message without a grpc-encoding' : 'Received a message with an invalid compression flag' });
+      if (length > this.handlers.maxMessageBytes) return this.finish({ code: grpc.status.RESOURCE_EXHAUSTED, details: `Received message larger than max (${length} vs ${this.handlers.maxMessageBytes})` });
+      const rest = head.subarray(5);
+      // Most messages arrive in one chunk: kept as it came, not copied.
+      if (rest.length >= length) {
+        this.message = rest.subarray(0, length);
+        this.filled = length;
+        if (rest.length > length) this.secondMessage();
+        return;
+      }
+      this.message = Buffer.allocUnsafe(length);
+      this.filled = rest.copy(this.message);
+      return;
+    }
+    if (this.filled + chunk.length > this.message.length) return this.secondMessage();
+    this.filled += chunk.copy(this.message, this.filled);
+  }
+
+  private secondMessage(): void {
+    this.finish({ code: grpc.status.UNIMPLEMENTED, details: `Received a second request message for unary method ${MODEL_INFER_PATH}` });
+  }
+
+  /** The client has sent everything (half-close): the one message runs. */
+  private run(): void {
+    if (this.done) return;
+    const message = this.message;
+    if (!message || this.filled < message.length) {
+      this.finish({ code: grpc.status.UNIMPLEMENTED, details: `Received no request message for unary method ${MODEL_INFER_PATH}` });
+      return;
+    }
+    this.message = undefined;
+    this.handlers.infer(message, this.auth, this.held).then((bytes) => this.answer(bytes), (e: unknown) => this.finish(this.handlers.statusOf(e)));
+  }
+
+  private answer(bytes: Uint8Array): void {
+    if (this.done) return;
+    if (bytes.length > this.handlers.maxMessageBytes) {
+      this.finish({ code: grpc.status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${bytes.length} vs. ${this.handlers.maxMessageBytes})` });
+      return;
+    }
+    this.settle();
+    const frame = Buffer.allocUnsafe(5 + bytes.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(bytes.length, 1);
+    frame.set(bytes, 5);
+    const stream = this.stream;
+    if (stream.destroyed || stream.closed) return;
+    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
+    stream.end(frame);
+  }
+
+  /** Ends the call with `status`, as a trailers-only response (nothing was written before it). */
+  private finish(status: CallStatus): void {
+    if (this.done) return;
+    this.settle();
+    const stream = this.stream;
+    // What the client still sends is not read: flow control stops it.
+    stream.off('data', this.onData);
+    stream.pause();
+    if (stream.destroyed || stream.closed || stream.headersSent) return;
+    stream.respond({
+      ':status': 200,
+      'content-type': 'application/grpc+proto',
+      'grpc-status': String(status.code),
+      'grpc-message': encodeURI(status.details),
+      ...status.metadata?.toHttp2Headers(),
+    }, { endStream: true });
+  }
+
+  /** The stream closed: answered, reset by the client, or its session gone. */
+  private end(): void {
+    this.done = true;
+    this.settle();
+  }
+
+  private settle(): void {
+    this.done = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.held !== undefined) this.handlers.release(this.held);
+    this.held = undefined;
+    this.message = undefined;
+  }
+}

@@ -1,0 +1,211 @@
+// ModelInfer served on the raw HTTP/2 stream (unary-infer-stream.ts), spoken to frame by frame:
+// the framing, limits, deadline and status of each edge case, the passes given back, and the calls
+// it leaves to grpc-js (compressed, a malformed deadline).
+import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import fc from 'fast-check';
+import { inferenceService } from '../../src/protocol/grpc/proto.js';
+import { peekModelName } from '../../src/protocol/grpc/infer-codec.js';
+import { hashKey } from '../../src/tenancy/tenants.js';
+import { digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+
+const MAX_BYTES = 1024 * 1024;
+const { requestSerialize, responseDeserialize } = inferenceService(String).service.ModelInfer;
+let server: TestServer;
+let repo: ReturnType<typeof scratchRepository>;
+let session: http2.ClientHttp2Session;
+
+before(async () => {
+  repo = scratchRepository();
+  writeFileSync(join(repo.dir, 'tenants.yaml'), `tenants:
+  - { id: a, keys: ["${hashKey('a-key')}"], models: ["*"] }
+  - { id: one, keys: ["${hashKey('one-key')}"], models: ["*"], max_concurrency: 1 }
+`);
+  server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml'), maxBodyBytes: MAX_BYTES });
+  session = http2.connect(`http://${server.grpcAddress}`);
+});
+after(async () => { session.close(); await server.close(); repo.remove(); });
+
+const message = (extra: object = {}) => requestSerialize({
+  model_name: 'mnist-mlp',
+  inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784] }],
+  raw_input_contents: [Buffer.from(digits(7, 1).pixels.buffer)],
+  ...extra,
+});
+
+/** A gRPC frame: not compressed (or `flag`), the length, the message. */
+function frame(msg: Buffer, flag = 0): Buffer {
+  const out = Buffer.alloc(5 + msg.length);
+  out[0] = flag;
+  out.writeUInt32BE(msg.length, 1);
+  msg.copy(out, 5);
+  return out;
+}
+
+interface RawAnswer {
+  status: number;
+  details: string;
+  headers: http2.IncomingHttpHeaders;
+  body: Buffer;
+  errorCode?: string;
+}
+
+/**
+ * One ModelInfer call on `session`: `parts` written one by one (each its own DATA frame), the
+ * request ended after them unless `end` is false. Resolves once the server has sent its status.
+ */
+function rawCall(parts: Buffer[], opts: { key?: string; headers?: http2.OutgoingHttpHeaders; end?: boolean; on?: http2.ClientHttp2Session } = {}): { stream: http2.ClientHttp2Stream; answer: Promise<RawAnswer> } {
+  const stream = (opts.on ?? session).request({
+    ':method': 'POST', ':path': '/inference.GRPCInferenceService/ModelInfer', 'content-type': 'application/grpc', te: 'trailers',
+    authorization: `Bearer ${opts.key ?? 'a-key'}`, ...opts.headers,
+  });
+  const answer = new Promise<RawAnswer>((resolve, reject) => {
+    let headers: http2.IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    const settle = (h: http2.IncomingHttpHeaders) => resolve({
+      status: Number(h['grpc-status']), details: decodeURI(String(h['grpc-message'] ?? '')), headers, body: Buffer.concat(chunks),
+      errorCode: h['pareto-error-code'] as string | undefined,
+    });
+    stream.on('response', (h) => { headers = h; if (h['grpc-status'] !== undefined) settle(h); });
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('trailers', settle);
+    stream.on('error', reject);
+  });
+  void (async () => {
+    for (const part of parts) {
+      if (!stream.write(part)) await once(stream, 'drain');
+      await new Promise((r) => setImmediate(r));
+    }
+    if (opts.end !== false) stream.end();
+  })();
+  return { stream, answer };
+}
+
+describe('ModelInfer on the raw stream', () => {
+  it('answers a call sent whole, and the same call sent a few bytes per frame, alike', async () => {
+    const whole = await rawCall([frame(message())]).answer;
+    assert.equal(whole.status, grpc.status.OK, whole.details);
+    assert.equal(whole.headers['content-type'], 'application/grpc+proto');
+    assert.equal(whole.body.readUInt32BE(1), whole.body.length - 5);
+    const res = responseDeserialize(whole.body.subarray(5)) as { model_name: string; raw_output_contents: Buffer[] };
+    assert.equal(res.model_name, 'mnist-mlp');
+    const logits = new Float32Array(new Uint8Array(res.raw_output_contents[0]).buffer);
+    assert.equal(logits.indexOf(Math.max(...logits)), digits(7, 1).labels[0]);
+    // The prefix split across frames, then the message in 1 KB pieces.
+    const bytes = frame(message());
+    const parts = [bytes.subarray(0, 2), bytes.subarray(2, 4), ...Array.from({ length: Math.ceil((bytes.length - 4) / 1024) }, (_, i) => bytes.subarray(4 + i * 1024, 4 + (i + 1) * 1024))];
+    const pieces = await rawCall(parts).answer;
+    assert.equal(pieces.status, grpc.status.OK, pieces.details);
+    assert.deepEqual(responseDeserialize(pieces.body.subarray(5)).raw_output_contents, res.raw_output_contents);
+  });
+
+  it('a message that is no ModelInferRequest is INVALID_ARGUMENT, not a server error', async () => {
+    const bad = await rawCall([frame(Buffer.from([0x0a, 0xff, 0xff, 0x01]))]).answer;
+    assert.equal(bad.status, grpc.status.INVALID_ARGUMENT);
+    assert.match(bad.details, /malformed/);
+    assert.equal(bad.errorCode, 'PARETO_ERR_INVALID_REQUEST');
+  });
+
+  it('a message over the limit is refused at its prefix, before the client has sent it', async () => {
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(MAX_BYTES + 1, 1);
+    const { stream, answer } = rawCall([prefix, Buffer.alloc(1000)], { end: false });
+    const over = await answer;
+    assert.equal(over.status, grpc.status.RESOURCE_EXHAUSTED);
+    assert.match(over.details, new RegExp(`larger than max \\(${MAX_BYTES + 1} vs ${MAX_BYTES}\\)`));
+    stream.close();
+  });
+
+  it('a second message, no message, or a compressed flag without an encoding each get their status', async () => {
+    const two = await rawCall([frame(message()), frame(message())]).answer;
+    assert.equal(two.status, grpc.status.UNIMPLEMENTED);
+    assert.match(two.details, /second request message/);
+    const none = await rawCall([]).answer;
+    assert.equal(none.status, grpc.status.UNIMPLEMENTED);
+    assert.match(none.details, /no request message/);
+    const cut = await rawCall([frame(message()).subarray(0, 100)]).answer;
+    assert.equal(cut.status, grpc.status.UNIMPLEMENTED);
+    const flagged = await rawCall([frame(message(), 1)]).answer;
+    assert.equal(flagged.status, grpc.status.INTERNAL);
+    assert.match(flagged.details, /compressed message without a grpc-encoding/);
+  });
+
+  it('a call that reaches its grpc-timeout is ended DEADLINE_EXCEEDED by the server, and its pass given back', async () => {
+    // 1 ns: past before any answer can come; the call holds tenant one's only place meanwhile.
+    const late = await rawCall([frame(message())], { key: 'one-key', headers: { 'grpc-timeout': '1n' } }).answer;
+    assert.equal(late.status, grpc.status.DEADLINE_EXCEEDED);
+    assert.equal(late.details, 'Deadline exceeded');
+    const next = await rawCall([frame(message())], { key: 'one-key' }).answer;
+    assert.equal(next.status, grpc.status.OK, next.details);
+  });
+
+  it('a call reset by its client gives its tenant\'s place back', async () => {
+    // Its headers hold tenant one's only place; its message never ends.
+    const held = rawCall([frame(message()).subarray(0, 50)], { key: 'one-key', end: false });
+    const refused = await rawCall([frame(message())], { key: 'one-key' }).answer;
+    assert.equal(refused.status, grpc.status.RESOURCE_EXHAUSTED);
+    assert.equal(refused.errorCode, 'PARETO_ERR_RATE_LIMITED');
+    held.stream.close(http2.constants.NGHTTP2_CANCEL);
+    await once(held.stream, 'close');
+    // The reset reaches the server before the next call's headers on the same connection.
+    const after = await rawCall([frame(message())], { key: 'one-key' }).answer;
+    assert.equal(after.status, grpc.status.OK, after.details);
+  });
+
+  it('a call without a key is refused at its headers; its message is not waited for', async () => {
+    const { stream, answer } = rawCall([frame(message()).subarray(0, 10)], { key: 'no-such-key', end: false });
+    const refused = await answer;
+    assert.equal(refused.status, grpc.status.UNAUTHENTICATED);
+    stream.close();
+  });
+
+  it('leaves compressed calls and a malformed grpc-timeout to grpc-js', async () => {
+    const plain = await rawCall([frame(message())]).answer;
+    const client = new (inferenceService())(server.grpcAddress, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2 });
+    try {
+      const metadata = new grpc.Metadata();
+      metadata.set('authorization', 'Bearer a-key');
+      const gzipped = await new Promise<{ raw_output_contents: Buffer[] }>((resolve, reject) => client.ModelInfer({
+        model_name: 'mnist-mlp', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784] }], raw_input_contents: [Buffer.from(digits(7, 1).pixels.buffer)],
+      }, metadata, (e: Error | null, res: { raw_output_contents: Buffer[] }) => (e ? reject(e) : resolve(res))));
+      assert.deepEqual(gzipped.raw_output_contents, responseDeserialize(plain.body.subarray(5)).raw_output_contents);
+    } finally {
+      client.close();
+    }
+    const malformed = await rawCall([frame(message())], { headers: { 'grpc-timeout': 'soon' } }).answer;
+    assert.equal(malformed.status, grpc.status.INTERNAL);
+    assert.match(malformed.details, /Invalid grpc-timeout value/);
+  });
+});
+
+describe('peekModelName', () => {
+  it('reads the model_name a full decode reads', () => {
+    const tensor = fc.record({ name: fc.string(), datatype: fc.constantFrom('FP32', 'INT64', 'BYTES'), shape: fc.array(fc.nat(), { maxLength: 3 }) });
+    fc.assert(fc.property(fc.record({
+      model_name: fc.string({ unit: 'grapheme' }), model_version: fc.string(), id: fc.string(),
+      inputs: fc.array(tensor, { maxLength: 3 }), raw_input_contents: fc.array(fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)), { maxLength: 3 }),
+    }), (req) => {
+      assert.equal(peekModelName(requestSerialize(req)), req.model_name);
+    }));
+    const { requestDeserialize } = inferenceService(String).service.ModelInfer;
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+      const peeked = peekModelName(bytes);
+      let decoded: string | undefined;
+      try {
+        decoded = (requestDeserialize(Buffer.from(bytes)) as { model_name: string }).model_name;
+      } catch {
+        decoded = undefined;
+      }
+      // Where both read the message, they agree (a decode also reads what lies inside the inputs).
+      if (peeked !== undefined && decoded !== undefined) assert.equal(peeked, decoded);
+    }));
+    // Two model_name fields: the last wins, as in a full decode.
+    const twice = Buffer.concat([requestSerialize({ model_name: 'first' }), requestSerialize({ model_name: 'second' })]);
+    assert.equal(peekModelName(twice), 'second');
+  });
+});
