@@ -72,6 +72,8 @@ export const FrontDoorOptionsSchema = z.strictObject({
   maxQueuedSamples: z.number().int().min(1).default(65_536),
   /** Within a priority, the event loop is shared by weight, each tenant's door time counted (door-ledger.ts); off only to measure what that does. */
   doorShare: z.boolean().default(true),
+  /** gRPC ModelInfer on the raw HTTP/2 stream (grpc/unary-infer-stream.ts); off: through grpc-js, as every other call. */
+  grpcRawInfer: z.boolean().default(true),
   /** While a higher priority class is about, a lower class's batches wait up to this long to fill, on the fastest variant meeting their floor (scheduler/executor-commitments.ts); 0: they do not make way. */
   yieldHoldMs: z.number().min(0).max(1000).default(DEFAULT_YIELD_HOLD_MS),
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
@@ -171,7 +173,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
     turns,
     tarpit,
     metricsAccess, isReady, report, cluster: parts.cluster, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, keepAliveTimeoutMs: opts.keepAliveTimeoutMs });
-  const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report, admin, turns, tarpit });
+  const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report, admin, turns, tarpit, rawInfer: opts.grpcRawInfer });
 
   let closing: Promise<void> | undefined;
   const door: FrontDoor = {

@@ -10,14 +10,14 @@ import { runMeasured } from './processes.js';
 import { writeWhole } from './write-whole.js';
 
 /** A ModelInfer request of `rows` MNIST digits, framed as on the wire (flag, length, message), as a file in `dir`. */
-export function grpcBodyFile(dir: string, pixels: Float32Array, rows: number, model: string): string {
+export function grpcBodyFile(dir: string, pixels: Float32Array, rows: number, model: string, version = ''): string {
   const tensor = { name: 'input', datatype: 'FP32' as const, shape: [rows, 784], data: pixels.slice(0, rows * 784) };
   const serialize = inferenceService().service.ModelInfer.requestSerialize;
-  const message = serialize({ model_name: model, inputs: [{ name: tensor.name, datatype: tensor.datatype, shape: tensor.shape }], raw_input_contents: [Buffer.from(tensorBytes(tensor))] });
+  const message = serialize({ model_name: model, model_version: version, inputs: [{ name: tensor.name, datatype: tensor.datatype, shape: tensor.shape }], raw_input_contents: [Buffer.from(tensorBytes(tensor))] });
   const frame = Buffer.alloc(5 + message.length);
   frame.writeUInt32BE(message.length, 1); // byte 0: not compressed
   message.copy(frame, 5);
-  const path = join(dir, `grpc-${model}-${rows}`);
+  const path = join(dir, `grpc-${model}-${version}-${rows}`);
   writeWhole(path, frame);
   return path;
 }

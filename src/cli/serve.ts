@@ -39,6 +39,7 @@ export function addFrontDoorOptions(cmd: Command): Command {
     .addOption(new Option('--drain-timeout-ms <ms>', 'on SIGTERM, how long requests already read may take to be answered before every connection is closed').env('PARETO_DRAIN_TIMEOUT_MS').default(10_000).argParser(integer))
     .addOption(new Option('--max-queued-samples <n>', 'samples queued server-wide beyond which new requests get 503').env('PARETO_MAX_QUEUED_SAMPLES').default(65536).argParser(integer))
     .addOption(new Option('--yield-hold-ms <ms>', 'while a higher priority class has had a request within the last second, a lower class\'s batch waits up to this long to fill and runs on the fastest variant that meets its accuracy floor (0: lower classes do not make way)').env('PARETO_YIELD_HOLD_MS').default(DEFAULT_YIELD_HOLD_MS).argParser(integer))
+    .addOption(new Option('--no-grpc-raw-infer', 'serve gRPC ModelInfer through grpc-js like every other call, not on the raw HTTP/2 stream (to measure the difference: npm run bench:grpc-path)'))
     .addOption(new Option('--no-door-share', 'within a priority, take requests\' door work (decoding, admission, encoding) first come instead of sharing the event loop by weight (to measure what sharing does)'))
     .addOption(new Option('--log-level <level>', 'pino log level: every request at debug, server faults at error').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('PARETO_LOG_LEVEL').default('info'))
     .addOption(new Option('--no-telemetry', 'record no metrics, dashboard data or request logs (to measure their cost)'))
@@ -94,6 +95,7 @@ export function frontDoorOptions(opts: Record<string, any>): FrontDoorInput {
     maxQueuedSamples: opts.maxQueuedSamples,
     yieldHoldMs: opts.yieldHoldMs,
     doorShare: opts.doorShare,
+    grpcRawInfer: opts.grpcRawInfer,
     adminToken: opts.adminToken,
     metricsToken: opts.metricsToken,
     openMetrics: opts.openMetrics === true,

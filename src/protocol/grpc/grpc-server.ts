@@ -11,11 +11,12 @@ import type { Telemetry } from '../../telemetry/telemetry.js';
 import type { DoorPass, Tenant } from '../../tenancy/tenants.js';
 import { requestRecord } from '../request-record.js';
 import { decodeGrpcInfer, encodeGrpcInfer, peekModelName, type GrpcInferRequest } from './infer-codec.js';
-import { requestRows } from '../types.js';
+import { requestRows, type InferenceResponse } from '../types.js';
 import type { DoorTurns } from '../door-turns.js';
 import { UNAUTHENTICATED, type RefusalTarpit } from '../refusal-tarpit.js';
 import { useStreamTables } from './stream-table.js';
 import { serveUnaryInfer, type UnaryInferHandlers } from './unary-infer-stream.js';
+import { writeGrpcInfer } from './infer-response-writer.js';
 import type http2 from 'node:http2';
 
 export interface GrpcServerOptions {
@@ -30,6 +31,8 @@ export interface GrpcServerOptions {
   turns?: DoorTurns;
   /** Holds the refusals of a caller refused too often (shared with REST); absent: answered at once. */
   tarpit?: RefusalTarpit;
+  /** ModelInfer on the raw HTTP/2 stream (unary-infer-stream.ts); false: through grpc-js. Default true. */
+  rawInfer?: boolean;
 }
 
 /** A unary inference call let through at its metadata: its tenant, and its place in the tenant's concurrency. */
@@ -161,7 +164,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
    * One inference, as ModelInfer and each message of ModelStreamInfer run it; `encode` makes the
    * answer (timed and charged with the rest of the call's door work).
    */
-  const inferOne = async <R>(msg: InferMessage, auth: string | undefined, held: HeldCall | undefined, encode: (res: ReturnType<typeof encodeGrpcInfer>) => R): Promise<R> => {
+  const inferOne = async <R>(msg: InferMessage, auth: string | undefined, held: HeldCall | undefined, encode: (res: InferenceResponse) => R): Promise<R> => {
     const start = performance.now();
     const model = msg.model ?? '';
     let tenant: string | undefined;
@@ -192,7 +195,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       if (who) await turns.turn(who);
       at = performance.now();
       opts.telemetry.request(requestRecord(service, model, tenant, res.serving, 200, samples, performance.now() - start, res.id));
-      const encoded = encode(encodeGrpcInfer(res));
+      const encoded = encode(res);
       if (who) turns.charge(who, performance.now() - at);
       return encoded;
     } catch (e) {
@@ -208,9 +211,8 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       throw e;
     }
   };
-  const asIs = <T>(res: T) => res;
   // ModelInfer on the raw stream (unary-infer-stream.ts): decoded once its turn comes, answered as bytes.
-  const { requestDeserialize, responseSerialize } = definition.ModelInfer;
+  const { requestDeserialize } = definition.ModelInfer;
   const unaryInfer: UnaryInferHandlers<HeldCall> = {
     maxMessageBytes: opts.maxMessageBytes,
     admit: (auth, refuse) => check(auth, 'infer', refuse),
@@ -230,11 +232,11 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
           if (req.model_name !== model) throw new InvalidRequestError('the ModelInferRequest message is malformed (its model_name reads two ways)');
           return req;
         },
-      }, auth, held, responseSerialize);
+      }, auth, held, writeGrpcInfer);
     },
     statusOf: grpcStatusOf,
   };
-  unaryInfers.set(server, unaryInfer);
+  if (opts.rawInfer !== false) unaryInfers.set(server, unaryInfer);
   server.addService(definition, {
     ServerLive: unary(() => ({ live: true })),
     ServerReady: unary(() => ({ ready: opts.isReady() })),
@@ -289,8 +291,8 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       regions.unregister(owner, req.name || undefined);
       return {};
     }),
-    ModelInfer: unary((req: GrpcInferRequest, auth, metadata) => inferOne(decodedMessage(req), auth, passes.get(metadata), asIs)),
-    ModelStreamInfer: (call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>) => streamInfer(call, (req, auth) => inferOne(decodedMessage(req), auth, undefined, asIs)),
+    ModelInfer: unary((req: GrpcInferRequest, auth, metadata) => inferOne(decodedMessage(req), auth, passes.get(metadata), encodeGrpcInfer)),
+    ModelStreamInfer: (call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>) => streamInfer(call, (req, auth) => inferOne(decodedMessage(req), auth, undefined, encodeGrpcInfer)),
   });
   server.addService(loadReporterService().service, { Report: unary((_req, authorization) => opts.report(authorization)) });
   return server;
@@ -346,30 +348,23 @@ export async function bindGrpc(server: grpc.Server, host: string, port: number):
 /**
  * Puts serveUnaryInfer in front of grpc-js on each of the server's HTTP/2 servers: a stream it does
  * not take goes on to grpc-js's own listener. grpc-js keeps them in a private map; where that is not
- * there (another grpc-js), every call stays with grpc-js. Returns how many servers it fronts.
+ * there (another grpc-js), every call stays with grpc-js (test/protocol/grpc-unary-stream.test.ts
+ * then fails on the answers only the raw stream gives).
  */
-export function takeUnaryInfer(server: grpc.Server, handlers: UnaryInferHandlers<HeldCall>): number {
+function takeUnaryInfer(server: grpc.Server, handlers: UnaryInferHandlers<HeldCall>): void {
   const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
-  if (!(servers instanceof Map)) return 0;
-  let fronted = 0;
+  if (!(servers instanceof Map)) return;
   for (const h2 of servers.keys() as Iterable<http2.Http2Server>) {
-    if (typeof h2?.listeners !== 'function' || frontedServers.has(h2)) continue;
+    if (typeof h2?.listeners !== 'function' || fronted.has(h2)) continue;
     const grpcListeners = h2.listeners('stream') as Array<(...args: unknown[]) => void>;
     h2.removeAllListeners('stream');
     h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
       if (serveUnaryInfer(stream, headers, handlers)) return;
       for (const listener of grpcListeners) listener.call(h2, stream, headers, ...rest);
     });
-    frontedServers.add(h2);
-    fronted++;
+    fronted.add(h2);
   }
-  return fronted;
 }
 
-const frontedServers = new WeakSet<http2.Http2Server>();
-
-/** How many of the server's HTTP/2 servers serve ModelInfer on the raw stream (0: grpc-js serves it). */
-export function unaryInferFronted(server: grpc.Server): number {
-  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
-  return servers instanceof Map ? [...servers.keys()].filter((h2) => frontedServers.has(h2)).length : 0;
-}
+/** HTTP/2 servers already fronted (a server bound to a second port lists the first again). */
+const fronted = new WeakSet<http2.Http2Server>();
