@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { inferenceService } from '../../src/protocol/grpc/proto.js';
-import { peekModelName } from '../../src/protocol/grpc/infer-codec.js';
+import { peekModelName, rawContentsAt } from '../../src/protocol/grpc/infer-codec.js';
 import { hashKey } from '../../src/tenancy/tenants.js';
 import { digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -183,7 +183,7 @@ describe('ModelInfer on the raw stream', () => {
   });
 });
 
-describe('peekModelName', () => {
+describe('reading a ModelInferRequest without decoding it', () => {
   it('reads the model_name a full decode reads', () => {
     const tensor = fc.record({ name: fc.string(), datatype: fc.constantFrom('FP32', 'INT64', 'BYTES'), shape: fc.array(fc.nat(), { maxLength: 3 }) });
     fc.assert(fc.property(fc.record({
@@ -207,5 +207,18 @@ describe('peekModelName', () => {
     // Two model_name fields: the last wins, as in a full decode.
     const twice = Buffer.concat([requestSerialize({ model_name: 'first' }), requestSerialize({ model_name: 'second' })]);
     assert.equal(peekModelName(twice), 'second');
+  });
+
+  it('finds where the first raw contents start, from any first part of the message that reaches them', () => {
+    fc.assert(fc.property(fc.string({ unit: 'grapheme' }), fc.array(fc.string(), { maxLength: 4 }), fc.integer({ min: 1, max: 300 }), fc.nat(), (model, names, size, cut) => {
+      const raw = Buffer.alloc(size, 0xa5);
+      const bytes = requestSerialize({ model_name: model, inputs: names.map((name) => ({ name, datatype: 'UINT8', shape: [size] })), raw_input_contents: [raw, Buffer.from([1])] });
+      // raw_input_contents are serialized last: the first, then the second's key, length and byte.
+      const at = bytes.length - 3 - size;
+      assert.deepEqual(bytes.subarray(at, at + size), raw);
+      const head = bytes.subarray(0, cut % (bytes.length + 1));
+      if (head.length >= at) assert.equal(rawContentsAt(head), at);
+      else assert.equal(rawContentsAt(head), undefined);
+    }));
   });
 });

@@ -132,6 +132,50 @@ export function encodeGrpcInfer(res: InferenceResponse) {
 }
 
 /**
+ * Walks a protobuf message's top-level fields without decoding them: `visit` gets each field's
+ * number, wire type and, for a length-delimited one, where its content starts and its length
+ * (which may run past `bytes` when they are the message's first part). 'malformed' where the bytes
+ * cannot be a message; 'cut' where they end inside a field's key, length or fixed-size value.
+ * `visit` returns true to stop.
+ */
+function walkFields(bytes: Uint8Array, visit: (field: number, wire: number, start: number, length: number) => boolean | void): 'done' | 'stopped' | 'cut' | 'malformed' {
+  let at = 0;
+  const varint = (): number | undefined => {
+    let value = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (at >= bytes.length) return undefined;
+      const b = bytes[at++];
+      value += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return value;
+    }
+    return -1; // past 2^35: no tag or length in a message under the size limit
+  };
+  while (at < bytes.length) {
+    const tag = varint();
+    if (tag === undefined) return 'cut';
+    if (tag < 0 || tag > 0xffffffff) return 'malformed';
+    const field = Math.floor(tag / 8), wire = tag & 7;
+    let start = at, length = 0;
+    if (wire === 0) {
+      while (at < bytes.length && bytes[at] >= 0x80) at++;
+      if (at++ >= bytes.length) return 'cut';
+    } else if (wire === 1 || wire === 5) {
+      at += wire === 1 ? 8 : 4;
+      if (at > bytes.length) return 'cut';
+    } else if (wire === 2) {
+      const n = varint();
+      if (n === undefined) return 'cut';
+      if (n < 0) return 'malformed';
+      start = at;
+      length = n;
+      at += n;
+    } else return 'malformed'; // groups (3, 4) have no place in these messages
+    if (visit(field, wire, start, length)) return 'stopped';
+  }
+  return at === bytes.length ? 'done' : 'cut';
+}
+
+/**
  * The model_name (field 1) of a serialized ModelInferRequest, read without decoding the rest: the
  * door orders a call by its tenant's SLO on that model before the message is decoded. The last
  * occurrence wins, as in a full decode; undefined where the message is not well formed (its full
@@ -139,33 +183,22 @@ export function encodeGrpcInfer(res: InferenceResponse) {
  */
 export function peekModelName(message: Uint8Array): string | undefined {
   let name = '';
-  let at = 0;
-  const varint = (): number | undefined => {
-    let value = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
-      if (at >= message.length) return undefined;
-      const b = message[at++];
-      value += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) return value;
-    }
-    // A length or tag past 2^35 fits no message under the size limit: skip its last bytes and fail.
-    return undefined;
-  };
-  while (at < message.length) {
-    const tag = varint();
-    if (tag === undefined || tag > 0xffffffff) return undefined;
-    const wire = tag & 7;
-    if (wire === 0) {
-      while (at < message.length && message[at] >= 0x80) at++;
-      if (at++ >= message.length) return undefined;
-    } else if (wire === 1 || wire === 5) {
-      at += wire === 1 ? 8 : 4;
-    } else if (wire === 2) {
-      const length = varint();
-      if (length === undefined || at + length > message.length) return undefined;
-      if (tag >>> 3 === 1) name = Buffer.from(message.buffer, message.byteOffset + at, length).toString('utf8');
-      at += length;
-    } else return undefined; // groups (3, 4) have no place in this message
-  }
-  return at === message.length ? name : undefined;
+  const walked = walkFields(message, (field, wire, start, length) => {
+    if (field === 1 && wire === 2 && start + length <= message.length) name = Buffer.from(message.buffer, message.byteOffset + start, length).toString('utf8');
+  });
+  return walked === 'done' ? name : undefined;
+}
+
+/**
+ * Where the first raw_input_contents (field 7) starts in a ModelInferRequest of which `head` is the
+ * first part; undefined where that part does not reach it. A message gathered from several frames
+ * is placed so that this falls on an 8-byte boundary: its tensor is then a view, not a copy.
+ */
+export function rawContentsAt(head: Uint8Array): number | undefined {
+  let found: number | undefined;
+  walkFields(head, (field, wire, start) => {
+    if (field === 7 && wire === 2) found = start;
+    return found !== undefined;
+  });
+  return found;
 }

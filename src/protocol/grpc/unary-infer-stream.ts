@@ -24,6 +24,8 @@ export interface UnaryInferHandlers<Held> {
    */
   admit(auth: string | undefined, refuse: (status: CallStatus) => void): { held?: Held } | 'refused';
   release(held: Held): void;
+  /** A buffer of `length` bytes for a message that arrives in several frames, `head` its first part. */
+  place(head: Uint8Array, length: number): Buffer;
   /** Runs the call's message; resolves to the response message's bytes, rejects with its status. */
   infer(message: Buffer, auth: string | undefined, held: Held | undefined): Promise<Uint8Array>;
   statusOf(error: unknown): CallStatus;
@@ -107,7 +109,7 @@ class UnaryInferCall<Held> {
         if (rest.length > length) this.secondMessage();
         return;
       }
-      this.message = Buffer.allocUnsafe(length);
+      this.message = this.handlers.place(rest, length);
       this.filled = rest.copy(this.message);
       return;
     }
@@ -128,7 +130,12 @@ class UnaryInferCall<Held> {
       return;
     }
     this.message = undefined;
-    this.handlers.infer(message, this.auth, this.held).then((bytes) => this.answer(bytes), (e: unknown) => this.finish(this.handlers.statusOf(e)));
+    const failed = (e: unknown) => this.finish(this.handlers.statusOf(e));
+    try {
+      this.handlers.infer(message, this.auth, this.held).then((bytes) => this.answer(bytes), failed);
+    } catch (e) {
+      failed(e);
+    }
   }
 
   private answer(bytes: Uint8Array): void {
