@@ -142,6 +142,9 @@ describe('ModelInfer on the raw stream', () => {
     assert.equal(late.details, 'Deadline exceeded');
     const next = await rawCall([frame(message())], { key: 'one-key' }).answer;
     assert.equal(next.status, grpc.status.OK, next.details);
+    // The longest grpc-timeout there is (~11,400 years) is no deadline, not one already past.
+    const far = await rawCall([frame(message())], { headers: { 'grpc-timeout': '99999999H' } }).answer;
+    assert.equal(far.status, grpc.status.OK, far.details);
   });
 
   it('a call reset by its client gives its tenant\'s place back', async () => {

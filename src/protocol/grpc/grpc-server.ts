@@ -1,4 +1,5 @@
-// The Open Inference Protocol over gRPC (inference.GRPCInferenceService) on @grpc/grpc-js.
+// The Open Inference Protocol over gRPC (inference.GRPCInferenceService) on @grpc/grpc-js, with
+// ModelInfer served on the raw HTTP/2 stream in front of it (unary-infer-stream.ts).
 import * as grpc from '@grpc/grpc-js';
 import { InvalidRequestError, isParetoError, ModelNotFoundError, RateLimitedError, type ParetoError } from '../../errors.js';
 import type { AdminToken } from '../admin-token.js';
@@ -77,10 +78,11 @@ const KEYED = /\/(ModelReady|ModelMetadata|ModelConfig|ModelStatistics|Repositor
 /**
  * Checks an inference call's key at its metadata, before its message is read: an unauthenticated
  * call ends at its headers, so it cannot make the server buffer a message of up to the size limit
- * (24 concurrent 60 MB messages with no key took RSS from 295 MB to 3.1 GB). A unary call counts
- * against its tenant's concurrency from here (`hold`): a tenant's concurrent messages, each up to
- * the size limit, are what it can make the server hold. Returns the held call, or 'refused' once
- * `send` has the refusal (or the tarpit holds it).
+ * (24 concurrent 60 MB messages with no key took RSS from 295 MB to 3.1 GB). A unary inference
+ * call counts against its tenant's concurrency from here: a tenant's concurrent messages, each up
+ * to the size limit, are what it can make the server hold. Returns the held call, or 'refused' once
+ * `send` has the refusal (or the tarpit holds it). A refused model or repository call ('keyed') is
+ * not counted as an inference.
  */
 type AtMetadata = (auth: string | undefined, call: 'infer' | 'stream' | 'keyed', send: (status: grpc.StatusObject) => void) => { held?: HeldCall } | 'refused';
 
