@@ -155,8 +155,10 @@ describe('ModelInfer on the raw stream', () => {
     assert.equal(refused.errorCode, 'PARETO_ERR_RATE_LIMITED');
     held.stream.close(http2.constants.NGHTTP2_CANCEL);
     await once(held.stream, 'close');
-    // The reset reaches the server before the next call's headers on the same connection.
-    const after = await rawCall([frame(message())], { key: 'one-key' }).answer;
+    // The reset reaches the server before the next call's headers on the same connection, but its
+    // stream closes on the server a tick later: a call read in the same turn may still be refused.
+    let after = await rawCall([frame(message())], { key: 'one-key' }).answer;
+    for (let tries = 0; after.status === grpc.status.RESOURCE_EXHAUSTED && tries < 20; tries++) after = await rawCall([frame(message())], { key: 'one-key' }).answer;
     assert.equal(after.status, grpc.status.OK, after.details);
   });
 
