@@ -55,4 +55,17 @@ describe('the ModelInferResponse writer', () => {
     } as InferenceResponse;
     assert.deepEqual(responseDeserialize(Buffer.from(writeGrpcInfer(res))), responseDeserialize(responseSerialize(encodeGrpcInfer(res))));
   });
+
+  it('sends an integer past 2^53 as a double, exactly, on both paths', () => {
+    const res = {
+      model: 'm', version: '1', outputs: [{ name: 'o', datatype: 'FP32', shape: [1], data: new Float32Array([1]) }],
+      sharedOutputs: { o: { region: 'r', byteSize: 2 ** 60, offset: 0 } },
+      serving: { variant: 'v', batchSize: 1, queueMs: 0, computeMs: 0 },
+    } as InferenceResponse;
+    for (const bytes of [Buffer.from(writeGrpcInfer(res)), responseSerialize(encodeGrpcInfer(res))]) {
+      const size = responseDeserialize(bytes).outputs[0].parameters.shared_memory_byte_size;
+      assert.equal(size.parameter_choice, 'double_param');
+      assert.equal(size.double_param, 2 ** 60);
+    }
+  });
 });

@@ -5,7 +5,7 @@ import { InvalidRequestError } from '../../errors.js';
 import { DTYPE, isDatatype, type Datatype } from '../../tensor/dtype.js';
 import { fromBytes, fromJson, tensorBytes, type Tensor } from '../../tensor/tensor.js';
 import { checkShape } from '../../tensor/validate.js';
-import { servingParameters, sharedOutputParameters, type InferenceRequest, type InferenceResponse, type Parameters, type SharedInput } from '../types.js';
+import { servingParameters, sharedOutputParameters, type InferenceRequest, type InferenceResponse, type ParameterValue, type Parameters, type SharedInput } from '../types.js';
 import { sharedMemoryRef } from '../../serving/shared-memory.js';
 
 /** 64-bit fields arrive as decimal strings on a server (proto.ts), as numbers elsewhere. */
@@ -55,14 +55,19 @@ export function decodeParameters(params: Record<string, GrpcParameter> | undefin
   return out;
 }
 
+/**
+ * The InferParameter field that carries a value: an integer goes as int64 where a double holds it
+ * exactly, any other number as double (protobufjs would clamp 1e300 to int64's largest).
+ */
+export function parameterChoice(v: ParameterValue): 'bool_param' | 'string_param' | 'int64_param' | 'double_param' {
+  if (typeof v === 'boolean') return 'bool_param';
+  if (typeof v === 'string') return 'string_param';
+  return Number.isSafeInteger(v) ? 'int64_param' : 'double_param';
+}
+
 export function encodeParameters(params: Parameters): Record<string, GrpcParameter> {
   const out: Record<string, GrpcParameter> = {};
-  for (const [k, v] of Object.entries(params)) {
-    if (typeof v === 'boolean') out[k] = { bool_param: v };
-    else if (typeof v === 'string') out[k] = { string_param: v };
-    else if (Number.isInteger(v)) out[k] = { int64_param: v };
-    else out[k] = { double_param: v };
-  }
+  for (const [k, v] of Object.entries(params)) out[k] = { [parameterChoice(v)]: v };
   return out;
 }
 
