@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { inferenceService } from '../../src/protocol/grpc/proto.js';
 import { hashKey } from '../../src/tenancy/tenants.js';
+import { grpcClient } from '../helpers/grpc-client.js';
 import { digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -81,10 +82,10 @@ describe('ModelInfer from gRPC\'s C-core client (Python grpcio)', { skip: grpcio
     const out = JSON.parse(stdout) as Record<string, Outcome>;
 
     // What grpc-js's client gets for the same messages.
-    const client = new (inferenceService())(server.grpcAddress, grpc.credentials.createInsecure());
+    const client = grpcClient(server.grpcAddress);
     const metadata = new grpc.Metadata();
     metadata.set('authorization', 'Bearer c-key');
-    const viaGrpcJs = (msg: object) => new Promise<{ raw_output_contents: Buffer[] }>((resolve, reject) => client.ModelInfer(msg, metadata, (e: Error | null, res: { raw_output_contents: Buffer[] }) => (e ? reject(e) : resolve(res))));
+    const viaGrpcJs = (msg: object): Promise<{ raw_output_contents: Buffer[] }> => client.call('ModelInfer', msg, metadata);
     try {
       for (const [name, message] of [['plain', 'one'], ['deadline', 'one'], ['gzip', 'one'], ['many frames', 'many']] as const) {
         assert.equal(out[name].code, 'OK', `${name}: ${JSON.stringify(out[name])}`);

@@ -12,10 +12,11 @@ import fc from 'fast-check';
 import { inferenceService } from '../../src/protocol/grpc/proto.js';
 import { peekModelName, rawContentsAt } from '../../src/protocol/grpc/infer-codec.js';
 import { hashKey } from '../../src/tenancy/tenants.js';
+import { grpcClient } from '../helpers/grpc-client.js';
 import { digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
 
 const MAX_BYTES = 1024 * 1024;
-const { requestSerialize, responseDeserialize } = inferenceService(String).service.ModelInfer;
+const { requestSerialize, requestDeserialize, responseDeserialize } = inferenceService(String).service.ModelInfer;
 let server: TestServer;
 let repo: ReturnType<typeof scratchRepository>;
 let session: http2.ClientHttp2Session;
@@ -171,16 +172,16 @@ describe('ModelInfer on the raw stream', () => {
 
   it('leaves compressed calls and a malformed grpc-timeout to grpc-js', async () => {
     const plain = await rawCall([frame(message())]).answer;
-    const client = new (inferenceService())(server.grpcAddress, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2 });
+    const gzip = grpcClient(server.grpcAddress, { 'grpc.default_compression_algorithm': 2 });
     try {
       const metadata = new grpc.Metadata();
       metadata.set('authorization', 'Bearer a-key');
-      const gzipped = await new Promise<{ raw_output_contents: Buffer[] }>((resolve, reject) => client.ModelInfer({
+      const gzipped = await gzip.call('ModelInfer', {
         model_name: 'mnist-mlp', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784] }], raw_input_contents: [Buffer.from(digits(7, 1).pixels.buffer)],
-      }, metadata, (e: Error | null, res: { raw_output_contents: Buffer[] }) => (e ? reject(e) : resolve(res))));
+      }, metadata);
       assert.deepEqual(gzipped.raw_output_contents, responseDeserialize(plain.body.subarray(5)).raw_output_contents);
     } finally {
-      client.close();
+      gzip.close();
     }
     const malformed = await rawCall([frame(message())], { headers: { 'grpc-timeout': 'soon' } }).answer;
     assert.equal(malformed.status, grpc.status.INTERNAL);
@@ -197,7 +198,6 @@ describe('reading a ModelInferRequest without decoding it', () => {
     }), (req) => {
       assert.equal(peekModelName(requestSerialize(req)), req.model_name);
     }));
-    const { requestDeserialize } = inferenceService(String).service.ModelInfer;
     fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
       const peeked = peekModelName(bytes);
       let decoded: string | undefined;
