@@ -11,7 +11,7 @@
 import type http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 
-export const MODEL_INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
+const MODEL_INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
 
 /** A call's outcome: grpc-js's StatusObject, its metadata (sent as trailers) optional. */
 export type CallStatus = Pick<grpc.StatusObject, 'code' | 'details'> & { metadata?: grpc.Metadata };
@@ -46,7 +46,7 @@ const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1
 const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
 /** A grpc-timeout header in ms; undefined where it is malformed (grpc-js then answers it). */
-export function timeoutMs(value: string): number | undefined {
+function timeoutMs(value: string): number | undefined {
   const m = TIMEOUT.exec(value.trim());
   return m ? Math.floor(Number(m[1]) * UNIT_MS[m[2]]) : undefined;
 }
@@ -81,9 +81,10 @@ class UnaryInferCall<Held> {
   private readonly onData = (chunk: Buffer) => this.read(chunk);
 
   constructor(private readonly stream: http2.ServerHttp2Stream, private readonly auth: string | undefined, ms: number | undefined, private readonly handlers: UnaryInferHandlers<Held>) {
-    // As grpc-js: an error is followed by 'close', which is where a gone call is let go.
+    // As grpc-js: an error is followed by 'close', which is where a gone call is let go (answered,
+    // reset by the client, or its session gone).
     stream.on('error', () => undefined);
-    stream.once('close', () => this.end());
+    stream.once('close', () => this.settle());
     // (grpc-js truncates to 32 bits, so that 99999999H fires at once.)
     if (ms !== undefined && ms <= LONGEST_TIMER_MS) this.timer = setTimeout(() => this.finish({ code: grpc.status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' }), ms);
     const verdict = handlers.admit(auth, (status) => this.finish(status));
@@ -177,12 +178,6 @@ class UnaryInferCall<Held> {
       'grpc-message': encodeURI(status.details),
       ...status.metadata?.toHttp2Headers(),
     }, { endStream: true });
-  }
-
-  /** The stream closed: answered, reset by the client, or its session gone. */
-  private end(): void {
-    this.done = true;
-    this.settle();
   }
 
   private settle(): void {
