@@ -44,6 +44,7 @@ import { livenessProbe } from './lib/liveness-probe.js';
 import { serverCores, STEAL_LIMIT, undisturbed } from './lib/resources.js';
 import { measureSteady, summarizeSteady, type SteadySummary } from './lib/steady-stream.js';
 import { metricSamples } from '../src/telemetry/prometheus-text.js';
+import { fmt } from './lib/format.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, cells: { type: 'string' } } });
 const runs = (part: string) => !args.only || args.only.split(',').includes(part);
@@ -61,7 +62,6 @@ const MB = 1_000_000;
 const MiB = 1024 * 1024;
 const TENANT_BODY_BUDGET = 256 * MiB;
 
-const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const rows: string[][] = [];
 const verdict = (name: string, value: string, target: string, ok: boolean) => {
   rows.push([name, value, target, ok ? 'PASS' : 'FAIL']);

@@ -29,6 +29,7 @@ import { grpcBodyFile, runH2load } from './lib/h2load.js';
 import { bodyFile, runWrk } from './lib/wrk.js';
 import { serverCores, undisturbed } from './lib/resources.js';
 import { measureSteady, summarizeSteady } from './lib/steady-stream.js';
+import { fmt } from './lib/format.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
@@ -44,7 +45,6 @@ if (!onPath('wrk') || !onPath('h2load')) {
   process.exit(1);
 }
 
-const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const digits = loadMnist('test').pixels;
 const scratch = mkdtempSync(join(tmpdir(), 'pareto-door-share-'));
 const tenants = join(scratch, 'tenants.yaml');

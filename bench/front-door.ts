@@ -16,6 +16,7 @@ import { metricValue } from '../src/telemetry/prometheus-text.js';
 import { startChild, threadCpuSeconds } from './lib/processes.js';
 import { median } from './lib/stats.js';
 import { bodyFile, runWrk } from './lib/wrk.js';
+import { fmt } from './lib/format.js';
 
 const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '6' }, rounds: { type: 'string', default: '3' } } });
 const SECONDS = Number(args.seconds);
@@ -34,7 +35,6 @@ const CELLS = [
 
 interface Measure { perSecond: number; mainMs: number; othersMs: number; totalMs: number; fullGcPerSecond: number; gcPauseMsPerSecond: number; wrkMs: number; non2xx: number }
 
-const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const cellName = (c: typeof CELLS[number]) => `${c.rows}-row ${c.json ? 'JSON' : 'binary'}, c=${c.connections}`;
 
 async function gcStats(origin: string): Promise<{ full: number; pauseSeconds: number }> {

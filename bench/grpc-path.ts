@@ -16,6 +16,7 @@ import { hashKey } from '../src/tenancy/tenants.js';
 import { grpcBodyFile, runH2load } from './lib/h2load.js';
 import { startChild, threadCpuSeconds, type Child } from './lib/processes.js';
 import { median } from './lib/stats.js';
+import { fmt } from './lib/format.js';
 
 const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '6' }, rounds: { type: 'string', default: '3' } } });
 const SECONDS = Number(args.seconds);
@@ -34,7 +35,6 @@ const CELLS = [
 
 interface Measure { perSecond: number; mainMs: number; othersMs: number; totalMs: number; h2loadMs: number }
 
-const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const cellName = (c: typeof CELLS[number]) => `${c.rows}-row, ${c.streams} in flight${c.perSecond ? `, ${fmt(c.perSecond)} calls/s` : ', as fast as answered'}`;
 
 async function measureCell(server: Child, body: string, cell: typeof CELLS[number]): Promise<Measure> {

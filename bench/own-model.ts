@@ -20,6 +20,7 @@ import { Planner } from '../src/scheduler/planner.js';
 import { hashKey } from '../src/tenancy/tenants.js';
 import { toJsonData, type Tensor } from '../src/tensor/tensor.js';
 import { cpuSeconds, startChild } from './lib/processes.js';
+import { fmt } from './lib/format.js';
 
 const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '30' }, pages: { type: 'string', default: '24' } } });
 const DURATION_MS = Number(args.seconds) * 1000;
@@ -46,7 +47,6 @@ const LOW = 0.3, PEAK = 1.6, FASTEST = 0.85;
  */
 const MAX_BATCH = 4;
 
-const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const pct = (x: number | null) => (x === null ? '—' : `${fmt(100 * x, 2)}%`);
 
 async function main(): Promise<void> {

@@ -18,6 +18,7 @@ import { closedLoop, type HttpCase } from './lib/closed-loop.js';
 import { ortBaseline } from './lib/ort-baseline.js';
 import { rssMiB, startChild } from './lib/processes.js';
 import { median, percentile } from './lib/stats.js';
+import { fmt } from './lib/format.js';
 
 const { values: args } = parseArgs({ options: { 'pipeline-depth': { type: 'string', default: '2' }, seconds: { type: 'string', default: '3' }, rounds: { type: 'string', default: '5' }, 'soak-seconds': { type: 'string', default: '60' } } });
 const PHASE_MS = Number(args.seconds) * 1000;
@@ -79,7 +80,6 @@ async function interleaved(a: () => Promise<number>, b: () => Promise<number>): 
   return { a: median(as), b: median(bs), ratio: median(ratios), ratios };
 }
 
-const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const rows: Array<[string, string, string, string]> = [];
 const report = (name: string, value: string, target: string, ok: boolean) => {
   rows.push([name, value, target, ok ? 'PASS' : 'FAIL']);

@@ -23,6 +23,7 @@ import { openLoop, type Outcome } from '../src/loadgen/open-loop.js';
 import type { RequestSpec } from '../src/loadgen/senders.js';
 import { cpuSeconds, startChild, startFlood, type FloodResult } from './lib/processes.js';
 import { percentile, sortedCopy } from './lib/stats.js';
+import { fmt } from './lib/format.js';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
 const runs = (part: string) => !args.only || args.only.split(',').includes(part);
@@ -33,7 +34,6 @@ const BURST_MODEL = 'mnist-mlp-wide';
 const SLO_MS = 100;
 const BURST_SAMPLES = 32;
 
-const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const rows: Array<[string, string, string, string]> = [];
 const report = (name: string, value: string, target: string, ok: boolean) => {
   rows.push([name, value, target, ok ? 'PASS' : 'FAIL']);

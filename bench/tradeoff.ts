@@ -25,6 +25,7 @@ import { hashKey } from '../src/tenancy/tenants.js';
 import { ortBaseline } from './lib/ort-baseline.js';
 import { startChild, type Child } from './lib/processes.js';
 import { meanWindow, STEAL_LIMIT, undisturbed, watchResources, windowBottleneck, windowsOfMisses, type Resources, type Utilisation, type WindowMeans } from './lib/resources.js';
+import { fmt } from './lib/format.js';
 
 const ADMIN_TOKEN = 'bench-admin-token';
 
@@ -43,7 +44,6 @@ const POLICIES = ['most-accurate', 'fastest', 'adaptive'] as const;
 /** Connections the generator opens to each server before its warm-up. */
 const PRECONNECT = 64;
 
-const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 function buildRepository(): string {
   const dir = mkdtempSync(join(tmpdir(), 'pareto-tradeoff-'));
