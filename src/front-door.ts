@@ -66,6 +66,8 @@ export const FrontDoorOptionsSchema = z.strictObject({
   refusalDelayMs: z.number().int().min(0).max(10_000).default(250),
   /** Refusals one caller may have waiting; past it, a refusal is answered at once and its connection closed. */
   maxHeldRefusals: z.number().int().min(1).default(1024),
+  /** The longest a refusal waits (never under refusalDelayMs); past it, answered at once with its connection closed. */
+  maxRefusalWaitMs: z.number().int().min(0).default(2000),
   /** On shutdown, how long requests already read may take to be answered before every connection is closed. */
   drainTimeoutMs: z.number().int().min(0).default(10_000),
   /** Samples queued server-wide beyond which new requests get 503. */
@@ -166,7 +168,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
   const sink = new BodySink(DECODER_NICENESS);
   const drain = new ConnectionDrain();
   const turns = new DoorTurns(DOOR_SLICE_MS, now, ledger, opts.doorShare);
-  const tarpit = opts.refusalDelayMs > 0 ? new RefusalTarpit({ perSecond: opts.refusalsPerSecond, delayMs: opts.refusalDelayMs, maxHeld: opts.maxHeldRefusals, now: () => performance.now() }) : undefined;
+  const tarpit = opts.refusalDelayMs > 0 ? new RefusalTarpit({ perSecond: opts.refusalsPerSecond, delayMs: opts.refusalDelayMs, maxHeld: opts.maxHeldRefusals, maxWaitMs: opts.maxRefusalWaitMs, now: () => performance.now() }) : undefined;
   const rest: FastifyInstance = buildRestServer({ service, telemetry, admin, maxBodyBytes: opts.maxBodyBytes, maxJsonBytes: opts.maxJsonBytes,
     bodies: new BodyBudget({ serverBytes: opts.maxInflightBodyBytes, tenantBytes: opts.maxTenantBodyBytes }),
     slowBodies, decoders, sink, decodeOffloadBytes: opts.decodeOffloadBytes, drain,

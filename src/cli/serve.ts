@@ -36,6 +36,7 @@ export function addFrontDoorOptions(cmd: Command): Command {
     .addOption(new Option('--refusals-per-second <n>', 'refusals at the door (401, 403, 429, 503) answered at once per tenant (and for callers without a key together)').env('PARETO_REFUSALS_PER_SECOND').default(100).argParser(integer))
     .addOption(new Option('--refusal-delay-ms <ms>', 'the least a refusal beyond that waits, its body unread; waiting ones are answered at --refusals-per-second (0: none wait)').env('PARETO_REFUSAL_DELAY_MS').default(250).argParser(integer))
     .addOption(new Option('--max-held-refusals <n>', 'refusals one caller may have waiting; past it, answered at once with the connection closed (a gRPC call: its status at once, the channel kept)').env('PARETO_MAX_HELD_REFUSALS').default(1024).argParser(integer))
+    .addOption(new Option('--max-refusal-wait-ms <ms>', 'the longest a refusal waits (never under --refusal-delay-ms); past it, answered at once with the connection closed').env('PARETO_MAX_REFUSAL_WAIT_MS').default(2000).argParser(integer))
     .addOption(new Option('--drain-timeout-ms <ms>', 'on SIGTERM, how long requests already read may take to be answered before every connection is closed').env('PARETO_DRAIN_TIMEOUT_MS').default(10_000).argParser(integer))
     .addOption(new Option('--max-queued-samples <n>', 'samples queued server-wide beyond which new requests get 503').env('PARETO_MAX_QUEUED_SAMPLES').default(65536).argParser(integer))
     .addOption(new Option('--yield-hold-ms <ms>', 'while a higher priority class has had a request within the last second, a lower class\'s batch waits up to this long to fill and runs on the fastest variant that meets its accuracy floor (0: lower classes do not make way)').env('PARETO_YIELD_HOLD_MS').default(DEFAULT_YIELD_HOLD_MS).argParser(integer))
@@ -91,6 +92,7 @@ export function frontDoorOptions(opts: Record<string, any>): FrontDoorInput {
     refusalsPerSecond: opts.refusalsPerSecond,
     refusalDelayMs: opts.refusalDelayMs,
     maxHeldRefusals: opts.maxHeldRefusals,
+    maxRefusalWaitMs: opts.maxRefusalWaitMs,
     drainTimeoutMs: opts.drainTimeoutMs,
     maxQueuedSamples: opts.maxQueuedSamples,
     yieldHoldMs: opts.yieldHoldMs,

@@ -29,8 +29,9 @@ before(async () => {
   - { id: busy, keys: ["${hashKey('busy-key')}"], models: ["*"] }
   - { id: quiet, keys: ["${hashKey('quiet-key')}"], models: ["*"] }
   - { id: bad, keys: ["${hashKey('bad-key')}"], models: ["*"] }
+  - { id: gone, keys: ["${hashKey('gone-key')}"], models: [mnist-mlp] }
 `);
-  server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml'), minBodyBytesPerSecond: 100_000, refusalsPerSecond: 2, refusalDelayMs: DELAY_MS });
+  server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml'), minBodyBytesPerSecond: 100_000, refusalsPerSecond: 2, refusalDelayMs: DELAY_MS, maxRefusalWaitMs: 10_000 });
 });
 after(async () => { await server.close(); repo.remove(); });
 
@@ -131,6 +132,51 @@ describe('door limits', () => {
     assert.ok(other.ms < DELAY_MS, `b is answered at once (${Math.round(other.ms)} ms)`);
   });
 
+  it('lets the held refusals of a caller\'s closed connections go, so that they do not delay its next one', async () => {
+    // 12 refusals (403: mnist-mlp-wide is not gone's): 2 answered at once, 10 held, one per 500 ms.
+    // Once the first held is answered, all are surely in line; the other 9 then go.
+    const sockets = await Promise.all(Array.from({ length: 12 }, async () => {
+      const socket = connect(server.httpPort, '127.0.0.1');
+      await once(socket, 'connect');
+      const { body, headers } = binaryInfer(digits(0, 1).pixels, 1);
+      const head = Object.entries({ ...headers, authorization: 'Bearer gone-key', 'content-length': body.length }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      socket.write(`POST /v2/models/mnist-mlp-wide/infer HTTP/1.1\r\nHost: x\r\n${head}\r\n`);
+      socket.write(body);
+      socket.on('error', () => undefined);
+      return socket;
+    }));
+    const answered = await new Promise<number>((resolve) => {
+      let n = 0;
+      for (const socket of sockets) socket.once('data', () => { if (++n === 3) resolve(n); });
+    });
+    assert.equal(answered, 3);
+    for (const socket of sockets) socket.destroy();
+    // Its rate's burst is back: of the next 3, the third waits. Behind the 9 gone, it would wait
+    // until their turns were over: 0.5 + 9 × 0.5 s.
+    const next = await Promise.all(Array.from({ length: 3 }, () => timed('mnist-mlp-wide', 'gone-key')));
+    assert.deepEqual(next.map((r) => r.status), [403, 403, 403]);
+    const held = Math.max(...next.map((r) => r.ms));
+    assert.ok(held >= DELAY_MS - 5 && held < DELAY_MS + 2000, `the third held, in its own turn: ${next.map((r) => Math.round(r.ms))} ms`);
+  });
+
+  it('lets the held refusals of cancelled gRPC calls go, so that they do not delay the caller\'s next one', async () => {
+    const { client, start, call } = grpcCaller('another-unknown-key', true);
+    try {
+      const calls = Array.from({ length: 12 }, () => start(DIGIT));
+      await new Promise<void>((resolve) => {
+        let n = 0;
+        for (const c of calls) void c.answer.then(() => { if (++n === 3) resolve(); });
+      });
+      for (const c of calls) c.cancel();
+      const next = await Promise.all(Array.from({ length: 3 }, () => timedCall(call)));
+      assert.ok(next.every((r) => r.code === grpc.status.UNAUTHENTICATED), JSON.stringify(next));
+      const held = Math.max(...next.map((r) => r.ms));
+      assert.ok(held >= DELAY_MS - 5 && held < DELAY_MS + 2000, `the third held, in its own turn: ${next.map((r) => Math.round(r.ms))} ms`);
+    } finally {
+      client.close();
+    }
+  });
+
   it('a gRPC call counts against its tenant\'s concurrency from its metadata, before its message is read', async () => {
     const { client, call } = grpcCaller('one-key');
     try {
@@ -214,9 +260,16 @@ function grpcCaller(key: string, small = false) {
   const request = small ? DIGIT : { model_name: 'mnist-mlp', inputs: [{ name: 'input', datatype: 'FP32', shape: [raw.length / 4] }], raw_input_contents: [raw] };
   const metadata = new grpc.Metadata();
   metadata.set('authorization', `Bearer ${key}`);
-  const send = (req: object) => new Promise<{ code: number; error?: string; details?: string }>((resolve) => client.ModelInfer(req, metadata,
-    (e: grpc.ServiceError | null) => resolve({ code: e?.code ?? 0, error: e?.metadata.get('pareto-error-code')[0] as string | undefined, details: e?.details })));
-  return { client, send, call: () => send(request) };
+  const start = (req: object) => {
+    let call: grpc.ClientUnaryCall | undefined;
+    const answer = new Promise<{ code: number; error?: string; details?: string }>((resolve) => {
+      call = client.ModelInfer(req, metadata,
+        (e: grpc.ServiceError | null) => resolve({ code: e?.code ?? 0, error: e?.metadata.get('pareto-error-code')[0] as string | undefined, details: e?.details }));
+    });
+    return { answer, cancel: () => call!.cancel() };
+  };
+  const send = (req: object) => start(req).answer;
+  return { client, start, send, call: () => send(request) };
 }
 
 async function timedCall<T extends { code: number }>(call: () => Promise<T>): Promise<T & { ms: number }> {

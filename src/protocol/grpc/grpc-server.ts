@@ -80,11 +80,11 @@ const KEYED = /\/(ModelReady|ModelMetadata|ModelConfig|ModelStatistics|Repositor
  * call ends at its headers, so it cannot make the server buffer a message of up to the size limit
  * (24 concurrent 60 MB messages with no key took RSS from 295 MB to 3.1 GB). A unary inference
  * call counts against its tenant's concurrency from here: a tenant's concurrent messages, each up
- * to the size limit, are what it can make the server hold. Returns the held call, or 'refused' once
- * `send` has the refusal (or the tarpit holds it). A refused model or repository call ('keyed') is
- * not counted as an inference.
+ * to the size limit, are what it can make the server hold. Returns the held call, or once `send` has
+ * the refusal (or the tarpit holds it), `refused`: what cancels a held refusal when its call goes.
+ * A refused model or repository call ('keyed') is not counted as an inference.
  */
-type AtMetadata = (auth: string | undefined, call: 'infer' | 'stream' | 'keyed', send: (status: grpc.StatusObject) => void) => { held?: HeldCall } | 'refused';
+type AtMetadata = (auth: string | undefined, call: 'infer' | 'stream' | 'keyed', send: (status: grpc.StatusObject) => void) => { held?: HeldCall } | { refused: () => void };
 
 function atMetadata(service: InferenceService, telemetry: Telemetry, tarpit: RefusalTarpit | undefined): AtMetadata {
   return (auth, call, send) => {
@@ -99,9 +99,9 @@ function atMetadata(service: InferenceService, telemetry: Telemetry, tarpit: Ref
       if (call !== 'keyed') telemetry.request(requestRecord(service, '', tenant?.id, undefined, error.httpStatus, 0, 0, undefined, error.message));
       // A caller refused too often waits its turn, as over REST: a client with N calls in
       // flight then sends no faster than its refusals come back.
-      if (tarpit) tarpit.refuse(tenant?.id ?? UNAUTHENTICATED, () => send(statusOf(error)));
-      else send(statusOf(error));
-      return 'refused';
+      if (tarpit) return { refused: tarpit.refuse(tenant?.id ?? UNAUTHENTICATED, () => send(statusOf(error))) };
+      send(statusOf(error));
+      return { refused: () => undefined };
     }
   };
 }
@@ -116,6 +116,7 @@ function atMetadata(service: InferenceService, telemetry: Telemetry, tarpit: Ref
 function keyBeforeMessage(check: AtMetadata, admin: AdminToken, passes: WeakMap<grpc.Metadata, HeldCall>): grpc.ServerInterceptor {
   return (method, call) => {
     let pass: DoorPass | undefined;
+    let cancelRefusal: (() => void) | undefined;
     return new grpc.ServerInterceptingCall(call, {
       start: (next) => next({
         onReceiveMetadata: (metadata, proceed) => {
@@ -125,13 +126,19 @@ function keyBeforeMessage(check: AtMetadata, admin: AdminToken, passes: WeakMap<
             : KEYED.test(method.path) && !admin.matches(auth) ? 'keyed' : undefined;
           if (kind) {
             const verdict = check(auth, kind, (status) => call.sendStatus(status));
-            if (verdict === 'refused') return;
+            if ('refused' in verdict) {
+              cancelRefusal = verdict.refused;
+              return;
+            }
             if (verdict.held) passes.set(metadata, verdict.held);
             pass = verdict.held?.pass;
           }
           proceed(metadata);
         },
-        onCancel: () => pass?.release(),
+        onCancel: () => {
+          pass?.release();
+          cancelRefusal?.();
+        },
       }),
       sendStatus: (status, next) => {
         pass?.release();

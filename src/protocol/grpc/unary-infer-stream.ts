@@ -21,9 +21,10 @@ export interface UnaryInferHandlers<Held> {
   maxMessageBytes: number;
   /**
    * At the headers, before the message is read: the call's hold on its tenant (released through
-   * `release` once answered or gone), or `refused` once the refusal's status is sent or scheduled.
+   * `release` once answered or gone), or, once the refusal's status is sent or scheduled, how to
+   * cancel a scheduled one should the call go first.
    */
-  admit(auth: string | undefined, refuse: (status: CallStatus) => void): { held?: Held } | 'refused';
+  admit(auth: string | undefined, refuse: (status: CallStatus) => void): { held?: Held } | { refused: () => void };
   release(held: Held): void;
   /** A buffer of `length` bytes for a message that arrives in several frames, `head` its first part. */
   place(head: Uint8Array, length: number): Buffer;
@@ -73,6 +74,7 @@ class UnaryInferCall<Held> {
   /** A status is sent, or the stream is gone: nothing more is written. */
   private done = false;
   private held: Held | undefined;
+  private cancelRefusal: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** The message's first bytes while its 5-byte prefix is incomplete. */
   private head: Buffer | undefined;
@@ -89,7 +91,10 @@ class UnaryInferCall<Held> {
     if (ms !== undefined && ms <= LONGEST_TIMER_MS) this.timer = setTimeout(() => this.finish({ code: grpc.status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' }), ms);
     const verdict = handlers.admit(auth, (status) => this.finish(status));
     // A refused call is not read: its stream fills its flow-control window and the client stops sending.
-    if (verdict === 'refused') return;
+    if ('refused' in verdict) {
+      this.cancelRefusal = verdict.refused;
+      return;
+    }
     this.held = verdict.held;
     stream.on('data', this.onData);
     stream.once('end', () => this.run());
@@ -186,6 +191,8 @@ class UnaryInferCall<Held> {
     this.timer = undefined;
     if (this.held !== undefined) this.handlers.release(this.held);
     this.held = undefined;
+    this.cancelRefusal?.(); // a refusal still waiting in the tarpit leaves it
+    this.cancelRefusal = undefined;
     this.message = undefined;
   }
 }

@@ -219,8 +219,8 @@ export function inferRoute(opts: InferRouteOptions): (req: IncomingMessage, res:
         fail(x, res, e instanceof URIError ? new InvalidRequestError(`the path is not valid percent-encoding: ${req.url}`) : e);
         if (!unread) req.resume(); // discard the body; the connection stays usable
       };
-      // A caller refused too often waits its turn, its body unread meanwhile.
-      if (tarpit) tarpit.refuse(x.tenant?.id ?? UNAUTHENTICATED, refuse);
+      // A caller refused too often waits its turn, its body unread meanwhile; gone, it takes none.
+      if (tarpit) res.once('close', tarpit.refuse(x.tenant?.id ?? UNAUTHENTICATED, refuse));
       else refuse(false);
       return true;
     }
