@@ -170,6 +170,33 @@ describe('ModelInfer on the raw stream', () => {
     stream.close();
   });
 
+  it('ends a refused call that is still sending its message, so that it does not stay open on its connection', async () => {
+    // A call answered before its message was read, whose client had more to send than the stream's
+    // flow-control window (64 KB), stayed open on both ends: its client could send no more, and the
+    // server read no more. h2load's 64 streams filled with such calls and it stalled for good (67
+    // calls in 10 s, against 2,696 since). The server now drops what arrives and resets the stream
+    // (NO_ERROR) after the status.
+    const own = http2.connect(`http://${server.grpcAddress}`);
+    try {
+      const big = frame(message({ raw_input_contents: [Buffer.alloc(256 * 1024)], inputs: [{ name: 'input', datatype: 'FP32', shape: [64 * 1024] }] }));
+      const calls = Array.from({ length: 8 }, () => rawCall([big], { key: 'no-such-key', on: own }));
+      for (const call of calls) call.stream.on('error', () => undefined);
+      const answers = await Promise.all(calls.map((c) => c.answer));
+      assert.ok(answers.every((r) => r.status === grpc.status.UNAUTHENTICATED), JSON.stringify(answers.map((r) => r.status)));
+      let bound: NodeJS.Timeout | undefined;
+      const open = await Promise.race([
+        Promise.all(calls.map((c) => c.stream.closed ? undefined : once(c.stream, 'close'))).then(() => false),
+        new Promise<boolean>((resolve) => { bound = setTimeout(() => resolve(true), 10_000); }),
+      ]);
+      clearTimeout(bound);
+      assert.equal(open, false, 'every refused call\'s stream is closed');
+      const valid = await rawCall([frame(message())], { on: own }).answer;
+      assert.equal(valid.status, grpc.status.OK, valid.details);
+    } finally {
+      own.destroy();
+    }
+  });
+
   it('leaves compressed calls and a malformed grpc-timeout to grpc-js', async () => {
     const plain = await rawCall([frame(message())]).answer;
     const gzip = grpcClient(server.grpcAddress, { 'grpc.default_compression_algorithm': 2 });
