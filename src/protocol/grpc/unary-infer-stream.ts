@@ -175,10 +175,11 @@ class UnaryInferCall<Held> {
     this.settle();
     const stream = this.stream;
     // What the client still sends is read and dropped, and RST_STREAM (NO_ERROR) after the status
-    // asks it to stop sending, as grpc-go does. Left unread, a call's data holds the connection's
-    // flow-control window, which the channel's other calls share: h2load's 64 streams of 32-row
-    // calls, past their tenant's rate, stalled for good after ~60 refusals (67 calls in 10 s; 2,696
-    // with the data dropped). A refusal waiting in the tarpit stays unread until it is answered.
+    // asks it to stop sending, as grpc-go does. Left unread, a call whose client had more to send
+    // than its stream's window stayed open on both ends, taking one of the channel's concurrent
+    // streams for good: h2load's 64 streams of 32-row calls past their tenant's rate all became
+    // such calls (67 calls in 10 s; 2,696 now). A refusal waiting in the tarpit stays unread until
+    // it is answered.
     stream.off('data', this.onData);
     stream.on('data', drop);
     if (stream.destroyed || stream.closed || stream.headersSent) return;
