@@ -145,11 +145,7 @@ describe('door limits', () => {
       socket.on('error', () => undefined);
       return socket;
     }));
-    const answered = await new Promise<number>((resolve) => {
-      let n = 0;
-      for (const socket of sockets) socket.once('data', () => { if (++n === 3) resolve(n); });
-    });
-    assert.equal(answered, 3);
+    await resolvedCount(sockets.map((socket) => once(socket, 'data')), 3);
     for (const socket of sockets) socket.destroy();
     // Its rate's burst is back: of the next 3, the third waits. Behind the 9 gone, it would wait
     // until their turns were over: 0.5 + 9 × 0.5 s.
@@ -163,10 +159,7 @@ describe('door limits', () => {
     const { client, start, call } = grpcCaller('another-unknown-key', true);
     try {
       const calls = Array.from({ length: 12 }, () => start(DIGIT));
-      await new Promise<void>((resolve) => {
-        let n = 0;
-        for (const c of calls) void c.answer.then(() => { if (++n === 3) resolve(); });
-      });
+      await resolvedCount(calls.map((c) => c.answer), 3);
       for (const c of calls) c.cancel();
       const next = await Promise.all(Array.from({ length: 3 }, () => timedCall(call)));
       assert.ok(next.every((r) => r.code === grpc.status.UNAUTHENTICATED), JSON.stringify(next));
@@ -270,6 +263,12 @@ function grpcCaller(key: string, small = false) {
   };
   const send = (req: object) => start(req).answer;
   return { client, start, send, call: () => send(request) };
+}
+
+/** Resolves once `n` of `promises` have resolved (a rejected one does not count). */
+function resolvedCount(promises: Array<Promise<unknown>>, n: number): Promise<void> {
+  let done = 0;
+  return new Promise((resolve) => { for (const p of promises) p.then(() => { if (++done === n) resolve(); }, () => undefined); });
 }
 
 async function timedCall<T extends { code: number }>(call: () => Promise<T>): Promise<T & { ms: number }> {
