@@ -44,7 +44,9 @@ call('gzip', 'one', compression=grpc.Compression.Gzip)
 call('many frames', 'many')
 call('unknown model', 'unknown')
 call('no key', 'one', key=None)
+call('no key, many frames', 'many', key=None)  # refused before its 200 KB are read: the stream is reset after the status
 call('wrong shape', 'bad shape')
+call('after the refusals', 'one')
 json.dump(out, sys.stdout)
 `;
 
@@ -99,6 +101,8 @@ describe('ModelInfer from gRPC\'s C-core client (Python grpcio)', { skip: grpcio
     assert.equal(out['unknown model'].code, 'NOT_FOUND', JSON.stringify(out['unknown model']));
     assert.equal(out['unknown model'].trailers?.['pareto-error-code'], 'PARETO_ERR_MODEL_NOT_FOUND');
     assert.equal(out['no key'].code, 'UNAUTHENTICATED');
+    assert.equal(out['no key, many frames'].code, 'UNAUTHENTICATED', JSON.stringify(out['no key, many frames']));
+    assert.equal(out['after the refusals'].code, 'OK', 'the channel carries calls after them');
     assert.equal(out['wrong shape'].code, 'INVALID_ARGUMENT');
     assert.match(out['wrong shape'].details ?? '', /783/);
   });
