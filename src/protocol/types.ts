@@ -60,7 +60,7 @@ export interface InferenceResponse {
   id?: string;
   outputs: Tensor[];
   /** Outputs written into shared memory (their data is not sent), with the bytes written. */
-  sharedOutputs?: Record<string, SharedMemoryRef>;
+  sharedOutputs?: ReadonlyMap<string, SharedMemoryRef>;
   serving: ServingInfo;
 }
 

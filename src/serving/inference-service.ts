@@ -12,7 +12,7 @@ import { tritonModelConfig } from '../protocol/model-config-view.js';
 import { classify } from './classification.js';
 import type { ModelCatalog } from './model-catalog.js';
 import type { DoorPass, Tenant, Tenants } from '../tenancy/tenants.js';
-import type { SharedMemoryRegions } from './shared-memory.js';
+import type { SharedMemoryRef, SharedMemoryRegions } from './shared-memory.js';
 import { fromBytes, tensorBytes } from '../tensor/tensor.js';
 
 /** Without a tenants file every request is this tenant's: no limits, SLOs only from request parameters. */
@@ -158,11 +158,12 @@ export class InferenceService {
   private async writeSharedOutputs(req: InferenceRequest, owner: string, outputs: InferenceResponse['outputs']): Promise<InferenceResponse['sharedOutputs']> {
     const wanted = req.outputs?.filter((o) => o.sharedMemory);
     if (!wanted?.length) return undefined;
-    const placed: NonNullable<InferenceResponse['sharedOutputs']> = {};
+    // A Map: an output may be named anything, '__proto__' included.
+    const placed = new Map<string, SharedMemoryRef>();
     await Promise.all(wanted.map(async (o) => {
       const bytes = tensorBytes(outputs.find((t) => t.name === o.name)!);
       await this.regions().write(owner, o.sharedMemory!, bytes, `output '${o.name}'`);
-      placed[o.name] = { ...o.sharedMemory!, byteSize: bytes.byteLength };
+      placed.set(o.name, { ...o.sharedMemory!, byteSize: bytes.byteLength });
     }));
     return placed;
   }

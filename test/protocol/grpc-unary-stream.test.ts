@@ -231,6 +231,8 @@ describe('reading a ModelInferRequest without decoding it', () => {
       // Where both read the message, they agree (a decode also reads what lies inside the inputs).
       if (peeked !== undefined && decoded !== undefined) assert.equal(peeked, decoded);
     }));
+    // A model_name that is not length-delimited: protobufjs reads a string there all the same.
+    assert.equal(peekModelName(Uint8Array.from([13, 3, 0, 0, 0])), undefined);
     // Two model_name fields: the last wins, as in a full decode.
     const twice = Buffer.concat([requestSerialize({ model_name: 'first' }), requestSerialize({ model_name: 'second' })]);
     assert.equal(peekModelName(twice), 'second');

@@ -36,7 +36,7 @@ const response: fc.Arbitrary<InferenceResponse> = fc.record({
   }),
 }).chain((res) => fc.subarray(res.outputs.map((o) => o.name)).chain((shared) => fc.record({
   sizes: fc.array(fc.record({ region: fc.string(), byteSize: fc.nat(), offset: fc.nat() }), { minLength: shared.length, maxLength: shared.length }),
-}).map(({ sizes }) => ({ ...res, ...(shared.length ? { sharedOutputs: Object.fromEntries(shared.map((name, i) => [name, sizes[i]])) } : {}) }) as InferenceResponse)));
+}).map(({ sizes }) => ({ ...res, ...(shared.length ? { sharedOutputs: new Map(shared.map((name, i) => [name, sizes[i]])) } : {}) }) as InferenceResponse)));
 
 describe('the ModelInferResponse writer', () => {
   it('writes what protobufjs reads as the message protobufjs itself encodes', () => {
@@ -50,16 +50,29 @@ describe('the ModelInferResponse writer', () => {
   it('writes a negative int64 parameter as protobuf does (ten bytes)', () => {
     const res: InferenceResponse = {
       model: 'm', version: '1', outputs: [{ name: 'o', datatype: 'FP32', shape: [1], data: new Float32Array([1]) }],
-      sharedOutputs: { o: { region: 'r', byteSize: 4, offset: 0 } },
+      sharedOutputs: new Map([['o', { region: 'r', byteSize: 4, offset: 0 }]]),
       serving: { variant: 'v', batchSize: 1, queueMs: -1, computeMs: 0.5 },
     } as InferenceResponse;
     assert.deepEqual(responseDeserialize(Buffer.from(writeGrpcInfer(res))), responseDeserialize(responseSerialize(encodeGrpcInfer(res))));
   });
 
+  it('gives an output named __proto__ no shared-memory parameters it was not written with (fast-check found it)', () => {
+    const res = {
+      model: 'm', version: '1', outputs: [{ name: '__proto__', datatype: 'FP32', shape: [1], data: new Float32Array([1]) }, { name: 'o', datatype: 'FP32', shape: [1], data: new Float32Array([2]) }],
+      sharedOutputs: new Map([['o', { region: 'r', byteSize: 4, offset: 0 }]]),
+      serving: { variant: 'v', batchSize: 1, queueMs: 0, computeMs: 0 },
+    } as InferenceResponse;
+    for (const bytes of [Buffer.from(writeGrpcInfer(res)), responseSerialize(encodeGrpcInfer(res))]) {
+      const [proto, o] = responseDeserialize(bytes).outputs;
+      assert.deepEqual(proto.parameters, {});
+      assert.equal(o.parameters.shared_memory_region.string_param, 'r');
+    }
+  });
+
   it('sends an integer past 2^53 as a double, exactly, on both paths', () => {
     const res = {
       model: 'm', version: '1', outputs: [{ name: 'o', datatype: 'FP32', shape: [1], data: new Float32Array([1]) }],
-      sharedOutputs: { o: { region: 'r', byteSize: 2 ** 60, offset: 0 } },
+      sharedOutputs: new Map([['o', { region: 'r', byteSize: 2 ** 60, offset: 0 }]]),
       serving: { variant: 'v', batchSize: 1, queueMs: 0, computeMs: 0 },
     } as InferenceResponse;
     for (const bytes of [Buffer.from(writeGrpcInfer(res)), responseSerialize(encodeGrpcInfer(res))]) {

@@ -124,12 +124,12 @@ export function encodeGrpcInfer(res: InferenceResponse) {
     id: res.id ?? '',
     parameters: encodeParameters(servingParameters(res.serving)),
     outputs: res.outputs.map((t) => {
-      const shared = res.sharedOutputs?.[t.name];
+      const shared = res.sharedOutputs?.get(t.name);
       return { name: t.name, datatype: t.datatype, shape: t.shape, ...(shared ? { parameters: encodeParameters(sharedOutputParameters(shared)) } : {}) };
     }),
     // An output written to shared memory keeps its place with empty contents, so the others' indices hold.
     raw_output_contents: res.outputs.map((t) => {
-      if (res.sharedOutputs?.[t.name]) return Buffer.alloc(0);
+      if (res.sharedOutputs?.has(t.name)) return Buffer.alloc(0);
       const b = tensorBytes(t);
       return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
     }),
@@ -184,12 +184,16 @@ function walkFields(bytes: Uint8Array, visit: (field: number, wire: number, star
  * The model_name (field 1) of a serialized ModelInferRequest, read without decoding the rest: the
  * door orders a call by its tenant's SLO on that model before the message is decoded. The last
  * occurrence wins, as in a full decode; undefined where the message is not well formed (its full
- * decode then says why).
+ * decode then says why). A model_name of another wire type is not well formed either: protobufjs
+ * would read it as a string all the same (fast-check found [13, 3, 0, 0, 0]: '\0\0\0'), where
+ * other decoders skip it.
  */
 export function peekModelName(message: Uint8Array): string | undefined {
-  let name = '';
+  let name: string | undefined = '';
   const walked = walkFields(message, (field, wire, start, length) => {
-    if (field === 1 && wire === 2 && start + length <= message.length) name = Buffer.from(message.buffer, message.byteOffset + start, length).toString('utf8');
+    if (field !== 1) return;
+    name = wire === 2 && start + length <= message.length ? Buffer.from(message.buffer, message.byteOffset + start, length).toString('utf8') : undefined;
+    return name === undefined;
   });
   return walked === 'done' ? name : undefined;
 }

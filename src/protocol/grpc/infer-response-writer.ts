@@ -122,7 +122,7 @@ export function writeGrpcInfer(res: InferenceResponse): Uint8Array {
   const serving = servingParameters(res.serving);
   const id = res.id ?? '';
   const outputs = res.outputs.map((t) => {
-    const shared = res.sharedOutputs?.[t.name];
+    const shared = res.sharedOutputs?.get(t.name);
     const params = shared ? sharedOutputParameters(shared) : undefined;
     const shapeSize = t.shape.reduce((s, d) => s + varintSize(d), 0);
     const nameLength = Buffer.byteLength(t.name), datatypeLength = Buffer.byteLength(t.datatype);

@@ -289,7 +289,7 @@ export function encodeInferResponse(req: InferenceRequest, res: InferenceRespons
   const chunks: Uint8Array[] = [];
   const exact = new ExactJson();
   const outputs = res.outputs.map((t) => {
-    const shared = res.sharedOutputs?.[t.name];
+    const shared = res.sharedOutputs?.get(t.name);
     if (shared) return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: sharedOutputParameters(shared) };
     const binary = req.outputs?.find((o) => o.name === t.name)?.binary ?? binaryDefault;
     if (!binary) return { name: t.name, datatype: t.datatype, shape: t.shape, data: exact.data(t) };
