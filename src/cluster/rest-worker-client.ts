@@ -66,7 +66,7 @@ export class RestWorkerClient implements WorkerTransport {
     try {
       res = await this.request({ path, method, headers: { ...this.auth, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) }, ...(method === 'POST' ? { body: '{}' } : {}) }, timeoutMs);
     } catch (e) {
-      throw new WorkerUnreachableError(this.address, `${method} ${path}: ${(e as Error).message}`);
+      throw new WorkerUnreachableError(this.address, `${method} ${path}: ${(e as Error).message}`, e instanceof DeadlineError);
     }
     const text = res.bytes.toString();
     if (res.statusCode === 404 && path === '/v2/pareto/load') throw new NoLoadReportError(`${this.address} has no Pareto load report`);

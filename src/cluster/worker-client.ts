@@ -26,7 +26,8 @@ export interface ModelSignature {
 
 /** Why a call failed, for the retry decision: the worker could not take it, or it answered no. */
 export class WorkerUnreachableError extends Error {
-  constructor(readonly address: string, why: string) {
+  /** `timedOut`: no answer in time, as against a refused or reset connection (a live worker can be slow, not refuse). */
+  constructor(readonly address: string, why: string, readonly timedOut = false) {
     super(`worker ${address}: ${why}`);
   }
 }
@@ -77,7 +78,7 @@ export class WorkerClient implements WorkerTransport {
   report(timeoutMs = 1000): Promise<LoadReport> {
     return this.call<LoadReport>(this.reporter, 'Report', {}, timeoutMs).catch((e: grpc.ServiceError) => {
       if (e.code === grpc.status.UNIMPLEMENTED) throw new NoLoadReportError(`worker ${this.address} has no Pareto load report; a plain Open Inference Protocol server joins over REST: list it as http://host:port`);
-      throw new WorkerUnreachableError(this.address, `load report failed: ${e.details || e.message}`);
+      throw new WorkerUnreachableError(this.address, `load report failed: ${e.details || e.message}`, e.code === grpc.status.DEADLINE_EXCEEDED);
     });
   }
 

@@ -235,10 +235,11 @@ export class WorkerSet implements Executors {
         throw e;
       });
     } catch (e) {
-      // Batches still coming back mean a live worker that is slow to report (its event loop busy
-      // with a burst): taking the only worker out then would answer everyone 503. A batch that
-      // fails still takes it out at once.
-      if (performance.now() - w.answeredAt > timeoutMs) this.markDown(w, (e as Error).message);
+      // A report that timed out while batches still come back means a live worker slow to report
+      // (its event loop busy with a burst): taking the only worker out then would answer everyone
+      // 503. A refused or reset connection is no slowness, and a batch that fails takes it out too.
+      const slow = !(e instanceof WorkerUnreachableError) || e.timedOut;
+      if (!slow || performance.now() - w.answeredAt > timeoutMs) this.markDown(w, (e as Error).message);
       return;
     }
     if (!this.workers.has(w.index)) return;

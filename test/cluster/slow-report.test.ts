@@ -1,5 +1,6 @@
 // A worker that answers its batches but is slow to send its load report (its event loop busy with
-// a burst) stays in routing: taking the only worker out would answer every request 503.
+// a burst) stays in routing: taking the only worker out would answer every request 503. A report
+// whose connection is reset is no slowness: that worker goes out at once.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startGateway, type RunningGateway } from '../../src/cluster/gateway.js';
@@ -51,5 +52,29 @@ describe('a worker slow to report', { timeout: 60_000 }, () => {
     assert.deepEqual([...statuses.keys()], [200], JSON.stringify(Object.fromEntries(statuses)));
     assert.ok(statuses.get(200)! > 100);
     assert.equal(wentDown, false);
+  });
+
+  it('goes out at its first report reset, though its batches still come back', async () => {
+    const { body, headers } = binaryInfer(digits(0, 2).pixels, 2);
+    const url = `http://127.0.0.1:${gateway.httpPort}/v2/models/mnist-mlp/infer`;
+    let running = true;
+    const clients = Array.from({ length: 2 }, async () => {
+      while (running) await (await fetch(url, { method: 'POST', body: new Uint8Array(body), headers, signal: AbortSignal.timeout(10_000) })).arrayBuffer();
+    });
+    const w = gateway.workers.list()[0];
+    try {
+      await until(() => performance.now() - w.answeredAt < 100, 5000, 'batches come back');
+      proxy.reports = 'reset';
+      const resetAt = performance.now();
+      // Reports go every 500 ms; while batches came back within the report timeout (1 s), a failed
+      // report used to be let go whatever its cause, so this worker never went out.
+      await until(() => !w.up, 5000, 'the worker goes out of routing');
+      console.log(`# out ${Math.round(performance.now() - resetAt)} ms after its reports were reset`);
+    } finally {
+      running = false;
+      await Promise.all(clients);
+      proxy.reports = 'pass';
+    }
+    await until(() => w.up, 5000, 'back in routing once its reports pass');
   });
 });
