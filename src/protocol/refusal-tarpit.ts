@@ -37,12 +37,26 @@ interface Held {
   /** Answered with its connection closed from then on, whatever its turn. */
   expiresAt: number;
   answer: (close: boolean) => void;
+  /** Its neighbours in its caller's line while it waits. */
+  prev: Held | undefined;
+  next: Held | undefined;
+  waiting: boolean;
+}
+
+/**
+ * A caller's waiting refusals in arrival order, linked through themselves: a Set here, with a
+ * refusal added and deleted per call, kept each gone call's whole graph (its stream included)
+ * alive through scavenges until the next full collection (src/churn-set.ts says why).
+ */
+interface Line {
+  first: Held | undefined;
+  last: Held | undefined;
+  size: number;
 }
 
 interface Caller {
   immediate: TokenBucket;
-  /** Waiting refusals in arrival order; a gone one is deleted. */
-  line: Set<Held>;
+  line: Line;
   /** The earliest the next waiting refusal may be answered: one per 1000 / perSecond ms. */
   nextAt: number;
   timer: NodeJS.Timeout | undefined;
@@ -60,21 +74,22 @@ export class RefusalTarpit {
   refuse(caller: string, answer: (close: boolean) => void): CancelRefusal {
     const now = this.opts.now();
     let c = this.callers.get(caller);
-    if (!c) this.callers.set(caller, (c = { immediate: new TokenBucket(this.opts.perSecond, this.opts.perSecond, now), line: new Set(), nextAt: now, timer: undefined }));
+    if (!c) this.callers.set(caller, (c = { immediate: new TokenBucket(this.opts.perSecond, this.opts.perSecond, now), line: { first: undefined, last: undefined, size: 0 }, nextAt: now, timer: undefined }));
     const atOnce = c.immediate.tryTake(1, now);
     if (atOnce || c.line.size >= this.opts.maxHeld) {
       answer(!atOnce);
       return noop;
     }
-    const held: Held = { notBefore: now + this.opts.delayMs, expiresAt: now + Math.max(this.opts.maxWaitMs, this.opts.delayMs), answer };
-    const line = c.line.add(held);
+    const held: Held = { notBefore: now + this.opts.delayMs, expiresAt: now + Math.max(this.opts.maxWaitMs, this.opts.delayMs), answer, prev: undefined, next: undefined, waiting: true };
+    append(c.line, held);
     if (c.timer === undefined) this.arm(c);
-    return () => line.delete(held);
+    const line = c.line;
+    return () => remove(line, held);
   }
 
   /** Times the first waiting refusal's answer (its turn, or its expiry); a caller with none waiting keeps no timer. */
   private arm(c: Caller): void {
-    const first = firstOf(c.line);
+    const first = c.line.first;
     if (!first) {
       c.timer = undefined;
       return;
@@ -87,19 +102,36 @@ export class RefusalTarpit {
     const now = this.opts.now();
     // In arrival order: the first takes its turn if it has come (the one it was timed for may have
     // gone meanwhile), then those past the longest wait are let go, oldest first.
-    for (let held = firstOf(c.line); held; held = firstOf(c.line)) {
+    for (let held = c.line.first; held; held = c.line.first) {
       const due = Math.max(turn, held.notBefore);
       if (due <= now) {
         c.nextAt = due + 1000 / this.opts.perSecond;
         turn = c.nextAt;
       } else if (held.expiresAt > now) break;
-      c.line.delete(held);
+      remove(c.line, held);
       held.answer(due > now);
     }
     this.arm(c);
   }
 }
 
-const firstOf = (line: Set<Held>): Held | undefined => line.values().next().value;
+function append(line: Line, held: Held): void {
+  held.prev = line.last;
+  if (line.last) line.last.next = held;
+  else line.first = held;
+  line.last = held;
+  line.size++;
+}
+
+function remove(line: Line, held: Held): void {
+  if (!held.waiting) return;
+  held.waiting = false;
+  if (held.prev) held.prev.next = held.next;
+  else line.first = held.next;
+  if (held.next) held.next.prev = held.prev;
+  else line.last = held.prev;
+  held.prev = held.next = undefined;
+  line.size--;
+}
 
 const noop: CancelRefusal = () => undefined;
