@@ -138,10 +138,16 @@ describe('ModelInfer on the raw stream', () => {
   });
 
   it('a call that reaches its grpc-timeout is ended DEADLINE_EXCEEDED by the server, and its pass given back', async () => {
-    // 1 ns: past before any answer can come; the call holds tenant one's only place meanwhile.
+    // 1 ns: past on arrival, so ended at once, whatever the machine's speed.
     const late = await rawCall([frame(message())], { key: 'one-key', headers: { 'grpc-timeout': '1n' } }).answer;
     assert.equal(late.status, grpc.status.DEADLINE_EXCEEDED);
     assert.equal(late.details, 'Deadline exceeded');
+    // 100 ms, its message never finished: the call holds tenant one's only place until the timer.
+    const { stream, answer } = rawCall([frame(message()).subarray(0, 50)], { key: 'one-key', end: false, headers: { 'grpc-timeout': '100m' } });
+    const timedOut = await answer;
+    stream.close();
+    assert.equal(timedOut.status, grpc.status.DEADLINE_EXCEEDED);
+    assert.equal(timedOut.details, 'Deadline exceeded');
     const next = await rawCall([frame(message())], { key: 'one-key' }).answer;
     assert.equal(next.status, grpc.status.OK, next.details);
     // The longest grpc-timeout there is (~11,400 years) is no deadline, not one already past.

@@ -89,7 +89,13 @@ class UnaryInferCall<Held> {
     // reset by the client, or its session gone).
     stream.on('error', () => undefined);
     stream.once('close', () => this.settle());
-    // (grpc-js truncates to 32 bits, so that 99999999H fires at once.)
+    // (grpc-js truncates to 32 bits, so that 99999999H fires at once.) A deadline under 1 ms has
+    // passed already: ended now, not raced against the answer by a timer that fires after ~1 ms
+    // (a fast machine answered a 1 ns call OK).
+    if (ms === 0) {
+      this.finish({ code: grpc.status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' });
+      return;
+    }
     if (ms !== undefined && ms <= LONGEST_TIMER_MS) this.timer = setTimeout(() => this.finish({ code: grpc.status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' }), ms);
     const verdict = handlers.admit(auth, (status) => this.finish(status));
     // A refused call is not read: its stream fills its flow-control window and the client stops sending.
