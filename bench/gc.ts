@@ -1,0 +1,123 @@
+// npm run bench:gc — what the server's garbage collector does per request, by protocol: a
+// `pareto serve` child per protocol (Pareto's node flags plus --trace-gc-nvp), 1-row calls to
+// mnist-mlp at a fixed rate from h2load, over gRPC (one connection, as one channel) and over REST
+// binary (HTTP/1.1, 64 connections), alternating. For the measured window only, the main isolate's scavenges and
+// mark-compacts: bytes promoted to the old generation (what brings mark-compacts), the longest
+// scavenge, and each mark-compact's pause with its part clearing external strings (node:http2
+// makes header values external strings). A 1-row gRPC call promoted ~460 B while its request was
+// a spread copy (bench/RESULTS.md); REST ~15 B. Options: --seconds N per cell (default 30),
+// --rounds N (default 3), --rate N calls/s (default 1,600: 80% of the demo tenant globex's quota).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
+import { loadMnist } from '../src/datasets/mnist.js';
+import { onPath } from '../src/on-path.js';
+import { fmt } from './lib/format.js';
+import { grpcBodyFile } from './lib/h2load.js';
+import { runMeasured, startChild } from './lib/processes.js';
+import { bodyFile } from './lib/wrk.js';
+
+const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '30' }, rounds: { type: 'string', default: '3' }, rate: { type: 'string', default: '1600' } } });
+const SECONDS = Number(args.seconds);
+const ROUNDS = Number(args.rounds);
+const RATE = Number(args.rate);
+const ROOT = new URL('../..', import.meta.url).pathname;
+const KEY = 'demo-globex-key'; // tenants.yaml's globex: 2,000 samples/s
+const MODEL = 'mnist-mlp';
+
+interface Window { calls: number; promotedMB: number; scavenges: number; longestScavengeMs: number; markCompacts: number[]; externalStringsMs: number[] }
+
+/** `--trace-gc-nvp` lines of one isolate: `[pid:0xISOLATE] … key=value …`. */
+function gcWindow(lines: string[], calls: number): Window {
+  const byIsolate = new Map<string, string[]>();
+  for (const line of lines) {
+    const isolate = /^\[\d+:(0x[0-9a-f]+)\]/.exec(line)?.[1];
+    if (isolate) byIsolate.set(isolate, [...(byIsolate.get(isolate) ?? []), line]);
+  }
+  // The main isolate is the one that collects most: the executors' isolates allocate little.
+  const main = [...byIsolate.values()].sort((a, b) => b.length - a.length)[0] ?? [];
+  const field = (line: string, key: string) => Number(new RegExp(` ${key.replace('.', '\\.')}=([0-9.]+)`).exec(line)?.[1] ?? NaN);
+  const scavenges = main.filter((l) => / gc=s /.test(l));
+  const compacts = main.filter((l) => / gc=mc /.test(l));
+  return {
+    calls,
+    promotedMB: [...scavenges, ...compacts].reduce((n, l) => n + field(l, 'promoted'), 0) / 1e6,
+    scavenges: scavenges.length,
+    longestScavengeMs: Math.max(0, ...scavenges.map((l) => field(l, 'pause'))),
+    markCompacts: compacts.map((l) => field(l, 'pause')),
+    externalStringsMs: compacts.map((l) => field(l, 'clear.external_string_table')),
+  };
+}
+
+async function measure(gc: { lines: string[] | undefined }, argv: string[]): Promise<Window> {
+  gc.lines = [];
+  const run = await runMeasured(['h2load', '-t1', `-D${SECONDS}`, ...argv]);
+  const lines = gc.lines;
+  gc.lines = undefined;
+  const done = /requests: \d+ total, \d+ started, (\d+) done/.exec(run.out);
+  if (run.code !== 0 || !done) throw new Error(`h2load exited with ${run.code}: ${run.out}`);
+  return gcWindow(lines, Number(done[1]));
+}
+
+async function main(): Promise<void> {
+  if (!onPath('h2load')) {
+    console.error('bench:gc needs h2load (run scripts/install-h2load.sh as root)');
+    process.exit(1);
+  }
+  const scratch = mkdtempSync(join(tmpdir(), 'pareto-gc-'));
+  const pixels = loadMnist('test').pixels;
+  const grpcBody = grpcBodyFile(scratch, pixels, 1, MODEL);
+  const rest = bodyFile(scratch, pixels, 1, false);
+  const auth = `authorization: Bearer ${KEY}`;
+  // A server per protocol: one's garbage must not be collected (and counted) in the other's window.
+  const start = async () => {
+    const server = await startChild([join(ROOT, 'dist/src/cli/main.js'), 'serve', '--repository', join(ROOT, 'models'), '--tenants', join(ROOT, 'tenants.yaml'),
+      '--http-port', '0', '--grpc-port', '0', '--log-level', 'warn'], /^pareto serving/, 0, undefined, [...NODE_FLAGS, '--trace-gc-nvp']);
+    const gc: { lines: string[] | undefined } = { lines: undefined };
+    let partial = '';
+    server.process.stdout!.on('data', (d: Buffer) => {
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop()!;
+      gc.lines?.push(...lines.filter((l) => l.includes(' pause=')));
+    });
+    return { server, gc };
+  };
+  const servers = [await start(), await start()];
+  const cells = [
+    { name: 'gRPC', argv: ['-c1', '-m64', `--rps=${RATE}`, '-d', grpcBody, '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-H', auth, `http://127.0.0.1:${servers[0].server.ports.grpc_port}/inference.GRPCInferenceService/ModelInfer`] },
+    { name: 'REST binary', argv: ['--h1', '-c64', `--rps=${RATE / 64}`, '-d', rest.path, '-H', 'content-type: application/octet-stream', '-H', `inference-header-content-length: ${rest.headerLength}`, '-H', auth, `http://127.0.0.1:${servers[1].server.ports.http_port}/v2/models/${MODEL}/infer`] },
+  ];
+  const runs: Window[][] = cells.map(() => []);
+  console.log(`bench:gc — ${ROUNDS} rounds of ${SECONDS} s per protocol (a server each), 1-row calls to ${MODEL} at ${fmt(RATE)}/s, main isolate`);
+  try {
+    for (const cell of cells) await runMeasured(['h2load', '-t1', '-D3', ...cell.argv]); // warm-up
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternating which goes first, so neither always has the quieter half.
+      for (const c of round % 2 === 0 ? [0, 1] : [1, 0]) {
+        const w = await measure(servers[c].gc, cells[c].argv);
+        runs[c].push(w);
+        console.log(`  round ${round + 1}, ${cells[c].name}: ${fmt(w.calls)} calls, promoted ${fmt(w.promotedMB, 1)} MB (${fmt((w.promotedMB * 1e6) / w.calls)} B/call), ${w.scavenges} scavenges (longest ${fmt(w.longestScavengeMs, 1)} ms), mark-compacts ${w.markCompacts.length ? w.markCompacts.map((p, i) => `${fmt(p, 1)} ms (${fmt(w.externalStringsMs[i], 1)} clearing external strings)`).join(', ') : 'none'}`);
+      }
+    }
+  } finally {
+    await Promise.all(servers.map((s) => s.server.stop()));
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  // Pooled over the rounds: mark-compacts are rare enough that a median of two says little.
+  const total = (c: number, f: (w: Window) => number) => runs[c].reduce((n, w) => n + f(w), 0);
+  const perCall = (c: number) => (total(c, (w) => w.promotedMB) * 1e6) / total(c, (w) => w.calls);
+  console.log(`\npooled over ${ROUNDS} rounds`);
+  console.log('| protocol | promoted per call | mark-compacts per minute | longest mark-compact | longest scavenge |');
+  console.log('|---|---|---|---|---|');
+  for (const [c, cell] of cells.entries()) {
+    const compacts = (total(c, (w) => w.markCompacts.length) * 60) / (SECONDS * ROUNDS);
+    const longest = Math.max(0, ...runs[c].flatMap((w) => w.markCompacts));
+    console.log(`| ${cell.name} | ${fmt(perCall(c))} B | ${fmt(compacts, 1)} | ${fmt(longest, 1)} ms | ${fmt(Math.max(...runs[c].map((w) => w.longestScavengeMs)), 1)} ms |`);
+  }
+  console.log(`\ngRPC ÷ REST, promoted per call: ${fmt(perCall(0) / perCall(1), 1)}×`);
+  writeFileSync(join(ROOT, 'bench/results/gc.json'), JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, rate: RATE, cells: Object.fromEntries(cells.map((cell, c) => [cell.name, runs[c]])) }, null, 2));
+}
+
+await main();
