@@ -15,8 +15,8 @@ import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { loadMnist } from '../src/datasets/mnist.js';
 import { onPath } from '../src/on-path.js';
 import { fmt } from './lib/format.js';
-import { grpcBodyFile } from './lib/h2load.js';
-import { runMeasured, startChild } from './lib/processes.js';
+import { grpcBodyFile, runH2loadArgs } from './lib/h2load.js';
+import { startChild } from './lib/processes.js';
 import { bodyFile } from './lib/wrk.js';
 
 const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '30' }, rounds: { type: 'string', default: '3' }, rate: { type: 'string', default: '1600' } } });
@@ -53,12 +53,10 @@ function gcWindow(lines: string[], calls: number): Window {
 
 async function measure(gc: { lines: string[] | undefined }, argv: string[]): Promise<Window> {
   gc.lines = [];
-  const run = await runMeasured(['h2load', '-t1', `-D${SECONDS}`, ...argv]);
+  const run = await runH2loadArgs([`-D${SECONDS}`, ...argv]);
   const lines = gc.lines;
   gc.lines = undefined;
-  const done = /requests: \d+ total, \d+ started, (\d+) done/.exec(run.out);
-  if (run.code !== 0 || !done) throw new Error(`h2load exited with ${run.code}: ${run.out}`);
-  return gcWindow(lines, Number(done[1]));
+  return gcWindow(lines, run.calls);
 }
 
 async function main(): Promise<void> {
@@ -92,7 +90,7 @@ async function main(): Promise<void> {
   const runs: Window[][] = cells.map(() => []);
   console.log(`bench:gc — ${ROUNDS} rounds of ${SECONDS} s per protocol (a server each), 1-row calls to ${MODEL} at ${fmt(RATE)}/s, main isolate`);
   try {
-    for (const cell of cells) await runMeasured(['h2load', '-t1', '-D3', ...cell.argv]); // warm-up
+    for (const cell of cells) await runH2loadArgs(['-D3', ...cell.argv]); // warm-up
     for (let round = 0; round < ROUNDS; round++) {
       // Alternating which goes first, so neither always has the quieter half.
       for (const c of round % 2 === 0 ? [0, 1] : [1, 0]) {

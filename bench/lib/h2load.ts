@@ -40,10 +40,15 @@ export interface H2loadRun {
 }
 
 /** Runs h2load against `origin` (http://host:port of the gRPC server) until it has finished. */
-export async function runH2load(origin: string, body: string, opts: H2loadOptions): Promise<H2loadRun> {
+export function runH2load(origin: string, body: string, opts: H2loadOptions): Promise<H2loadRun> {
   const headers = ['content-type: application/grpc', 'te: trailers', ...(opts.key ? [`authorization: Bearer ${opts.key}`] : [])];
-  const { code, out, cpuSeconds } = await runMeasured(['h2load', '-t1', '-c1', `-m${opts.streams}`, `-D${opts.seconds}`, '-d', body, ...headers.flatMap((h) => ['-H', h]),
-    ...(opts.perSecond ? [`--rps=${opts.perSecond}`] : []), `${origin}/inference.GRPCInferenceService/ModelInfer`], { niceness: opts.niceness });
+  return runH2loadArgs(['-c1', `-m${opts.streams}`, `-D${opts.seconds}`, '-d', body, ...headers.flatMap((h) => ['-H', h]),
+    ...(opts.perSecond ? [`--rps=${opts.perSecond}`] : []), `${origin}/inference.GRPCInferenceService/ModelInfer`], opts.niceness);
+}
+
+/** Runs h2load (one thread) with `args` until it has finished: the requests it completed and its CPU. */
+export async function runH2loadArgs(args: string[], niceness?: number): Promise<H2loadRun> {
+  const { code, out, cpuSeconds } = await runMeasured(['h2load', '-t1', ...args], { niceness });
   const done = /requests: \d+ total, \d+ started, (\d+) done/.exec(out);
   if (code !== 0 || !done) throw new Error(`h2load exited with ${code}: ${out}`);
   return { calls: Number(done[1]), cpuSeconds };

@@ -44,9 +44,10 @@ interface Held {
 }
 
 /**
- * A caller's waiting refusals in arrival order, linked through themselves: a Set here, with a
- * refusal added and deleted per call, kept each gone call's whole graph (its stream included)
- * alive through scavenges until the next full collection (src/churn-set.ts says why).
+ * A caller's waiting refusals in arrival order, linked through themselves, not a Set with a refusal
+ * added and deleted per call: the pattern src/churn-set.ts measured keeping what was deleted alive
+ * through scavenges (here, a 1-row gRPC flood promoted 37.3 MB in 30 s with the Set, 33.1 MB
+ * without; one run each).
  */
 interface Line {
   first: Held | undefined;

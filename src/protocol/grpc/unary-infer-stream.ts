@@ -42,6 +42,7 @@ const RESPONSE_HEADERS = {
   'grpc-encoding': 'identity',
 };
 const OK_TRAILERS = { 'grpc-status': String(grpc.status.OK), 'grpc-message': 'OK' };
+const DEADLINE_EXCEEDED: CallStatus = { code: grpc.status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' };
 const TIMEOUT = /^(\d{1,8})\s*([HMSmun])$/;
 const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 
@@ -93,10 +94,10 @@ class UnaryInferCall<Held> {
     // passed already: ended now, not raced against the answer by a timer that fires after ~1 ms
     // (a fast machine answered a 1 ns call OK).
     if (ms === 0) {
-      this.finish({ code: grpc.status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' });
+      this.finish(DEADLINE_EXCEEDED);
       return;
     }
-    if (ms !== undefined && ms <= LONGEST_TIMER_MS) this.timer = setTimeout(() => this.finish({ code: grpc.status.DEADLINE_EXCEEDED, details: 'Deadline exceeded' }), ms);
+    if (ms !== undefined && ms <= LONGEST_TIMER_MS) this.timer = setTimeout(() => this.finish(DEADLINE_EXCEEDED), ms);
     const verdict = handlers.admit(auth, (status) => this.finish(status));
     // A refused call is not read: its stream fills its flow-control window and the client stops sending.
     if ('refused' in verdict) {
