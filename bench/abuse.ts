@@ -13,9 +13,10 @@
 //      second. Targets per cell: B's p99 ≤ 1.5× its p99 alone, B's 504s ≤ 1%, liveness p99 ≤ 20 ms.
 //      Every cell runs once per round (3 rounds) and its rounds are pooled; B alone is measured
 //      between them (after a warm-up) and pooled likewise.
-//      Controls: the same wrk floods sent to a bare fastify server instead (bench/echo-server.ts),
-//      B measured against Pareto meanwhile: the machine's own share of B's tail, which no design
-//      of Pareto's front door can remove.
+//      Controls: each kind of load at the rate A reached in its cells, sent to a bare server
+//      instead (bench/echo-server.ts, bench/grpc-echo-server.ts), B measured against Pareto
+//      meanwhile: the machine's own share of B's tail, which no design of Pareto's front door can
+//      remove. Each cell prints its control's ratio beside its own.
 //   2. nested JSON: 8 MB and 64 MB bodies of `[`: the answer, and the longest a liveness probe
 //      (every 5 ms) waited meanwhile (target: 400, ≤ 100 ms).
 //   3. held bodies: 30 connections on one key each send 60 MB of a declared 64 MB and stop;
@@ -39,7 +40,7 @@ import { Senders } from '../src/loadgen/senders.js';
 import { rssMiB, startChild, startFlood, startHelper, type Child } from './lib/processes.js';
 import { median } from './lib/stats.js';
 import { bodyFile, runWrk, type BodyFile } from './lib/wrk.js';
-import { grpcBodyFile, runH2load } from './lib/h2load.js';
+import { grpcBodyFile, restArgs, runH2load, runH2loadArgs } from './lib/h2load.js';
 import { livenessProbe } from './lib/liveness-probe.js';
 import { serverCores, STEAL_LIMIT, undisturbed } from './lib/resources.js';
 import { measureSteady, summarizeSteady, type SteadySummary } from './lib/steady-stream.js';
@@ -217,28 +218,44 @@ async function isolation(origin: string) {
     }
   }
   await aloneWindow();
-  // Controls: the same floods sent to a bare fastify server (not Pareto) on this machine. What B
-  // loses there is the machine's doing (wrk, the loopback traffic, a second server's CPU), the
-  // floor under any design of Pareto's front door here; not judged against the target.
-  const echo = await startChild([join(ROOT, 'dist/bench/echo-server.js'), '64'], /^http_port=/, 19);
-  const controls: Array<{ name: string; b: BSummary }> = [];
-  try {
-    for (const [rowsPerRequest, json] of [[1, false], [32, true]] as const) {
-      const name = `control: the same flood (${rowsPerRequest}-row ${json ? 'JSON' : 'binary'}) sent to a bare server, not Pareto`;
-      const b: Outcome[] = [];
-      for (let round = 0; round < ROUNDS; round++) {
-        const { result } = await steadily(`round ${round + 1}, ${name}`, async () => {
-          const flood = wrkFlood(`http://127.0.0.1:${echo.ports.http_port}/v2/models/mnist-mlp/infer`, bodyFile(scratch, digits, rowsPerRequest, json), Math.ceil(CELL_MS / 1000) + 2, 64);
+  // Controls: each kind of load the cells sent (load, rows, encoding), at the rate A's requests
+  // reached there (the larger of its two models' medians), sent to a bare server instead (REST:
+  // fastify, bench/echo-server.ts; gRPC: node:http2, bench/grpc-echo-server.ts), B measured
+  // against Pareto meanwhile. What B loses there is the machine's doing (the generator, the
+  // loopback traffic, a second server's CPU), the floor under any design of Pareto's front door
+  // here; not judged against the target. Closed loop, a bare server answers 10–30× the calls that
+  // Pareto, pacing A's refusals, does: so the floods are sent at A's rate by h2load (wrk has no
+  // rate), and the REST loads within quota by the cells' own generator.
+  const controls: Array<{ name: string; load: 'quota' | 'flood'; rows: number; encoding: 'binary' | 'JSON' | 'gRPC'; requestsPerSecond: number; b: BSummary }> = [];
+  const kinds = new Map(cellNames.map((c) => [`${c.load} ${c.rows} ${c.encoding}`, c]));
+  for (const { load, rows: rowsPerRequest, encoding } of kinds.values()) {
+    const matching = cellNames.flatMap((c, i) => (c.load === load && c.rows === rowsPerRequest && c.encoding === encoding ? [median(samples[i].aSamplesPerSecond)] : []));
+    const perSecond = Math.max(...matching) / rowsPerRequest;
+    const name = `control: A ${load === 'quota' ? 'at 80% of its quota' : 'flooding'}, ${rowsPerRequest}-row ${encoding}, ${fmt(perSecond)} requests/s to a bare server`;
+    const b: Outcome[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const { result } = await steadily(`round ${round + 1}, ${name}`, async () => {
+        const seconds = Math.ceil(CELL_MS / 1000) + 2;
+        const bare = encoding === 'gRPC'
+          ? await startChild([join(ROOT, 'dist/bench/grpc-echo-server.js'), String(rowsPerRequest)], /^grpc_port=/, 19)
+          : await startChild([join(ROOT, 'dist/bench/echo-server.js'), '64'], /^http_port=/, 19);
+        try {
+          const bareOrigin = `http://127.0.0.1:${encoding === 'gRPC' ? bare.ports.grpc_port : bare.ports.http_port}`;
+          const flood = encoding === 'gRPC'
+            ? runH2load(bareOrigin, grpcBodyFile(scratch, digits, rowsPerRequest, 'mnist-mlp'), { seconds, streams: 64, perSecond, key: A_KEY, niceness: 19 })
+            : load === 'quota'
+              ? startFlood(['--origin', bareOrigin, '--model', 'mnist-mlp', '--key', A_KEY, '--rate', String(perSecond * rowsPerRequest), '--ms', String(seconds * 1000), '--seed', String(++seed), '--rows', String(rowsPerRequest), ...(encoding === 'JSON' ? ['--json'] : [])], 19).then((f) => f.done)
+              : runH2loadArgs([`-D${seconds}`, ...restArgs(`${bareOrigin}/v2/models/mnist-mlp/infer`, bodyFile(scratch, digits, rowsPerRequest, encoding === 'JSON'), { connections: 64, perSecond, key: A_KEY })], 19);
           const beside = await measureBeside(++seed);
           await flood;
           return beside;
-        }, (r) => bOf(r.b), (r) => r.cores.stolen);
-        b.push(...result.b);
-      }
-      controls.push({ name, b: summarizeB(b) });
+        } finally {
+          await bare.stop();
+        }
+      }, (r) => bOf(r.b), (r) => r.cores.stolen);
+      b.push(...result.b);
     }
-  } finally {
-    await echo.stop();
+    controls.push({ name, load, rows: rowsPerRequest, encoding, requestsPerSecond: perSecond, b: summarizeB(b) });
   }
   const windows = alone.map(summarizeB);
   const aloneAll = summarizeB(alone.flat());
@@ -248,8 +265,10 @@ async function isolation(origin: string) {
   const cells = cellNames.map((cell, i) => {
     const b = summarizeB(samples[i].b);
     const ok = b.p99 <= 1.5 * reference && b.deadline504 <= 0.01 && b.liveP99 <= 20 && b.lost === 0;
-    console.log(`  ${ok ? 'pass' : 'FAIL'}  ${cell.name}: A ${fmt(median(samples[i].aSamplesPerSecond))} samples/s; B p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms = ${fmt(b.p99 / reference, 2)}× alone, 504 ${fmt(100 * b.deadline504, 2)}% of ${b.requests}; liveness p99 ${fmt(b.liveP99, 1)} ms; server's longest event-loop delay ${fmt(Math.max(...samples[i].serverLagMaxMs))} ms; server cores (median round) ${fmt(median(samples[i].serverCores.map((c) => c.main)), 2)} event loop + ${fmt(median(samples[i].serverCores.map((c) => c.others)), 2)} other threads; stolen ${fmt(100 * Math.max(...samples[i].serverCores.map((c) => c.stolen)))}% of the machine's time (worst round)`);
-    return { ...cell, ...samples[i], b, ok };
+    // The control of the same load, rows and encoding, where there is one: how far above the machine's floor the cell is.
+    const control = controls.find((c) => c.load === cell.load && c.rows === cell.rows && c.encoding === cell.encoding);
+    console.log(`  ${ok ? 'pass' : 'FAIL'}  ${cell.name}: A ${fmt(median(samples[i].aSamplesPerSecond))} samples/s; B p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms = ${fmt(b.p99 / reference, 2)}× alone${control ? ` (its control ${fmt(control.b.p99 / reference, 2)}×)` : ''}, 504 ${fmt(100 * b.deadline504, 2)}% of ${b.requests}; liveness p99 ${fmt(b.liveP99, 1)} ms; server's longest event-loop delay ${fmt(Math.max(...samples[i].serverLagMaxMs))} ms; server cores (median round) ${fmt(median(samples[i].serverCores.map((c) => c.main)), 2)} event loop + ${fmt(median(samples[i].serverCores.map((c) => c.others)), 2)} other threads; stolen ${fmt(100 * Math.max(...samples[i].serverCores.map((c) => c.stolen)))}% of the machine's time (worst round)`);
+    return { ...cell, ...samples[i], b, controlP99: control?.b.p99, ok };
   });
   const passed = cells.filter((c) => c.ok).length;
   const worst = Math.max(...cells.map((c) => c.b.p99 / reference));

@@ -15,7 +15,7 @@ import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { loadMnist } from '../src/datasets/mnist.js';
 import { onPath } from '../src/on-path.js';
 import { fmt } from './lib/format.js';
-import { grpcBodyFile, runH2loadArgs } from './lib/h2load.js';
+import { grpcArgs, grpcBodyFile, restArgs, runH2loadArgs } from './lib/h2load.js';
 import { startChild } from './lib/processes.js';
 import { bodyFile } from './lib/wrk.js';
 
@@ -68,7 +68,6 @@ async function main(): Promise<void> {
   const pixels = loadMnist('test').pixels;
   const grpcBody = grpcBodyFile(scratch, pixels, 1, MODEL);
   const rest = bodyFile(scratch, pixels, 1, false);
-  const auth = `authorization: Bearer ${KEY}`;
   // A server per protocol: one's garbage must not be collected (and counted) in the other's window.
   const start = async () => {
     const server = await startChild([join(ROOT, 'dist/src/cli/main.js'), 'serve', '--repository', join(ROOT, 'models'), '--tenants', join(ROOT, 'tenants.yaml'),
@@ -84,8 +83,8 @@ async function main(): Promise<void> {
   };
   const servers = [await start(), await start()];
   const cells = [
-    { name: 'gRPC', argv: ['-c1', '-m64', `--rps=${RATE}`, '-d', grpcBody, '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-H', auth, `http://127.0.0.1:${servers[0].server.ports.grpc_port}/inference.GRPCInferenceService/ModelInfer`] },
-    { name: 'REST binary', argv: ['--h1', '-c64', `--rps=${RATE / 64}`, '-d', rest.path, '-H', 'content-type: application/octet-stream', '-H', `inference-header-content-length: ${rest.headerLength}`, '-H', auth, `http://127.0.0.1:${servers[1].server.ports.http_port}/v2/models/${MODEL}/infer`] },
+    { name: 'gRPC', argv: grpcArgs(`http://127.0.0.1:${servers[0].server.ports.grpc_port}`, grpcBody, { streams: 64, perSecond: RATE, key: KEY }) },
+    { name: 'REST binary', argv: restArgs(`http://127.0.0.1:${servers[1].server.ports.http_port}/v2/models/${MODEL}/infer`, rest, { connections: 64, perSecond: RATE, key: KEY }) },
   ];
   const runs: Window[][] = cells.map(() => []);
   console.log(`bench:gc — ${ROUNDS} rounds of ${SECONDS} s per protocol (a server each), 1-row calls to ${MODEL} at ${fmt(RATE)}/s, main isolate`);

@@ -8,6 +8,7 @@ import { inferenceService } from '../../src/protocol/grpc/proto.js';
 import { tensorBytes } from '../../src/tensor/tensor.js';
 import { runMeasured } from './processes.js';
 import { writeWhole } from './write-whole.js';
+import type { BodyFile } from './wrk.js';
 
 /** A ModelInfer request of `rows` MNIST digits, framed as on the wire (flag, length, message), as a file in `dir`. */
 export function grpcBodyFile(dir: string, pixels: Float32Array, rows: number, model: string, version = ''): string {
@@ -39,11 +40,23 @@ export interface H2loadRun {
   cpuSeconds: number;
 }
 
-/** Runs h2load against `origin` (http://host:port of the gRPC server) until it has finished. */
-export function runH2load(origin: string, body: string, opts: H2loadOptions): Promise<H2loadRun> {
+/** h2load's arguments for gRPC calls to `origin` (http://host:port of the gRPC server) on one connection, as one channel. */
+export function grpcArgs(origin: string, body: string, opts: Omit<H2loadOptions, 'seconds' | 'niceness'>): string[] {
   const headers = ['content-type: application/grpc', 'te: trailers', ...(opts.key ? [`authorization: Bearer ${opts.key}`] : [])];
-  return runH2loadArgs(['-c1', `-m${opts.streams}`, `-D${opts.seconds}`, '-d', body, ...headers.flatMap((h) => ['-H', h]),
-    ...(opts.perSecond ? [`--rps=${opts.perSecond}`] : []), `${origin}/inference.GRPCInferenceService/ModelInfer`], opts.niceness);
+  return ['-c1', `-m${opts.streams}`, '-d', body, ...headers.flatMap((h) => ['-H', h]),
+    ...(opts.perSecond ? [`--rps=${opts.perSecond}`] : []), `${origin}/inference.GRPCInferenceService/ModelInfer`];
+}
+
+/** h2load's arguments for REST infer bodies to `url` over HTTP/1.1: `connections` connections, `perSecond` requests a second in all. */
+export function restArgs(url: string, body: BodyFile, opts: { connections: number; perSecond: number; key?: string }): string[] {
+  const headers = [...(body.headerLength === undefined ? ['content-type: application/json'] : ['content-type: application/octet-stream', `inference-header-content-length: ${body.headerLength}`]),
+    ...(opts.key ? [`authorization: Bearer ${opts.key}`] : [])];
+  return ['--h1', `-c${opts.connections}`, `--rps=${opts.perSecond / opts.connections}`, '-d', body.path, ...headers.flatMap((h) => ['-H', h]), url];
+}
+
+/** Runs h2load's gRPC calls against `origin` until it has finished. */
+export function runH2load(origin: string, body: string, opts: H2loadOptions): Promise<H2loadRun> {
+  return runH2loadArgs([`-D${opts.seconds}`, ...grpcArgs(origin, body, opts)], opts.niceness);
 }
 
 /** Runs h2load (one thread) with `args` until it has finished: the requests it completed and its CPU. */
