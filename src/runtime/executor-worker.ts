@@ -7,8 +7,10 @@ import ort from 'onnxruntime-node';
 import { datatypeFromOrt } from '../tensor/dtype.js';
 import type { FromWorker, SessionSignature, ToWorker, WireTensor } from './messages.js';
 import { ortFeeds } from './ort-feeds.js';
+import { nameThisThread } from './this-thread.js';
 
 const port = parentPort!;
+nameThisThread('pareto-executor');
 const sessions = new Map<string, ort.InferenceSession>();
 
 function reply(msg: FromWorker, transfer: ArrayBuffer[] = []): void {

@@ -1,11 +1,12 @@
 // The body sink's thread: gathers large request bodies from the chunks the event loop hands it
 // (body-sink.ts), each into one buffer of its own, and hands a body back whole once it is complete.
 import { parentPort, workerData } from 'node:worker_threads';
-import { niceThisThread } from '../../runtime/thread-niceness.js';
+import { nameThisThread, niceThisThread } from '../../runtime/this-thread.js';
 import { freeNow } from '../../tensor/buffer-pool.js';
 import type { SinkCall, SinkReply } from './body-sink.js';
 
 // Copying and page-faulting in bodies is bulk work: below the event loop and the executors.
+nameThisThread('pareto-bodies');
 niceThisThread((workerData as { niceness: number }).niceness);
 
 const bodies = new Map<number, { bytes: Uint8Array; at: number }>();

@@ -5,11 +5,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { isParetoError } from '../../errors.js';
 import type { InferenceRequest } from '../types.js';
 import { decodeInferBody } from './infer-codec.js';
-import { niceThisThread } from '../../runtime/thread-niceness.js';
+import { nameThisThread, niceThisThread } from '../../runtime/this-thread.js';
 import type { DecodeCall, DecodeReply } from './decoder-pool.js';
 
 // Decoding is bulk work: below the event loop (which answers probes and small requests) and the
 // executors in the CPU's eyes.
+nameThisThread('pareto-decoder');
 niceThisThread((workerData as { niceness: number }).niceness);
 
 /** The typed arrays' memory, as buffers that can be transferred: the body's own, or copies of views into shared slabs. */
