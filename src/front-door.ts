@@ -148,6 +148,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
       preferredVariants: () => dispatcher.preferredVariants(),
       models: () => service.models.index(),
       doorCpuMs: () => ledger.totals(),
+      refusalsWaiting: () => tarpit?.waiting ?? 0,
       modelGauges: () => ({ queued: dispatcher.queuedSamplesByModel(), preferred: dispatcher.preferredVariants() }),
     },
   });

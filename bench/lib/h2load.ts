@@ -2,7 +2,8 @@
 // connection, as one gRPC channel does: the flood bench:abuse sends over gRPC. A Node gRPC client
 // at nice 19 topped out near 1,600 calls/s (its own CPU the bottleneck) and let calls pile up past
 // the tenant's concurrency. h2load sees HTTP statuses only (a gRPC error is a 200 with a
-// grpc-status trailer), so the caller reads the outcomes from the server's own metrics.
+// grpc-status trailer), so the caller reads the outcomes from the server's own metrics. Over
+// HTTP/1.1 (--h1) it also sends REST bodies at a fixed rate, which wrk cannot.
 import { join } from 'node:path';
 import { inferenceService } from '../../src/protocol/grpc/proto.js';
 import { tensorBytes } from '../../src/tensor/tensor.js';

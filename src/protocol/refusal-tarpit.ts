@@ -71,6 +71,13 @@ export class RefusalTarpit {
 
   constructor(private readonly opts: RefusalTarpitOptions) {}
 
+  /** Refusals waiting for their turn, all callers together. */
+  get waiting(): number {
+    let n = 0;
+    for (const c of this.callers.values()) n += c.line.size;
+    return n;
+  }
+
   /** Answers one refusal of `caller` now or in its turn: `answer(close)`, close meaning drop the connection. */
   refuse(caller: string, answer: (close: boolean) => void): CancelRefusal {
     const now = this.opts.now();

@@ -69,6 +69,7 @@ export class Metrics {
       for (const [model, n] of gauges.queuedSamples()) this.set({ model }, n);
     } });
     new client.Gauge({ name: 'pareto_executor_inflight_batches', help: 'Batches held by executor threads', registers, collect() { this.set(gauges.inflightBatches()); } });
+    new client.Gauge({ name: 'pareto_refusals_waiting', help: 'Refusals held at the door (--refusal-delay-ms), waiting for their turn to be answered', registers, collect() { this.set(gauges.refusalsWaiting()); } });
     new client.Gauge({ name: 'pareto_executor_utilization', help: 'Fraction of executor time spent running batches since the last scrape', registers, collect() { this.set(gauges.utilization()); } });
     // The front door's own load: with the executors' utilisation, it says which of the two limits a server.
     let loop = performance.eventLoopUtilization();
@@ -134,4 +135,6 @@ export interface GaugeSources {
   models(): Array<{ name: string; state: string }>;
   /** Front-door ms charged to each tenant so far. */
   doorCpuMs(): Map<string, number>;
+  /** Refusals held in the tarpit, waiting for their turn. */
+  refusalsWaiting(): number;
 }

@@ -12,9 +12,10 @@ import fc from 'fast-check';
 import { inferenceService } from '../../src/protocol/grpc/proto.js';
 import { peekModelName, rawContentsAt } from '../../src/protocol/grpc/infer-codec.js';
 import { hashKey } from '../../src/tenancy/tenants.js';
+import { metricSamples } from '../../src/telemetry/prometheus-text.js';
 import { until } from '../helpers/cluster.js';
 import { grpcClient } from '../helpers/grpc-client.js';
-import { digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+import { ADMIN_TOKEN, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
 
 const MAX_BYTES = 1024 * 1024;
 const { requestSerialize, requestDeserialize, responseDeserialize } = inferenceService(String).service.ModelInfer;
@@ -87,6 +88,49 @@ function rawCall(parts: Buffer[], opts: { key?: string; headers?: http2.Outgoing
   })();
   return { stream, answer };
 }
+
+describe('a call over its rate once its message is read, held in the tarpit', () => {
+  let held: TestServer;
+  let heldRepo: ReturnType<typeof scratchRepository>;
+  let own: http2.ClientHttp2Session;
+  before(async () => {
+    heldRepo = scratchRepository();
+    // A rate that does not refill within the test; 40 samples of burst.
+    writeFileSync(join(heldRepo.dir, 'tenants.yaml'), `tenants:
+  - { id: r, keys: ["${hashKey('r-key')}"], models: ["*"], rate_limit: { samples_per_second: 0.001, burst: 40 } }
+`);
+    // One refusal a second answered at once, the rest held 10 s (the most there is), one at most.
+    held = await startTestServer({ repository: heldRepo.dir, tenants: join(heldRepo.dir, 'tenants.yaml'), refusalsPerSecond: 1, refusalDelayMs: 10_000, maxRefusalWaitMs: 10_000, maxHeldRefusals: 1 });
+    own = http2.connect(`http://${held.grpcAddress}`);
+  });
+  after(async () => { own.destroy(); await held.close(); heldRepo.remove(); });
+
+  const waiting = async () => metricSamples(await (await fetch(`${held.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text(), 'pareto_refusals_waiting')[0]?.value;
+  const rows = (n: number, model: string) => frame(message({ model_name: model, inputs: [{ name: 'input', datatype: 'FP32', shape: [n, 784] }], raw_input_contents: [Buffer.from(digits(0, n).pixels.buffer)] }));
+  const call = (n: number, model = 'mnist-mlp') => rawCall([rows(n, model)], { key: 'r-key', on: own });
+
+  it('leaves the line when its client resets it, instead of holding a place until its turn', async () => {
+    // r's smallest requests (1 row, to another model) are what its metadata is checked for
+    // (tenants.ts): its 32-row messages are then refused only once read, and held in the tarpit
+    // like a refusal at the metadata (grpc-server.ts).
+    assert.equal((await call(1, 'mnist-mlp-wide').answer).status, grpc.status.OK);
+    assert.equal((await call(32).answer).status, grpc.status.OK); // 7 samples left
+    const refusals: Array<ReturnType<typeof call>> = [];
+    // The first refusal is answered at once (the tarpit's one a second), the next one is held;
+    // which is which depends on the second's clock, so two are sent until one is held.
+    for (let tries = 0; (await waiting()) !== 1 && tries < 5; tries++) {
+      const r = call(32);
+      r.stream.on('error', () => undefined);
+      refusals.push(r);
+      await until(async () => (await waiting()) === 1 || r.stream.closed, 10_000, 'the refusal is answered or held');
+    }
+    assert.equal(await waiting(), 1);
+    const heldCall = refusals.find((r) => !r.stream.closed)!;
+    heldCall.stream.close(http2.constants.NGHTTP2_CANCEL);
+    // Before, it stayed there until its turn (10 s here), taking the caller's one place.
+    await until(async () => (await waiting()) === 0, 5_000, 'the reset call leaves the tarpit');
+  });
+});
 
 describe('ModelInfer on the raw stream', () => {
   it('answers a call sent whole, and the same call sent a few bytes per frame, alike', async () => {

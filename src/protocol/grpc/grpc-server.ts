@@ -17,7 +17,7 @@ import { requestRows, type InferenceResponse } from '../types.js';
 import type { DoorTurns } from '../door-turns.js';
 import { UNAUTHENTICATED, type RefusalTarpit } from '../refusal-tarpit.js';
 import { useStreamTables } from './stream-table.js';
-import { serveUnaryInfer, type UnaryInferHandlers } from './unary-infer-stream.js';
+import { serveUnaryInfer, type GoneWatch, type UnaryInferHandlers } from './unary-infer-stream.js';
 import { writeGrpcInfer } from './infer-response-writer.js';
 import type http2 from 'node:http2';
 
@@ -174,7 +174,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
    * One inference, as ModelInfer and each message of ModelStreamInfer run it; `encode` makes the
    * answer (timed and charged with the rest of the call's door work).
    */
-  const inferOne = async <R>(msg: InferMessage, auth: string | undefined, held: HeldCall | undefined, encode: (res: InferenceResponse) => R): Promise<R> => {
+  const inferOne = async <R>(msg: InferMessage, auth: string | undefined, held: HeldCall | undefined, encode: (res: InferenceResponse) => R, call?: GoneWatch): Promise<R> => {
     const start = performance.now();
     const model = msg.model ?? '';
     let tenant: string | undefined;
@@ -222,7 +222,14 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       // Over its rate once its message is read (it carries more samples than the metadata's check
       // expected): held like a refusal at the metadata. A 32-row flood whose tenant also sent 1-row
       // calls to another model drew 1,370 such refusals a second, 0.75 cores of the event loop.
-      if (e instanceof RateLimitedError && opts.tarpit) await new Promise<void>((resolve) => opts.tarpit!.refuse(tenant ?? UNAUTHENTICATED, () => resolve()));
+      // A unary call that goes meanwhile (reset, past its deadline) leaves the line at once, as one
+      // refused at its metadata does, instead of holding a place there until its turn.
+      if (e instanceof RateLimitedError && opts.tarpit) {
+        await new Promise<void>((resolve) => {
+          const cancel = opts.tarpit!.refuse(tenant ?? UNAUTHENTICATED, () => resolve());
+          call?.whenGone(() => { cancel(); resolve(); });
+        });
+      }
       throw e;
     }
   };
@@ -239,7 +246,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       const pad = at === undefined ? 0 : (8 - (at % 8)) % 8;
       return Buffer.from(tensorBuffers.take(length + pad), pad, length);
     },
-    infer: (message, auth, held) => {
+    infer: (message, auth, held, call) => {
       const model = peekModelName(message);
       return inferOne({
         model,
@@ -254,7 +261,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
           if (req.model_name !== model) throw new InvalidRequestError('the ModelInferRequest message is malformed (its model_name reads two ways)');
           return req;
         },
-      }, auth, held, writeGrpcInfer);
+      }, auth, held, writeGrpcInfer, call);
     },
     statusOf: grpcStatusOf,
   };

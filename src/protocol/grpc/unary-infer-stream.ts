@@ -28,9 +28,17 @@ export interface UnaryInferHandlers<Held> {
   release(held: Held): void;
   /** A buffer of `length` bytes for a message that arrives in several frames, `head` its first part. */
   place(head: Uint8Array, length: number): Buffer;
-  /** Runs the call's message; resolves to the response message's bytes, rejects with its status. */
-  infer(message: Buffer, auth: string | undefined, held: Held | undefined): Promise<Uint8Array>;
+  /**
+   * Runs the call's message; resolves to the response message's bytes, rejects with its status.
+   * `call.whenGone(cancel)`: what to undo should the call go first (a refusal it holds).
+   */
+  infer(message: Buffer, auth: string | undefined, held: Held | undefined, call: GoneWatch): Promise<Uint8Array>;
   statusOf(error: unknown): CallStatus;
+}
+
+/** Told what to undo if a call goes (answered, reset, past its deadline) while it still waits. */
+export interface GoneWatch {
+  whenGone(cancel: () => void): void;
 }
 
 const drop = () => undefined;
@@ -73,10 +81,11 @@ export function serveUnaryInfer<Held>(stream: http2.ServerHttp2Stream, headers: 
   return true;
 }
 
-class UnaryInferCall<Held> {
+class UnaryInferCall<Held> implements GoneWatch {
   /** A status is sent, or the stream is gone: nothing more is written. */
   private done = false;
   private held: Held | undefined;
+  /** A refusal the call waits on in the tarpit (at its headers, or once its message was read): cancelled if it goes first. */
   private cancelRefusal: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** The message's first bytes while its 5-byte prefix is incomplete. */
@@ -152,10 +161,15 @@ class UnaryInferCall<Held> {
     this.message = undefined;
     const failed = (e: unknown) => this.finish(this.handlers.statusOf(e));
     try {
-      this.handlers.infer(message, this.auth, this.held).then((bytes) => this.answer(bytes), failed);
+      this.handlers.infer(message, this.auth, this.held, this).then((bytes) => this.answer(bytes), failed);
     } catch (e) {
       failed(e);
     }
+  }
+
+  whenGone(cancel: () => void): void {
+    if (this.done) cancel();
+    else this.cancelRefusal = cancel;
   }
 
   private answer(bytes: Uint8Array): void {
