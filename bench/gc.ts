@@ -34,7 +34,10 @@ function gcWindow(lines: string[], calls: number): Window {
   const byIsolate = new Map<string, string[]>();
   for (const line of lines) {
     const isolate = /^\[\d+:(0x[0-9a-f]+)\]/.exec(line)?.[1];
-    if (isolate) byIsolate.set(isolate, [...(byIsolate.get(isolate) ?? []), line]);
+    if (!isolate) continue;
+    const own = byIsolate.get(isolate);
+    if (own) own.push(line);
+    else byIsolate.set(isolate, [line]);
   }
   // The main isolate is the one that collects most: the executors' isolates allocate little.
   const main = [...byIsolate.values()].sort((a, b) => b.length - a.length)[0] ?? [];

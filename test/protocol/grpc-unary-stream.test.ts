@@ -117,7 +117,7 @@ describe('a call over its rate once its message is read, held in the tarpit', ()
     assert.equal((await call(32).answer).status, grpc.status.OK); // 7 samples left
     const refusals: Array<ReturnType<typeof call>> = [];
     // The first refusal is answered at once (the tarpit's one a second), the next one is held;
-    // which is which depends on the second's clock, so two are sent until one is held.
+    // which is which depends on the second's clock, so they are sent one at a time until one is held.
     for (let tries = 0; (await waiting()) !== 1 && tries < 5; tries++) {
       const r = call(32);
       r.stream.on('error', () => undefined);
