@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { once } from 'node:events';
+import { gzipSync } from 'node:zlib';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -129,6 +130,51 @@ describe('a call over its rate once its message is read, held in the tarpit', ()
     heldCall.stream.close(http2.constants.NGHTTP2_CANCEL);
     // Before, it stayed there until its turn (10 s here), taking the caller's one place.
     await until(async () => (await waiting()) === 0, 5_000, 'the reset call leaves the tarpit');
+  });
+
+  /** Sends `send()` one at a time until one is held (the one a second answered at once aside). */
+  async function holdOne<T>(send: () => T, answered: (sent: T) => boolean): Promise<T> {
+    await until(async () => (await waiting()) === 0, 15_000, 'nothing is held from before');
+    for (let tries = 0; tries < 5; tries++) {
+      const sent = send();
+      await until(async () => (await waiting()) === 1 || answered(sent), 10_000, 'the refusal is answered or held');
+      if ((await waiting()) === 1) return sent;
+    }
+    throw new Error('no refusal was held');
+  }
+
+  it('the same for a compressed call, which grpc-js serves', async () => {
+    const compressed = () => rawCall([frame(gzipSync(requestSerialize({
+      model_name: 'mnist-mlp', inputs: [{ name: 'input', datatype: 'FP32', shape: [32, 784] }], raw_input_contents: [Buffer.from(digits(0, 32).pixels.buffer)],
+    })), 1)], { key: 'r-key', on: own, headers: { 'grpc-encoding': 'gzip' } });
+    const held = await holdOne(() => {
+      const c = compressed();
+      c.stream.on('error', () => undefined);
+      return c;
+    }, (c) => c.stream.closed);
+    held.stream.close(http2.constants.NGHTTP2_CANCEL);
+    await until(async () => (await waiting()) === 0, 5_000, 'the reset call leaves the tarpit');
+  });
+
+  it('the same for a ModelStreamInfer message, when its stream is cancelled', async () => {
+    const Client = inferenceService();
+    const client = new Client(held.grpcAddress, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
+    const metadata = new grpc.Metadata();
+    metadata.set('authorization', 'Bearer r-key');
+    const stream = client.ModelStreamInfer(metadata) as grpc.ClientDuplexStream<object, { error_message: string }>;
+    stream.on('error', () => undefined);
+    let answers = 0;
+    stream.on('data', () => answers++);
+    try {
+      await holdOne(() => {
+        stream.write({ model_name: 'mnist-mlp', inputs: [{ name: 'input', datatype: 'FP32', shape: [32, 784] }], raw_input_contents: [Buffer.from(digits(0, 32).pixels.buffer)] });
+        return answers + 1;
+      }, (expected) => answers >= expected);
+      stream.cancel();
+      await until(async () => (await waiting()) === 0, 5_000, 'the cancelled stream\'s message leaves the tarpit');
+    } finally {
+      client.close();
+    }
   });
 });
 

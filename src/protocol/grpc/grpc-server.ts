@@ -46,11 +46,25 @@ interface HeldCall {
 type Handler<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
 
 /** Wraps an async handler: typed errors become their gRPC status, anything else INTERNAL. */
-function unary<Req, Res>(fn: (req: Req, authorization: string | undefined, metadata: grpc.Metadata) => Promise<Res> | Res): Handler<Req, Res> {
+function unary<Req, Res>(fn: (req: Req, authorization: string | undefined, metadata: grpc.Metadata, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res): Handler<Req, Res> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => fn(call.request, authorizationOf(call.metadata), call.metadata))
+      .then(() => fn(call.request, authorizationOf(call.metadata), call.metadata, call))
       .then((res) => callback(null, res), (e: unknown) => callback(grpcStatusOf(e)));
+  };
+}
+
+/** A grpc-js call (unary or stream) as a GoneWatch: it goes when grpc-js reports it cancelled (reset by its client, its connection closed). */
+function cancelledWatch(call: { cancelled: boolean; once(event: 'cancelled', listener: () => void): unknown; off(event: 'cancelled', listener: () => void): unknown }): GoneWatch {
+  return {
+    whenGone(cancel) {
+      if (call.cancelled) {
+        cancel();
+        return () => undefined;
+      }
+      call.once('cancelled', cancel);
+      return () => call.off('cancelled', cancel);
+    },
   };
 }
 
@@ -174,7 +188,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
    * One inference, as ModelInfer and each message of ModelStreamInfer run it; `encode` makes the
    * answer (timed and charged with the rest of the call's door work).
    */
-  const inferOne = async <R>(msg: InferMessage, auth: string | undefined, held: HeldCall | undefined, encode: (res: InferenceResponse) => R, call?: GoneWatch): Promise<R> => {
+  const inferOne = async <R>(msg: InferMessage, auth: string | undefined, held: HeldCall | undefined, encode: (res: InferenceResponse) => R, call: GoneWatch): Promise<R> => {
     const start = performance.now();
     const model = msg.model ?? '';
     let tenant: string | undefined;
@@ -222,12 +236,18 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       // Over its rate once its message is read (it carries more samples than the metadata's check
       // expected): held like a refusal at the metadata. A 32-row flood whose tenant also sent 1-row
       // calls to another model drew 1,370 such refusals a second, 0.75 cores of the event loop.
-      // A unary call that goes meanwhile (reset, past its deadline) leaves the line at once, as one
+      // A call that goes meanwhile (reset, past its deadline) leaves the line at once, as one
       // refused at its metadata does, instead of holding a place there until its turn.
       if (e instanceof RateLimitedError && opts.tarpit) {
         await new Promise<void>((resolve) => {
-          const cancel = opts.tarpit!.refuse(tenant ?? UNAUTHENTICATED, () => resolve());
-          call?.whenGone(() => { cancel(); resolve(); });
+          let answered = false;
+          let unwatch: (() => void) | undefined;
+          const cancel = opts.tarpit!.refuse(tenant ?? UNAUTHENTICATED, () => {
+            answered = true;
+            unwatch?.();
+            resolve();
+          });
+          if (!answered) unwatch = call.whenGone(() => { cancel(); resolve(); });
         });
       }
       throw e;
@@ -320,8 +340,11 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       regions.unregister(owner, req.name || undefined);
       return {};
     }),
-    ModelInfer: unary((req: GrpcInferRequest, auth, metadata) => inferOne(decodedMessage(req), auth, passes.get(metadata), encodeGrpcInfer)),
-    ModelStreamInfer: (call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>) => streamInfer(call, (req, auth) => inferOne(decodedMessage(req), auth, undefined, encodeGrpcInfer)),
+    ModelInfer: unary((req: GrpcInferRequest, auth, metadata, call) => inferOne(decodedMessage(req), auth, passes.get(metadata), encodeGrpcInfer, cancelledWatch(call))),
+    ModelStreamInfer: (call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>) => {
+      const gone = cancelledWatch(call);
+      streamInfer(call, (req, auth) => inferOne(decodedMessage(req), auth, undefined, encodeGrpcInfer, gone));
+    },
   });
   server.addService(loadReporterService().service, { Report: unary((_req, authorization) => opts.report(authorization)) });
   return server;

@@ -36,9 +36,12 @@ export interface UnaryInferHandlers<Held> {
   statusOf(error: unknown): CallStatus;
 }
 
-/** Told what to undo if a call goes (answered, reset, past its deadline) while it still waits. */
+/**
+ * Told what to undo if a call goes (answered, reset, past its deadline) while it still waits;
+ * returns what stops the watch once there is nothing left to undo (a stream outlives many waits).
+ */
 export interface GoneWatch {
-  whenGone(cancel: () => void): void;
+  whenGone(cancel: () => void): () => void;
 }
 
 const drop = () => undefined;
@@ -167,9 +170,13 @@ class UnaryInferCall<Held> implements GoneWatch {
     }
   }
 
-  whenGone(cancel: () => void): void {
-    if (this.done) cancel();
-    else this.cancelRefusal = cancel;
+  whenGone(cancel: () => void): () => void {
+    if (this.done) {
+      cancel();
+      return drop;
+    }
+    this.cancelRefusal = cancel;
+    return () => { if (this.cancelRefusal === cancel) this.cancelRefusal = undefined; };
   }
 
   private answer(bytes: Uint8Array): void {
