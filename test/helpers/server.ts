@@ -1,5 +1,5 @@
 // Starts the real server in-process on ephemeral ports, and gives tests real MNIST digits.
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadMnist, type LabelledImages } from '../../src/datasets/mnist.js';
@@ -11,11 +11,33 @@ export const BUNDLED_MODELS = new URL('../../../models', import.meta.url).pathna
 export interface TestServer extends RunningServer {
   url: string;
   grpcAddress: string;
+  /** The tenants file it reads (`tenantsYaml`, or `tenants` as given). */
+  tenantsPath?: string;
 }
 
-export async function startTestServer(opts: ServerOptions = {}): Promise<TestServer> {
-  const server = await startServer({ repository: BUNDLED_MODELS, host: '127.0.0.1', httpPort: 0, grpcPort: 0, adminToken: ADMIN_TOKEN, executors: 2, ...opts });
-  return { ...server, url: `http://127.0.0.1:${server.httpPort}`, grpcAddress: `127.0.0.1:${server.grpcPort}` };
+/**
+ * `tenantsYaml`: the server's tenants.yaml, written to a directory of its own (removed on close),
+ * so that a test with tenants needs no scratch copy of the repository.
+ */
+export async function startTestServer(opts: ServerOptions & { tenantsYaml?: string } = {}): Promise<TestServer> {
+  const { tenantsYaml, ...options } = opts;
+  const dir = tenantsYaml === undefined ? undefined : mkdtempSync(join(tmpdir(), 'pareto-tenants-'));
+  const tenants = dir ? join(dir, 'tenants.yaml') : options.tenants;
+  if (dir && tenants) writeFileSync(tenants, tenantsYaml!);
+  let server: RunningServer;
+  try {
+    server = await startServer({ repository: BUNDLED_MODELS, host: '127.0.0.1', httpPort: 0, grpcPort: 0, adminToken: ADMIN_TOKEN, executors: 2, ...options, tenants });
+  } catch (e) {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    ...server, url: `http://127.0.0.1:${server.httpPort}`, grpcAddress: `127.0.0.1:${server.grpcPort}`, tenantsPath: tenants,
+    close: async () => {
+      await server.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** A scratch copy of the bundled repository that a test may change. */

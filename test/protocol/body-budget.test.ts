@@ -4,23 +4,18 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hashKey } from '../../src/tenancy/tenants.js';
-import { binaryInfer, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+import { binaryInfer, digits, startTestServer, type TestServer } from '../helpers/server.js';
 import { until } from '../helpers/cluster.js';
 
 const MiB = 1024 * 1024;
 let server: TestServer;
-let repo: ReturnType<typeof scratchRepository>;
 
 before(async () => {
-  repo = scratchRepository();
-  writeFileSync(join(repo.dir, 'tenants.yaml'), `tenants:\n${['a', 'b'].map((t) => `  - id: ${t}\n    keys: ["${hashKey(`${t}-key`)}"]\n    models: ["*"]\n`).join('')}`);
-  server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml'), maxInflightBodyBytes: 8 * MiB, maxTenantBodyBytes: 5 * MiB });
+  server = await startTestServer({ tenantsYaml: `tenants:\n${['a', 'b'].map((t) => `  - id: ${t}\n    keys: ["${hashKey(`${t}-key`)}"]\n    models: ["*"]\n`).join('')}`, maxInflightBodyBytes: 8 * MiB, maxTenantBodyBytes: 5 * MiB });
 });
-after(async () => { await server.close(); repo.remove(); });
+after(async () => { await server.close(); });
 
 /** Sends headers declaring `bytes` and 1 KiB of body, then waits; resolves with the status if one comes. */
 async function hold(key: string, bytes: number): Promise<{ socket: Socket; status: Promise<number> }> {
@@ -59,7 +54,7 @@ describe('in-flight body bytes', () => {
 
 describe('slow clients', () => {
   it('a body that stops half way, or headers that never end, get 408 and the connection closed', async () => {
-    const slow = await startTestServer({ repository: repo.dir, requestTimeoutMs: 600, headersTimeoutMs: 300 });
+    const slow = await startTestServer({ requestTimeoutMs: 600, headersTimeoutMs: 300 });
     try {
       const answer = async (first: string) => {
         const socket = connect(slow.httpPort, '127.0.0.1');

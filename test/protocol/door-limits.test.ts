@@ -4,23 +4,19 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { inferenceService } from '../../src/protocol/grpc/proto.js';
 import { hashKey } from '../../src/tenancy/tenants.js';
-import { ADMIN_TOKEN, binaryInfer, digits, jsonInfer, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+import { ADMIN_TOKEN, binaryInfer, digits, jsonInfer, startTestServer, type TestServer } from '../helpers/server.js';
 import { metricValue } from '../../src/telemetry/prometheus-text.js';
 
 const DELAY_MS = 1500;
 let server: TestServer;
-let repo: ReturnType<typeof scratchRepository>;
 
 before(async () => {
-  repo = scratchRepository();
-  writeFileSync(join(repo.dir, 'tenants.yaml'), `tenants:
+  server = await startTestServer({ tenantsYaml: `tenants:
   - { id: a, keys: ["${hashKey('a-key')}"], models: [mnist-mlp] }
   - { id: b, keys: ["${hashKey('b-key')}"], models: ["*"] }
   - { id: one, keys: ["${hashKey('one-key')}"], models: ["*"], max_concurrency: 1 }
@@ -30,10 +26,9 @@ before(async () => {
   - { id: quiet, keys: ["${hashKey('quiet-key')}"], models: ["*"] }
   - { id: bad, keys: ["${hashKey('bad-key')}"], models: ["*"] }
   - { id: gone, keys: ["${hashKey('gone-key')}"], models: [mnist-mlp] }
-`);
-  server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml'), minBodyBytesPerSecond: 100_000, refusalsPerSecond: 2, refusalDelayMs: DELAY_MS, maxRefusalWaitMs: 10_000 });
+`, minBodyBytesPerSecond: 100_000, refusalsPerSecond: 2, refusalDelayMs: DELAY_MS, maxRefusalWaitMs: 10_000 });
 });
-after(async () => { await server.close(); repo.remove(); });
+after(async () => { await server.close(); });
 
 async function timed(model: string, key: string): Promise<{ status: number; ms: number }> {
   const { body, headers } = binaryInfer(digits(0, 1).pixels, 1);

@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { inferenceService } from '../../src/protocol/grpc/proto.js';
 import { hashKey } from '../../src/tenancy/tenants.js';
 import { grpcClient } from '../helpers/grpc-client.js';
-import { digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+import { digits, startTestServer, type TestServer } from '../helpers/server.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -60,17 +60,14 @@ const request = (model: string, rows: number, columns = 784) => ({
 interface Outcome { code: string; body?: string; details?: string; trailers?: Record<string, string> }
 
 let server: TestServer;
-let repo: ReturnType<typeof scratchRepository>;
 let dir: string;
 
 describe('ModelInfer from gRPC\'s C-core client (Python grpcio)', { skip: grpcioMissing() }, () => {
   before(async () => {
-    repo = scratchRepository();
     dir = mkdtempSync(join(tmpdir(), 'pareto-grpcio-'));
-    writeFileSync(join(repo.dir, 'tenants.yaml'), `tenants:\n  - { id: c, keys: ["${hashKey('c-key')}"], models: ["*"] }\n`);
-    server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml') });
+    server = await startTestServer({ tenantsYaml: `tenants:\n  - { id: c, keys: ["${hashKey('c-key')}"], models: ["*"] }\n` });
   });
-  after(async () => { await server.close(); repo.remove(); rmSync(dir, { recursive: true, force: true }); });
+  after(async () => { await server.close(); rmSync(dir, { recursive: true, force: true }); });
 
   it('is answered as grpc-js\'s client is, and gets the same statuses', async () => {
     const messages = { one: request('mnist-mlp', 1), many: request('mnist-mlp', 64), unknown: request('no-such-model', 1), 'bad shape': request('mnist-mlp', 1, 783) };

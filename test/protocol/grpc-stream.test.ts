@@ -2,26 +2,21 @@
 // id in completion order, a bad message answered with its error while the stream goes on, the
 // same logits as unary calls, and the key checked before any message is read.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { inferenceService } from '../../src/protocol/grpc/proto.js';
 import { hashKey } from '../../src/tenancy/tenants.js';
-import { digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+import { digits, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
-let repo: ReturnType<typeof scratchRepository>;
 let client: grpc.Client & Record<string, Function>;
 
 before(async () => {
-  repo = scratchRepository();
-  writeFileSync(join(repo.dir, 'tenants.yaml'), `tenants:\n  - id: streamer\n    keys: ["${hashKey('stream-key')}"]\n    models: ["*"]\n`);
-  server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml') });
+  server = await startTestServer({ tenantsYaml: `tenants:\n  - id: streamer\n    keys: ["${hashKey('stream-key')}"]\n    models: ["*"]\n` });
   const Client = inferenceService();
   client = new Client(server.grpcAddress, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Function>;
 });
-after(async () => { client.close(); await server.close(); repo.remove(); });
+after(async () => { client.close(); await server.close(); });
 
 const request = (i: number, id: string, inputName = 'input') => {
   const { pixels } = digits(i, 1);

@@ -5,8 +5,6 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { once } from 'node:events';
 import { gzipSync } from 'node:zlib';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
@@ -16,24 +14,21 @@ import { hashKey } from '../../src/tenancy/tenants.js';
 import { metricSamples } from '../../src/telemetry/prometheus-text.js';
 import { until } from '../helpers/cluster.js';
 import { grpcClient } from '../helpers/grpc-client.js';
-import { ADMIN_TOKEN, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+import { ADMIN_TOKEN, digits, startTestServer, type TestServer } from '../helpers/server.js';
 
 const MAX_BYTES = 1024 * 1024;
 const { requestSerialize, requestDeserialize, responseDeserialize } = inferenceService(String).service.ModelInfer;
 let server: TestServer;
-let repo: ReturnType<typeof scratchRepository>;
 let session: http2.ClientHttp2Session;
 
 before(async () => {
-  repo = scratchRepository();
-  writeFileSync(join(repo.dir, 'tenants.yaml'), `tenants:
+  server = await startTestServer({ tenantsYaml: `tenants:
   - { id: a, keys: ["${hashKey('a-key')}"], models: ["*"] }
   - { id: one, keys: ["${hashKey('one-key')}"], models: ["*"], max_concurrency: 1 }
-`);
-  server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml'), maxBodyBytes: MAX_BYTES });
+`, maxBodyBytes: MAX_BYTES });
   session = http2.connect(`http://${server.grpcAddress}`);
 });
-after(async () => { session.close(); await server.close(); repo.remove(); });
+after(async () => { session.close(); await server.close(); });
 
 const message = (extra: object = {}) => requestSerialize({
   model_name: 'mnist-mlp',
@@ -92,19 +87,16 @@ function rawCall(parts: Buffer[], opts: { key?: string; headers?: http2.Outgoing
 
 describe('a call over its rate once its message is read, held in the tarpit', () => {
   let held: TestServer;
-  let heldRepo: ReturnType<typeof scratchRepository>;
   let own: http2.ClientHttp2Session;
   before(async () => {
-    heldRepo = scratchRepository();
-    // A rate that does not refill within the test; 40 samples of burst.
-    writeFileSync(join(heldRepo.dir, 'tenants.yaml'), `tenants:
+    // A rate that does not refill within the test; 40 samples of burst. One refusal a second
+    // answered at once, the rest held 10 s (the most there is), one at most.
+    held = await startTestServer({ tenantsYaml: `tenants:
   - { id: r, keys: ["${hashKey('r-key')}"], models: ["*"], rate_limit: { samples_per_second: 0.001, burst: 40 } }
-`);
-    // One refusal a second answered at once, the rest held 10 s (the most there is), one at most.
-    held = await startTestServer({ repository: heldRepo.dir, tenants: join(heldRepo.dir, 'tenants.yaml'), refusalsPerSecond: 1, refusalDelayMs: 10_000, maxRefusalWaitMs: 10_000, maxHeldRefusals: 1 });
+`, refusalsPerSecond: 1, refusalDelayMs: 10_000, maxRefusalWaitMs: 10_000, maxHeldRefusals: 1 });
     own = http2.connect(`http://${held.grpcAddress}`);
   });
-  after(async () => { own.destroy(); await held.close(); heldRepo.remove(); });
+  after(async () => { own.destroy(); await held.close(); });
 
   const waiting = async () => metricSamples(await (await fetch(`${held.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text(), 'pareto_refusals_waiting')[0]?.value;
   const rows = (n: number, model: string) => frame(message({ model_name: model, inputs: [{ name: 'input', datatype: 'FP32', shape: [n, 784] }], raw_input_contents: [Buffer.from(digits(0, n).pixels.buffer)] }));

@@ -2,25 +2,20 @@
 // from the published protocols (fetch, and grpc-js on the proto): what a key may see, and the
 // configuration's shape as Triton's clients read it.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { hashKey } from '../../src/tenancy/tenants.js';
 import { grpcClient } from '../helpers/grpc-client.js';
-import { ADMIN_TOKEN, binaryInfer, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+import { ADMIN_TOKEN, binaryInfer, digits, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
-let repo: ReturnType<typeof scratchRepository>;
 let rpc: ReturnType<typeof grpcClient>;
 
 before(async () => {
-  repo = scratchRepository();
-  writeFileSync(join(repo.dir, 'tenants.yaml'), `tenants:\n  - id: limited\n    keys: ["${hashKey('limited-key')}"]\n    models: [mnist-mlp, fashion-mlp]\n`);
-  server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml'), executors: 2 });
+  server = await startTestServer({ tenantsYaml: `tenants:\n  - id: limited\n    keys: ["${hashKey('limited-key')}"]\n    models: [mnist-mlp, fashion-mlp]\n`, executors: 2 });
   rpc = grpcClient(server.grpcAddress);
 });
-after(async () => { rpc.close(); await server.close(); repo.remove(); });
+after(async () => { rpc.close(); await server.close(); });
 
 const get = (path: string, key?: string) => fetch(`${server.url}${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
 const bearer = (key: string) => { const md = new grpc.Metadata(); md.set('authorization', `Bearer ${key}`); return md; };

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { hashKey } from '../../src/tenancy/tenants.js';
 import { grpcClient } from '../helpers/grpc-client.js';
-import { binaryInfer, digits, parseBinaryResponse, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+import { binaryInfer, digits, parseBinaryResponse, startTestServer, type TestServer } from '../helpers/server.js';
 
 const SHM = '/dev/shm';
 const shmAvailable = existsSync(SHM);
@@ -26,25 +26,22 @@ const shmPath = (key: string) => join(SHM, key.slice(1));
 
 let server: TestServer;
 let closed: TestServer;
-let repo: ReturnType<typeof scratchRepository>;
 let rpc: ReturnType<typeof grpcClient>;
 before(async () => {
   if (!shmAvailable) return;
-  repo = scratchRepository();
-  writeFileSync(join(repo.dir, 'tenants.yaml'), `tenants:
+  const tenantsYaml = `tenants:
   - { id: alpha, keys: ["${hashKey('alpha-key')}"], models: [mnist-mlp] }
   - { id: beta, keys: ["${hashKey('beta-key')}"], models: [mnist-mlp] }
-`);
+`;
   // 1 MiB bodies: inputs in shared memory are held to the same limit.
-  server = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml'), allowClientShm: true, maxBodyBytes: 1024 * 1024, executors: 1 });
-  closed = await startTestServer({ repository: repo.dir, tenants: join(repo.dir, 'tenants.yaml'), executors: 1 });
+  server = await startTestServer({ tenantsYaml, allowClientShm: true, maxBodyBytes: 1024 * 1024, executors: 1 });
+  closed = await startTestServer({ tenantsYaml, executors: 1 });
   rpc = grpcClient(server.grpcAddress);
 });
 after(async () => {
   rpc?.close();
   await server?.close();
   await closed?.close();
-  repo?.remove();
   for (const p of created) rmSync(p, { force: true });
 });
 

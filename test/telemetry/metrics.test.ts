@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hashKey } from '../../src/tenancy/tenants.js';
-import { ADMIN_TOKEN, binaryInfer, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+import { ADMIN_TOKEN, binaryInfer, digits, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
-let repo: ReturnType<typeof scratchRepository>;
 
 before(async () => {
-  repo = scratchRepository();
-  const tenants = join(repo.dir, 'tenants.yaml');
-  writeFileSync(tenants, `tenants:
+  server = await startTestServer({ tenantsYaml: `tenants:
   - id: good
     keys: ["${hashKey('good-key')}"]
     models: ["*"]
@@ -20,10 +15,9 @@ before(async () => {
     keys: ["${hashKey('small-key')}"]
     models: [mnist-mlp]
     rate_limit: { samples_per_second: 0.001, burst: 2 }
-`);
-  server = await startTestServer({ repository: repo.dir, tenants });
+` });
 });
-after(async () => { await server.close(); repo.remove(); });
+after(async () => { await server.close(); });
 
 function infer(model: string, key: string | undefined, rows = 1, body?: string) {
   const b = binaryInfer(digits(0, rows).pixels, rows);

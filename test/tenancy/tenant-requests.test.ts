@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { hashKey } from '../../src/tenancy/tenants.js';
 import { grpcClient } from '../helpers/grpc-client.js';
-import { binaryInfer, digits, scratchRepository, startTestServer, type TestServer } from '../helpers/server.js';
+import { binaryInfer, digits, startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
-let repo: ReturnType<typeof scratchRepository>;
-let tenantsFile: string;
 
 const yaml = (keyB: string) => `tenants:
   - id: alpha
@@ -26,12 +23,9 @@ const yaml = (keyB: string) => `tenants:
 `;
 
 before(async () => {
-  repo = scratchRepository();
-  tenantsFile = join(repo.dir, 'tenants.yaml');
-  writeFileSync(tenantsFile, yaml('beta-key'));
-  server = await startTestServer({ repository: repo.dir, tenants: tenantsFile });
+  server = await startTestServer({ tenantsYaml: yaml('beta-key') });
 });
-after(async () => { await server.close(); repo.remove(); });
+after(async () => { await server.close(); });
 
 const infer = (model: string, key?: string) => {
   const { body, headers } = binaryInfer(digits(0, 1).pixels, 1);
@@ -96,7 +90,7 @@ describe('tenant requests', () => {
   });
 
   it('reloads the tenants file when it changes', async () => {
-    writeFileSync(tenantsFile, yaml('beta-key-2'));
+    writeFileSync(server.tenantsPath!, yaml('beta-key-2'));
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline && (await infer('mnist-mlp', 'beta-key-2')).status === 401) await new Promise((r) => setTimeout(r, 100));
     assert.equal((await infer('mnist-mlp', 'beta-key')).status, 401);
