@@ -1,7 +1,7 @@
 // npm run bench:gc — what the server's garbage collector does per request, by protocol: a
 // `pareto serve` child per protocol (Pareto's node flags plus --trace-gc-nvp), 1-row calls to
-// mnist-mlp at a fixed rate from h2load, over gRPC (one connection, as one channel) and over REST
-// binary (HTTP/1.1, 64 connections), alternating. For the measured window only, the main isolate's scavenges and
+// mnist-mlp at a fixed rate from h2load, over gRPC (one connection, as one channel), over REST
+// binary (HTTP/1.1, 64 connections) and as messages of gRPC ModelStreamInfer streams, in turn. For the measured window only, the main isolate's scavenges and
 // mark-compacts: bytes promoted to the old generation (what brings mark-compacts), the longest
 // scavenge, and each mark-compact's pause with its part clearing external strings (node:http2
 // makes header values external strings). A 1-row gRPC call promoted ~460 B while its request was
@@ -26,6 +26,7 @@ const RATE = Number(args.rate);
 const ROOT = new URL('../..', import.meta.url).pathname;
 const KEY = 'demo-globex-key'; // tenants.yaml's globex: 2,000 samples/s
 const MODEL = 'mnist-mlp';
+const STREAM_MESSAGES = 64;
 
 interface Window { calls: number; promotedMB: number; scavenges: number; longestScavengeMs: number; markCompacts: number[]; externalStringsMs: number[] }
 
@@ -54,12 +55,13 @@ function gcWindow(lines: string[], calls: number): Window {
   };
 }
 
-async function measure(gc: { lines: string[] | undefined }, argv: string[]): Promise<Window> {
+/** `perRequest`: calls in each of h2load's requests (a stream's messages). */
+async function measure(gc: { lines: string[] | undefined }, argv: string[], perRequest: number): Promise<Window> {
   gc.lines = [];
   const run = await runH2loadArgs([`-D${SECONDS}`, ...argv]);
   const lines = gc.lines;
   gc.lines = undefined;
-  return gcWindow(lines, run.calls);
+  return gcWindow(lines, run.calls * perRequest);
 }
 
 async function main(): Promise<void> {
@@ -70,6 +72,7 @@ async function main(): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'pareto-gc-'));
   const pixels = loadMnist('test').pixels;
   const grpcBody = grpcBodyFile(scratch, pixels, 1, MODEL);
+  const streamBody = grpcBodyFile(scratch, pixels, 1, MODEL, '', STREAM_MESSAGES);
   const rest = bodyFile(scratch, pixels, 1, false);
   // A server per protocol: one's garbage must not be collected (and counted) in the other's window.
   const start = async () => {
@@ -84,19 +87,22 @@ async function main(): Promise<void> {
     });
     return { server, gc };
   };
-  const servers = [await start(), await start()];
+  const servers = [await start(), await start(), await start()];
   const cells = [
-    { name: 'gRPC', argv: grpcArgs(`http://127.0.0.1:${servers[0].server.ports.grpc_port}`, grpcBody, { streams: 64, perSecond: RATE, key: KEY }) },
-    { name: 'REST binary', argv: restArgs(`http://127.0.0.1:${servers[1].server.ports.http_port}/v2/models/${MODEL}/infer`, rest, { connections: 64, perSecond: RATE, key: KEY }) },
+    { name: 'gRPC', perRequest: 1, argv: grpcArgs(`http://127.0.0.1:${servers[0].server.ports.grpc_port}`, grpcBody, { streams: 64, perSecond: RATE, key: KEY }) },
+    { name: 'REST binary', perRequest: 1, argv: restArgs(`http://127.0.0.1:${servers[1].server.ports.http_port}/v2/models/${MODEL}/infer`, rest, { connections: 64, perSecond: RATE, key: KEY }) },
+    // The same calls as messages of ModelStreamInfer streams: a stream's headers come once.
+    { name: `gRPC stream (${STREAM_MESSAGES} a stream)`, perRequest: STREAM_MESSAGES,
+      argv: grpcArgs(`http://127.0.0.1:${servers[2].server.ports.grpc_port}`, streamBody, { streams: 8, perSecond: RATE / STREAM_MESSAGES, key: KEY, method: 'ModelStreamInfer' }) },
   ];
   const runs: Window[][] = cells.map(() => []);
   console.log(`bench:gc — ${ROUNDS} rounds of ${SECONDS} s per protocol (a server each), 1-row calls to ${MODEL} at ${fmt(RATE)}/s, main isolate`);
   try {
     for (const cell of cells) await runH2loadArgs(['-D3', ...cell.argv]); // warm-up
     for (let round = 0; round < ROUNDS; round++) {
-      // Alternating which goes first, so neither always has the quieter half.
-      for (const c of round % 2 === 0 ? [0, 1] : [1, 0]) {
-        const w = await measure(servers[c].gc, cells[c].argv);
+      // Rotating which goes first, so none always has the quieter part.
+      for (const c of cells.map((_, i) => (i + round) % cells.length)) {
+        const w = await measure(servers[c].gc, cells[c].argv, cells[c].perRequest);
         runs[c].push(w);
         console.log(`  round ${round + 1}, ${cells[c].name}: ${fmt(w.calls)} calls, promoted ${fmt(w.promotedMB, 1)} MB (${fmt((w.promotedMB * 1e6) / w.calls)} B/call), ${w.scavenges} scavenges (longest ${fmt(w.longestScavengeMs, 1)} ms), mark-compacts ${w.markCompacts.length ? w.markCompacts.map((p, i) => `${fmt(p, 1)} ms (${fmt(w.externalStringsMs[i], 1)} clearing external strings)`).join(', ') : 'none'}`);
       }

@@ -11,16 +11,19 @@ import { runMeasured } from './processes.js';
 import { writeWhole } from './write-whole.js';
 import type { BodyFile } from './wrk.js';
 
-/** A ModelInfer request of `rows` MNIST digits, framed as on the wire (flag, length, message), as a file in `dir`. */
-export function grpcBodyFile(dir: string, pixels: Float32Array, rows: number, model: string, version = ''): string {
+/**
+ * A ModelInfer request of `rows` MNIST digits, framed as on the wire (flag, length, message), as a
+ * file in `dir`; `messages` of them one after another (a ModelStreamInfer call's body).
+ */
+export function grpcBodyFile(dir: string, pixels: Float32Array, rows: number, model: string, version = '', messages = 1): string {
   const tensor = { name: 'input', datatype: 'FP32' as const, shape: [rows, 784], data: pixels.slice(0, rows * 784) };
   const serialize = inferenceService().service.ModelInfer.requestSerialize;
   const message = serialize({ model_name: model, model_version: version, inputs: [{ name: tensor.name, datatype: tensor.datatype, shape: tensor.shape }], raw_input_contents: [Buffer.from(tensorBytes(tensor))] });
   const frame = Buffer.alloc(5 + message.length);
   frame.writeUInt32BE(message.length, 1); // byte 0: not compressed
   message.copy(frame, 5);
-  const path = join(dir, `grpc-${model}-${version}-${rows}`);
-  writeWhole(path, frame);
+  const path = join(dir, `grpc-${model}-${version}-${rows}-${messages}`);
+  writeWhole(path, messages === 1 ? frame : Buffer.concat(Array.from({ length: messages }, () => frame)));
   return path;
 }
 
@@ -32,6 +35,8 @@ export interface H2loadOptions {
   perSecond?: number;
   key?: string;
   niceness?: number;
+  /** ModelInfer (the default), or ModelStreamInfer with a body of several messages. */
+  method?: 'ModelInfer' | 'ModelStreamInfer';
 }
 
 export interface H2loadRun {
@@ -45,7 +50,7 @@ export interface H2loadRun {
 export function grpcArgs(origin: string, body: string, opts: Omit<H2loadOptions, 'seconds' | 'niceness'>): string[] {
   const headers = ['content-type: application/grpc', 'te: trailers', ...(opts.key ? [`authorization: Bearer ${opts.key}`] : [])];
   return ['-c1', `-m${opts.streams}`, '-d', body, ...headers.flatMap((h) => ['-H', h]),
-    ...(opts.perSecond ? [`--rps=${opts.perSecond}`] : []), `${origin}/inference.GRPCInferenceService/ModelInfer`];
+    ...(opts.perSecond ? [`--rps=${opts.perSecond}`] : []), `${origin}/inference.GRPCInferenceService/${opts.method ?? 'ModelInfer'}`];
 }
 
 /** h2load's arguments for REST infer bodies to `url` over HTTP/1.1: `connections` connections, `perSecond` requests a second in all. */
