@@ -1,11 +1,12 @@
 // npm run bench:gc — what the server's garbage collector does per request, by protocol: a
 // `pareto serve` child per protocol (Pareto's node flags plus --trace-gc-nvp), 1-row calls to
 // mnist-mlp at a fixed rate from h2load, over gRPC (one connection, as one channel), over REST
-// binary (HTTP/1.1, 64 connections) and as messages of gRPC ModelStreamInfer streams, in turn. For the measured window only, the main isolate's scavenges and
-// mark-compacts: bytes promoted to the old generation (what brings mark-compacts), the longest
-// scavenge, and each mark-compact's pause with its part clearing external strings (node:http2
-// makes header values external strings). A 1-row gRPC call promoted ~460 B while its request was
-// a spread copy (bench/RESULTS.md); REST ~15 B. Options: --seconds N per cell (default 30),
+// binary (HTTP/1.1, 64 connections) and as messages of gRPC ModelStreamInfer streams, in turn.
+// For the measured window only, the main isolate's scavenges and mark-compacts: bytes promoted to
+// the old generation (what brings mark-compacts), the longest scavenge, and each mark-compact's
+// pause with its part clearing external strings (node:http2 makes header values external strings;
+// a stream's come once for all its messages). A 1-row gRPC call promoted ~460 B while its request
+// was a spread copy (bench/RESULTS.md); REST ~15 B. Options: --seconds N per cell (default 30),
 // --rounds N (default 3), --rate N calls/s (default 1,600: 80% of the demo tenant globex's quota).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
