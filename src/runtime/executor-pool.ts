@@ -6,10 +6,16 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { FromWorker, SessionOptions, SessionSignature, WireTensor, WorkerCall } from './messages.js';
 import { tensorBuffers } from '../tensor/buffer-pool.js';
+import { crossThreadMs } from './this-thread.js';
 
 export interface RunResult {
   outputs: WireTensor[];
   computeMs: number;
+  /**
+   * The two thread hops, ms: from the post to the executor taking the batch (only where it was
+   * idle: behind another batch that is a wait, not a hop), and from its answer to the event loop.
+   */
+  handoffMs?: { toExecutor?: number; fromExecutor: number };
 }
 
 interface Waiter {
@@ -136,17 +142,20 @@ export class ExecutorPool {
   /** Runs one batch on executor `index` (from available()); input buffers are transferred. */
   async run(index: number, key: string, inputs: WireTensor[]): Promise<RunResult> {
     const executor = this.executors[index];
+    const idle = executor.inflight === 0;
     executor.inflight++;
     try {
       const owned = inputs.map(ownBuffer);
       // A set: two inputs of one request may lie in the same body, and a buffer is transferred once.
       const transfer = new Set<ArrayBuffer>();
       for (const t of owned) if (!Array.isArray(t.data)) transfer.add(t.data.buffer as ArrayBuffer);
+      const sentAt = crossThreadMs();
       const reply = await executor.call({ op: 'run', key, inputs: owned }, [...transfer]);
       const result = reply as FromWorker & { op: 'result' };
+      const handoffMs = { toExecutor: idle ? result.startedAt - sentAt : undefined, fromExecutor: crossThreadMs() - result.repliedAt };
       for (const b of result.inputBuffers) tensorBuffers.adopt(b);
       this.busyMs += result.computeMs;
-      return { outputs: result.outputs, computeMs: result.computeMs };
+      return { outputs: result.outputs, computeMs: result.computeMs, handoffMs };
     } finally {
       executor.inflight = Math.max(0, executor.inflight - 1);
     }

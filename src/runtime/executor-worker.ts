@@ -7,7 +7,7 @@ import ort from 'onnxruntime-node';
 import { datatypeFromOrt } from '../tensor/dtype.js';
 import type { FromWorker, SessionSignature, ToWorker, WireTensor } from './messages.js';
 import { ortFeeds } from './ort-feeds.js';
-import { nameThisThread } from './this-thread.js';
+import { crossThreadMs, nameThisThread } from './this-thread.js';
 
 const port = parentPort!;
 nameThisThread('pareto-executor');
@@ -56,6 +56,7 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     }
     case 'run': {
+      const startedAt = crossThreadMs();
       const session = sessions.get(msg.key);
       if (!session) throw new Error(`no session '${msg.key}' in this executor`);
       const t0 = performance.now();
@@ -80,7 +81,7 @@ async function handle(msg: ToWorker): Promise<void> {
       // The inputs go back to the main thread, whose buffer pool reuses them.
       const inputBuffers = new Set<ArrayBuffer>();
       for (const t of msg.inputs) if (!Array.isArray(t.data) && t.data.buffer instanceof ArrayBuffer && !transfer.includes(t.data.buffer)) inputBuffers.add(t.data.buffer);
-      reply({ op: 'result', id: msg.id, outputs, computeMs, inputBuffers: [...inputBuffers] }, [...transfer, ...inputBuffers]);
+      reply({ op: 'result', id: msg.id, outputs, computeMs, inputBuffers: [...inputBuffers], startedAt, repliedAt: crossThreadMs() }, [...transfer, ...inputBuffers]);
       return;
     }
   }

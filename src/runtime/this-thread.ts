@@ -1,4 +1,5 @@
-// The calling thread as the OS sees it (Linux; elsewhere these do nothing): its priority and its name.
+// The calling thread as the OS sees it (Linux; elsewhere these do nothing): its priority and its
+// name; and a clock every thread reads alike.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 
@@ -23,4 +24,12 @@ export function nameThisThread(name: string): void {
   try {
     writeFileSync('/proc/thread-self/comm', name.slice(0, 15));
   } catch { /* not Linux: unnamed */ }
+}
+
+/**
+ * Milliseconds on the process's monotonic clock, the same in every thread (performance.now() counts
+ * from each thread's own start): for the time a message takes from one thread to another.
+ */
+export function crossThreadMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
 }

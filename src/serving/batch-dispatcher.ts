@@ -326,9 +326,9 @@ export class BatchDispatcher {
       if (batch.length > 1) model.inputs.forEach((s, i) => { if (s.batchAxis !== null) for (const p of batch) giveBack(p.inputs[i]); });
       let deadline = Infinity;
       for (const p of batch) deadline = Math.min(deadline, p.deadline);
-      const { outputs, computeMs } = await this.executors.run(executor, { model: model.name, variant, deadline, predictedMs: plan.predictedMs }, inputs);
+      const { outputs, computeMs, handoffMs } = await this.executors.run(executor, { model: model.name, variant, deadline, predictedMs: plan.predictedMs }, inputs);
       q.planner.observe(variant.name, plan.samples, computeMs, idle ? this.now() - dispatchedAt - computeMs : undefined);
-      this.onBatch?.({ model: model.name, version: variant.name, samples: plan.samples, computeMs });
+      this.onBatch?.({ model: model.name, version: variant.name, samples: plan.samples, computeMs, handoffMs });
       const key = `${model.name}/${variant.name}`;
       const ran = this.ran.get(key) ?? { batches: 0, samples: 0, computeMs: 0 };
       ran.batches++;

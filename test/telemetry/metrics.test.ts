@@ -60,6 +60,12 @@ describe('/metrics', () => {
     assert.equal(sum(text, 'pareto_inference_count_total', { tenant: 'small' }), 2);
     assert.equal(sum(text, 'pareto_inference_slo_total', { tenant: 'good', result: 'met' }), 7);
     assert.ok(sum(text, 'pareto_inference_exec_count_total') >= 1);
+    // Every batch's hop back from its executor, and the hop there of those that found it idle
+    // (the first did: the requests were sent one at a time).
+    const handoffs = (direction: string) => sum(text, 'pareto_executor_handoff_seconds_count', { direction });
+    assert.equal(handoffs('from_executor'), sum(text, 'pareto_inference_exec_count_total'));
+    assert.ok(handoffs('to_executor') >= 1 && handoffs('to_executor') <= handoffs('from_executor'));
+    assert.ok(sum(text, 'pareto_executor_handoff_seconds_sum') > 0);
     assert.ok(sum(text, 'pareto_inference_accuracy_served_total') / sum(text, 'pareto_inference_count_total') > 0.95);
     // Unknown model names never become label values.
     assert.ok(!/no-such-model|random-/.test(text));
