@@ -16,7 +16,8 @@
 //      Controls: each kind of load at the rate A reached in its cells, sent to a bare server
 //      instead (bench/echo-server.ts, bench/grpc-echo-server.ts), B measured against Pareto
 //      meanwhile: the machine's own share of B's tail, which no design of Pareto's front door can
-//      remove. Each cell prints its control's ratio beside its own.
+//      remove. Each cell prints its control's ratio beside its own, and its batches' thread hops
+//      over 2.5 ms (pareto_executor_handoff_seconds): whether B's tail waited there.
 //   2. nested JSON: 8 MB and 64 MB bodies of `[`: the answer, and the longest a liveness probe
 //      (every 5 ms) waited meanwhile (target: 400, ≤ 100 ms).
 //   3. held bodies: 30 connections on one key each send 60 MB of a declared 64 MB and stop;
@@ -99,6 +100,23 @@ async function serverLagMaxMs(origin: string): Promise<number> {
   return 1000 * (metricSamples(text, 'pareto_nodejs_eventloop_lag_max_seconds')[0]?.value ?? NaN);
 }
 
+/** Thread hops between the event loop and the executors so far, and how many took over 2.5 ms (pareto_executor_handoff_seconds). */
+interface Hops { to: number; toSlow: number; from: number; fromSlow: number }
+
+async function serverHops(origin: string): Promise<Hops> {
+  const text = await (await fetch(`${origin}/metrics`)).text();
+  const of = (metric: string, direction: string, le?: string) =>
+    metricSamples(text, metric).find((s) => s.labels.direction === direction && (le === undefined || s.labels.le === le))?.value ?? 0;
+  const count = (direction: string) => of('pareto_executor_handoff_seconds_count', direction);
+  const slow = (direction: string) => count(direction) - of('pareto_executor_handoff_seconds_bucket', direction, '0.0025');
+  return { to: count('to_executor'), toSlow: slow('to_executor'), from: count('from_executor'), fromSlow: slow('from_executor') };
+}
+
+const hopsBetween = (a: Hops, b: Hops): Hops => ({ to: b.to - a.to, toSlow: b.toSlow - a.toSlow, from: b.from - a.from, fromSlow: b.fromSlow - a.fromSlow });
+const addHops = (a: Hops, b: Hops): Hops => ({ to: a.to + b.to, toSlow: a.toSlow + b.toSlow, from: a.from + b.from, fromSlow: a.fromSlow + b.fromSlow });
+const NO_HOPS: Hops = { to: 0, toSlow: 0, from: 0, fromSlow: 0 };
+const hopsText = (h: Hops) => `hops over 2.5 ms: ${fmt(h.toSlow)} of ${fmt(h.to)} to an executor, ${fmt(h.fromSlow)} of ${fmt(h.from)} back`;
+
 /** A's requests so far by outcome ("success" or the HTTP status), from the server's metrics: h2load sees no gRPC status. */
 async function aOutcomes(origin: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${origin}/metrics`)).text();
@@ -162,7 +180,7 @@ async function isolation(origin: string) {
     }
   }
   const alone: Outcome[][] = [];
-  const samples = cellNames.map(() => ({ b: [] as Outcome[], aSamplesPerSecond: [] as number[], aStatuses: [] as Array<Record<string, number>>, serverLagMaxMs: [] as number[], serverCores: [] as Array<{ main: number; others: number; stolen: number }> }));
+  const samples = cellNames.map(() => ({ b: [] as Outcome[], aSamplesPerSecond: [] as number[], aStatuses: [] as Array<Record<string, number>>, serverLagMaxMs: [] as number[], hops: [] as Hops[], serverCores: [] as Array<{ main: number; others: number; stolen: number }> }));
   let seed = 100;
   /**
    * B once A's flood has run a second, with the server's longest event-loop delay and its CPU
@@ -171,11 +189,12 @@ async function isolation(origin: string) {
   const measureBeside = async (bSeed: number) => {
     await new Promise((r) => setTimeout(r, 1000));
     await serverLagMaxMs(origin);
+    const hopsBefore = await serverHops(origin);
     const cpu = serverCores(server.process.pid!);
     const b = await measureB(origin, CELL_MS, bSeed);
     // Over the time measured, which runs a little past the window while B's last answers come in.
     const cores = cpu();
-    return { b, serverLag: await serverLagMaxMs(origin), cores };
+    return { b, serverLag: await serverLagMaxMs(origin), cores, hops: hopsBetween(hopsBefore, await serverHops(origin)) };
   };
   /** One round of a cell: A's load and B beside it. */
   const measureCell = async (cell: (typeof cellNames)[number]) => {
@@ -208,9 +227,10 @@ async function isolation(origin: string) {
   for (let round = 0; round < ROUNDS; round++) {
     for (const [i, cell] of cellNames.entries()) {
       if (i % ALONE_EVERY === 0) await aloneWindow();
-      const { result: { b, serverLag, cores, sent, aStatuses, aSendLagP99, generatorCores } } = await steadily(`round ${round + 1}, ${cell.name}`, () => measureCell(cell), (r) => bOf(r.b), (r) => r.cores.stolen);
-      console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}${aSendLagP99 === undefined ? '' : `, its send lag p99 ${fmt(aSendLagP99, 1)} ms`}${generatorCores === undefined ? '' : `, its generator ${fmt(generatorCores, 2)} cores`}; ${bOf(b)}; server event loop's longest delay ${fmt(serverLag, 0)} ms; server cores ${fmt(cores.main, 2)} event loop + ${fmt(cores.others, 2)} other threads; ${fmt(100 * cores.stolen)}% of the machine's time stolen`);
+      const { result: { b, serverLag, cores, hops, sent, aStatuses, aSendLagP99, generatorCores } } = await steadily(`round ${round + 1}, ${cell.name}`, () => measureCell(cell), (r) => bOf(r.b), (r) => r.cores.stolen);
+      console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}${aSendLagP99 === undefined ? '' : `, its send lag p99 ${fmt(aSendLagP99, 1)} ms`}${generatorCores === undefined ? '' : `, its generator ${fmt(generatorCores, 2)} cores`}; ${bOf(b)}; server event loop's longest delay ${fmt(serverLag, 0)} ms; ${hopsText(hops)}; server cores ${fmt(cores.main, 2)} event loop + ${fmt(cores.others, 2)} other threads; ${fmt(100 * cores.stolen)}% of the machine's time stolen`);
       samples[i].b.push(...b);
+      samples[i].hops.push(hops);
       samples[i].aSamplesPerSecond.push(sent);
       samples[i].aStatuses.push(aStatuses);
       samples[i].serverLagMaxMs.push(serverLag);
@@ -267,7 +287,7 @@ async function isolation(origin: string) {
     const ok = b.p99 <= 1.5 * reference && b.deadline504 <= 0.01 && b.liveP99 <= 20 && b.lost === 0;
     // The control of the same load, rows and encoding, where there is one: how far above the machine's floor the cell is.
     const control = controls.find((c) => c.load === cell.load && c.rows === cell.rows && c.encoding === cell.encoding);
-    console.log(`  ${ok ? 'pass' : 'FAIL'}  ${cell.name}: A ${fmt(median(samples[i].aSamplesPerSecond))} samples/s; B p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms = ${fmt(b.p99 / reference, 2)}× alone${control ? ` (its control ${fmt(control.b.p99 / reference, 2)}×)` : ''}, 504 ${fmt(100 * b.deadline504, 2)}% of ${b.requests}; liveness p99 ${fmt(b.liveP99, 1)} ms; server's longest event-loop delay ${fmt(Math.max(...samples[i].serverLagMaxMs))} ms; server cores (median round) ${fmt(median(samples[i].serverCores.map((c) => c.main)), 2)} event loop + ${fmt(median(samples[i].serverCores.map((c) => c.others)), 2)} other threads; stolen ${fmt(100 * Math.max(...samples[i].serverCores.map((c) => c.stolen)))}% of the machine's time (worst round)`);
+    console.log(`  ${ok ? 'pass' : 'FAIL'}  ${cell.name}: A ${fmt(median(samples[i].aSamplesPerSecond))} samples/s; B p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms = ${fmt(b.p99 / reference, 2)}× alone${control ? ` (its control ${fmt(control.b.p99 / reference, 2)}×)` : ''}, 504 ${fmt(100 * b.deadline504, 2)}% of ${b.requests}; liveness p99 ${fmt(b.liveP99, 1)} ms; server's longest event-loop delay ${fmt(Math.max(...samples[i].serverLagMaxMs))} ms; ${hopsText(samples[i].hops.reduce(addHops, NO_HOPS))}; server cores (median round) ${fmt(median(samples[i].serverCores.map((c) => c.main)), 2)} event loop + ${fmt(median(samples[i].serverCores.map((c) => c.others)), 2)} other threads; stolen ${fmt(100 * Math.max(...samples[i].serverCores.map((c) => c.stolen)))}% of the machine's time (worst round)`);
     return { ...cell, ...samples[i], b, controlP99: control?.b.p99, ok };
   });
   const passed = cells.filter((c) => c.ok).length;
