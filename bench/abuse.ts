@@ -91,20 +91,19 @@ const measureB = (origin: string, ms: number, seed: number) => measureSteady(ori
 const summarizeB = summarizeSteady;
 type BSummary = SteadySummary;
 
+const scrape = async (origin: string) => (await fetch(`${origin}/metrics`)).text();
+
 /**
  * The server's longest event-loop delay, ms, since the last scrape (the metric resets on each):
  * tells a stall of the server from one of the machine or of the process measuring B.
  */
-async function serverLagMaxMs(origin: string): Promise<number> {
-  const text = await (await fetch(`${origin}/metrics`)).text();
-  return 1000 * (metricSamples(text, 'pareto_nodejs_eventloop_lag_max_seconds')[0]?.value ?? NaN);
-}
+const lagMaxMsOf = (text: string) => 1000 * (metricSamples(text, 'pareto_nodejs_eventloop_lag_max_seconds')[0]?.value ?? NaN);
+const serverLagMaxMs = async (origin: string) => lagMaxMsOf(await scrape(origin));
 
 /** Thread hops between the event loop and the executors so far, and how many took over 2.5 ms (pareto_executor_handoff_seconds). */
 interface Hops { to: number; toSlow: number; from: number; fromSlow: number }
 
-async function serverHops(origin: string): Promise<Hops> {
-  const text = await (await fetch(`${origin}/metrics`)).text();
+function hopsOf(text: string): Hops {
   const of = (metric: string, direction: string, le?: string) =>
     metricSamples(text, metric).find((s) => s.labels.direction === direction && (le === undefined || s.labels.le === le))?.value ?? 0;
   const count = (direction: string) => of('pareto_executor_handoff_seconds_count', direction);
@@ -119,7 +118,7 @@ const hopsText = (h: Hops) => `hops over 2.5 ms: ${fmt(h.toSlow)} of ${fmt(h.to)
 
 /** A's requests so far by outcome ("success" or the HTTP status), from the server's metrics: h2load sees no gRPC status. */
 async function aOutcomes(origin: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${origin}/metrics`)).text();
+  const text = await scrape(origin);
   const out: Record<string, number> = {};
   for (const s of metricSamples(text, 'pareto_inference_request_total')) {
     if (s.labels.tenant === 'globex') out[s.labels.outcome] = (out[s.labels.outcome] ?? 0) + s.value;
@@ -188,13 +187,13 @@ async function isolation(origin: string) {
    */
   const measureBeside = async (bSeed: number) => {
     await new Promise((r) => setTimeout(r, 1000));
-    await serverLagMaxMs(origin);
-    const hopsBefore = await serverHops(origin);
+    const hopsBefore = hopsOf(await scrape(origin)); // and the lag's maximum starts again
     const cpu = serverCores(server.process.pid!);
     const b = await measureB(origin, CELL_MS, bSeed);
     // Over the time measured, which runs a little past the window while B's last answers come in.
     const cores = cpu();
-    return { b, serverLag: await serverLagMaxMs(origin), cores, hops: hopsBetween(hopsBefore, await serverHops(origin)) };
+    const after = await scrape(origin);
+    return { b, serverLag: lagMaxMsOf(after), cores, hops: hopsBetween(hopsBefore, hopsOf(after)) };
   };
   /** One round of a cell: A's load and B beside it. */
   const measureCell = async (cell: (typeof cellNames)[number]) => {

@@ -34,7 +34,9 @@ export type FromWorker =
   | { op: 'loaded'; id: number; signature: SessionSignature }
   | { op: 'unloaded'; id: number }
   | { op: 'warm'; id: number }
-  /** `inputBuffers`: the batch's input buffers, sent back for reuse (buffer-pool.ts). */
-  /** `startedAt`, `repliedAt`: when the executor took the batch and sent this (crossThreadMs). */
+  /**
+   * `inputBuffers`: the batch's input buffers, sent back for reuse (buffer-pool.ts); `startedAt`,
+   * `repliedAt`: when the executor took the batch and sent this (crossThreadMs).
+   */
   | { op: 'result'; id: number; outputs: WireTensor[]; computeMs: number; inputBuffers: ArrayBuffer[]; startedAt: number; repliedAt: number }
   | { op: 'error'; id: number; message: string };

@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import client from 'prom-client';
 import { CounterFamily, HistogramFamily, type HistogramData } from './metric-families.js';
+import type { RunResult } from '../runtime/executor-pool.js';
 
 export interface RequestRecord {
   tenant: string;
@@ -29,8 +30,8 @@ export interface BatchRecord {
   version: string;
   samples: number;
   computeMs: number;
-  /** Its thread hops, where it ran on this process's executors (RunResult.handoffMs). */
-  handoffMs?: { toExecutor?: number; fromExecutor: number };
+  /** Its thread hops, where it ran on this process's executors. */
+  handoffMs?: RunResult['handoffMs'];
 }
 
 /**
@@ -51,8 +52,6 @@ interface RequestSeries {
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 /** A hop between threads takes ~0.05–0.2 ms here, and up to ~12 ms waiting for a core (bench/RESULTS.md). */
 const HANDOFF_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
-const TO_EXECUTOR = ['to_executor'];
-const FROM_EXECUTOR = ['from_executor'];
 
 export class Metrics {
   readonly registry = new client.Registry();
@@ -66,6 +65,8 @@ export class Metrics {
   private readonly compute = new HistogramFamily('pareto_inference_compute_duration_seconds', 'ONNX Runtime time per batch', ['model', 'version'], LATENCY_BUCKETS);
   private readonly batchSize = new HistogramFamily('pareto_batch_size', 'Samples per batch run', ['model', 'version'], [1, 2, 4, 8, 16, 32, 64, 128, 256]);
   private readonly handoff = new HistogramFamily('pareto_executor_handoff_seconds', 'A batch\'s thread hops: from the event loop to an idle executor taking it ("to_executor"), and from its answer to the event loop ("from_executor")', ['direction'], HANDOFF_BUCKETS);
+  private readonly toExecutor = this.handoff.labelled(['to_executor']);
+  private readonly fromExecutor = this.handoff.labelled(['from_executor']);
   private readonly families = [this.requests, this.samples, this.accuracy, this.slo, this.duration, this.queue, this.executions, this.compute, this.batchSize, this.handoff];
 
   constructor(gauges: GaugeSources) {
@@ -122,8 +123,8 @@ export class Metrics {
     this.executions.inc(labels);
     this.compute.observe(labels, b.computeMs / 1000);
     this.batchSize.observe(labels, b.samples);
-    if (b.handoffMs?.toExecutor !== undefined) this.handoff.observe(TO_EXECUTOR, b.handoffMs.toExecutor / 1000);
-    if (b.handoffMs) this.handoff.observe(FROM_EXECUTOR, b.handoffMs.fromExecutor / 1000);
+    if (b.handoffMs?.toExecutor !== undefined) this.handoff.add(this.toExecutor, b.handoffMs.toExecutor / 1000);
+    if (b.handoffMs) this.handoff.add(this.fromExecutor, b.handoffMs.fromExecutor / 1000);
   }
 
   async text(): Promise<string> {
