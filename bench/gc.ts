@@ -6,13 +6,16 @@
 // the old generation (what brings mark-compacts), the longest scavenge, and each mark-compact's
 // pause with its part clearing external strings (node:http2 makes header values external strings;
 // a stream's come once for all its messages). A 1-row gRPC call promoted ~460 B while its request
-// was a spread copy (bench/RESULTS.md); REST ~15 B. Options: --seconds N per cell (default 30),
+// was a spread copy (bench/RESULTS.md); REST ~15 B. The fourth cell is gRPC again on a server whose
+// mark-compacts come on V8's schedule alone (`--gc-every-streams 0`), not every N streams
+// (runtime/mark-compact-pacer.ts). Options: --seconds N per cell (default 30),
 // --rounds N (default 3), --rate N calls/s (default 1,600: 80% of the demo tenant globex's quota).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NODE_FLAGS } from '../src/cli/node-flags.js';
+import { DEFAULT_GC_EVERY_STREAMS } from '../src/runtime/mark-compact-pacer.js';
 import { loadMnist } from '../src/datasets/mnist.js';
 import { onPath } from '../src/on-path.js';
 import { fmt } from './lib/format.js';
@@ -31,18 +34,12 @@ const STREAM_MESSAGES = 64;
 
 interface Window { calls: number; promotedMB: number; scavenges: number; longestScavengeMs: number; markCompacts: number[]; externalStringsMs: number[] }
 
-/** `--trace-gc-nvp` lines of one isolate: `[pid:0xISOLATE] … key=value …`. */
-function gcWindow(lines: string[], calls: number): Window {
-  const byIsolate = new Map<string, string[]>();
-  for (const line of lines) {
-    const isolate = /^\[\d+:(0x[0-9a-f]+)\]/.exec(line)?.[1];
-    if (!isolate) continue;
-    const own = byIsolate.get(isolate);
-    if (own) own.push(line);
-    else byIsolate.set(isolate, [line]);
-  }
-  // The main isolate is the one that collects most: the executors' isolates allocate little.
-  const main = [...byIsolate.values()].sort((a, b) => b.length - a.length)[0] ?? [];
+/** The isolate of a `--trace-gc-nvp` line: `[pid:0xISOLATE] … key=value …`. */
+const isolateOf = (line: string) => /^\[\d+:(0x[0-9a-f]+)\]/.exec(line)?.[1];
+
+/** The main isolate's lines. */
+function gcWindow(lines: string[], mainIsolate: string | undefined, calls: number): Window {
+  const main = lines.filter((l) => isolateOf(l) === mainIsolate);
   const field = (line: string, key: string) => Number(new RegExp(` ${key.replace('.', '\\.')}=([0-9.]+)`).exec(line)?.[1] ?? NaN);
   const scavenges = main.filter((l) => / gc=s /.test(l));
   const compacts = main.filter((l) => / gc=mc /.test(l));
@@ -56,13 +53,20 @@ function gcWindow(lines: string[], calls: number): Window {
   };
 }
 
+interface GcTrace {
+  /** Lines of the window being measured; undefined between windows. */
+  lines: string[] | undefined;
+  /** The main thread's isolate: the first to collect, while the server loads, before any worker starts. */
+  main: string | undefined;
+}
+
 /** `perRequest`: calls in each of h2load's requests (a stream's messages). */
-async function measure(gc: { lines: string[] | undefined }, argv: string[], perRequest: number): Promise<Window> {
+async function measure(gc: GcTrace, argv: string[], perRequest: number): Promise<Window> {
   gc.lines = [];
   const run = await runH2loadArgs([`-D${SECONDS}`, ...argv]);
   const lines = gc.lines;
   gc.lines = undefined;
-  return gcWindow(lines, run.calls * perRequest);
+  return gcWindow(lines, gc.main, run.calls * perRequest);
 }
 
 async function main(): Promise<void> {
@@ -76,10 +80,11 @@ async function main(): Promise<void> {
   const streamBody = grpcBodyFile(scratch, pixels, 1, MODEL, '', STREAM_MESSAGES);
   const rest = bodyFile(scratch, pixels, 1, false);
   // A server per protocol: one's garbage must not be collected (and counted) in the other's window.
-  const start = async () => {
+  const start = async (...flags: string[]) => {
+    const gc: GcTrace = { lines: undefined, main: undefined };
     const server = await startChild([join(ROOT, 'dist/src/cli/main.js'), 'serve', '--repository', join(ROOT, 'models'), '--tenants', join(ROOT, 'tenants.yaml'),
-      '--http-port', '0', '--grpc-port', '0', '--log-level', 'warn'], /^pareto serving/, 0, undefined, [...NODE_FLAGS, '--trace-gc-nvp']);
-    const gc: { lines: string[] | undefined } = { lines: undefined };
+      '--http-port', '0', '--grpc-port', '0', '--log-level', 'warn', ...flags], /^pareto serving/, 0, undefined, [...NODE_FLAGS, '--trace-gc-nvp'],
+      (line) => { if (line.includes(' pause=')) gc.main ??= isolateOf(line); });
     let partial = '';
     server.process.stdout!.on('data', (d: Buffer) => {
       const lines = (partial + d.toString()).split('\n');
@@ -88,13 +93,15 @@ async function main(): Promise<void> {
     });
     return { server, gc };
   };
-  const servers = [await start(), await start(), await start()];
+  // The last: gRPC with mark-compacts on V8's schedule alone, as before the pacer (runtime/mark-compact-pacer.ts).
+  const servers = [await start(), await start(), await start(), await start('--gc-every-streams', '0')];
   const cells = [
     { name: 'gRPC', perRequest: 1, argv: grpcArgs(`http://127.0.0.1:${servers[0].server.ports.grpc_port}`, grpcBody, { streams: 64, perSecond: RATE, key: KEY }) },
     { name: 'REST binary', perRequest: 1, argv: restArgs(`http://127.0.0.1:${servers[1].server.ports.http_port}/v2/models/${MODEL}/infer`, rest, { connections: 64, perSecond: RATE, key: KEY }) },
     // The same calls as messages of ModelStreamInfer streams: a stream's headers come once.
     { name: `gRPC stream (${STREAM_MESSAGES} a stream)`, perRequest: STREAM_MESSAGES,
       argv: grpcArgs(`http://127.0.0.1:${servers[2].server.ports.grpc_port}`, streamBody, { streams: 8, perSecond: RATE / STREAM_MESSAGES, key: KEY, method: 'ModelStreamInfer' }) },
+    { name: 'gRPC, --gc-every-streams 0', perRequest: 1, argv: grpcArgs(`http://127.0.0.1:${servers[3].server.ports.grpc_port}`, grpcBody, { streams: 64, perSecond: RATE, key: KEY }) },
   ];
   const runs: Window[][] = cells.map(() => []);
   console.log(`bench:gc — ${ROUNDS} rounds of ${SECONDS} s per protocol (a server each), 1-row calls to ${MODEL} at ${fmt(RATE)}/s, main isolate`);
@@ -114,16 +121,17 @@ async function main(): Promise<void> {
   }
   // Pooled over the rounds: mark-compacts are rare enough that a median of two says little.
   const total = (c: number, f: (w: Window) => number) => runs[c].reduce((n, w) => n + f(w), 0);
+  const longest = (c: number) => Math.max(0, ...runs[c].flatMap((w) => w.markCompacts));
   const perCall = (c: number) => (total(c, (w) => w.promotedMB) * 1e6) / total(c, (w) => w.calls);
   console.log(`\npooled over ${ROUNDS} rounds`);
   console.log('| protocol | promoted per call | mark-compacts per minute | longest mark-compact | longest scavenge |');
   console.log('|---|---|---|---|---|');
   for (const [c, cell] of cells.entries()) {
     const compacts = (total(c, (w) => w.markCompacts.length) * 60) / (SECONDS * ROUNDS);
-    const longest = Math.max(0, ...runs[c].flatMap((w) => w.markCompacts));
-    console.log(`| ${cell.name} | ${fmt(perCall(c))} B | ${fmt(compacts, 1)} | ${fmt(longest, 1)} ms | ${fmt(Math.max(...runs[c].map((w) => w.longestScavengeMs)), 1)} ms |`);
+    console.log(`| ${cell.name} | ${fmt(perCall(c))} B | ${fmt(compacts, 1)} | ${fmt(longest(c), 1)} ms | ${fmt(Math.max(...runs[c].map((w) => w.longestScavengeMs)), 1)} ms |`);
   }
   console.log(`\ngRPC ÷ REST, promoted per call: ${fmt(perCall(0) / perCall(1), 1)}×`);
+  console.log(`gRPC's longest mark-compact, every ${DEFAULT_GC_EVERY_STREAMS} streams ÷ V8's schedule alone: ${fmt(longest(0), 1)} ÷ ${fmt(longest(3), 1)} ms`);
   writeFileSync(join(ROOT, 'bench/results/gc.json'), JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, rate: RATE, cells: Object.fromEntries(cells.map((cell, c) => [cell.name, runs[c]])) }, null, 2));
 }
 

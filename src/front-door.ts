@@ -8,6 +8,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import { AdminToken } from './protocol/admin-token.js';
 import { bindGrpc, buildGrpcServer } from './protocol/grpc/grpc-server.js';
+import { DEFAULT_GC_EVERY_STREAMS, MarkCompactPacer } from './runtime/mark-compact-pacer.js';
 import { buildRestServer } from './protocol/rest/rest-server.js';
 import type { LoadReport } from './protocol/load-report.js';
 import type { BatchDispatcher } from './serving/batch-dispatcher.js';
@@ -76,6 +77,8 @@ export const FrontDoorOptionsSchema = z.strictObject({
   doorShare: z.boolean().default(true),
   /** gRPC ModelInfer on the raw HTTP/2 stream (grpc/unary-infer-stream.ts); off: through grpc-js, as every other call. */
   grpcRawInfer: z.boolean().default(true),
+  /** A mark-compact is started every this many gRPC (HTTP/2) streams, while their header strings are few (runtime/mark-compact-pacer.ts); 0: V8's own schedule alone. */
+  gcEveryStreams: z.number().int().min(0).default(DEFAULT_GC_EVERY_STREAMS),
   /** While a higher priority class is about, a lower class's batches wait up to this long to fill, on the fastest variant meeting their floor (scheduler/executor-commitments.ts); 0: they do not make way. */
   yieldHoldMs: z.number().min(0).max(1000).default(DEFAULT_YIELD_HOLD_MS),
   adminToken: z.string().min(8, 'the admin token must have at least 8 characters').optional(),
@@ -176,7 +179,8 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
     turns,
     tarpit,
     metricsAccess, isReady, report, cluster: parts.cluster, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, keepAliveTimeoutMs: opts.keepAliveTimeoutMs });
-  const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report, admin, turns, tarpit, rawInfer: opts.grpcRawInfer });
+  const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report, admin, turns, tarpit, rawInfer: opts.grpcRawInfer,
+    pacer: opts.gcEveryStreams > 0 ? new MarkCompactPacer(opts.gcEveryStreams) : undefined });
 
   let closing: Promise<void> | undefined;
   const door: FrontDoor = {

@@ -15,15 +15,16 @@ export interface Child {
  * `niceness`: run the child at a lower CPU priority, so that on a machine it shares with the load
  * generator an overloaded server cannot make the generator send late.
  */
-export async function startChild(args: string[], until: RegExp, niceness = 0, cpus?: string, flags = NODE_FLAGS): Promise<Child> {
+export async function startChild(args: string[], until: RegExp, niceness = 0, cpus?: string, flags = NODE_FLAGS, onStartLine?: (line: string) => void): Promise<Child> {
   // `cpus`: pin the child to these CPUs (taskset), e.g. to keep a server off the generator's core.
   // Node processes run with the flags Pareto ships with (src/cli/node-flags.ts), echo servers too,
-  // unless a bench compares others (`flags`).
+  // unless a bench compares others (`flags`). `onStartLine`: each line of stdout up to `until`.
   const command = [...(cpus ? ['taskset', '-c', cpus] : []), ...(niceness ? ['nice', '-n', String(niceness)] : []), process.execPath, ...flags, ...args];
   const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...NODE_ENV } });
   const ports: Record<string, number> = {};
   const lines = createInterface({ input: child.stdout! });
   for await (const line of lines) {
+    onStartLine?.(line);
     const m = /^(\w+_port)=(\d+)$/.exec(line);
     if (m) ports[m[1]] = Number(m[2]);
     if (until.test(line)) break;

@@ -4,6 +4,7 @@ import { startWorker } from '../cluster/worker.js';
 import type { ServerOptions } from '../server.js';
 import type { FrontDoorInput } from '../front-door.js';
 import { DEFAULT_YIELD_HOLD_MS } from '../scheduler/executor-commitments.js';
+import { DEFAULT_GC_EVERY_STREAMS } from '../runtime/mark-compact-pacer.js';
 
 export function integer(value: string): number {
   const n = Number(value);
@@ -41,6 +42,7 @@ export function addFrontDoorOptions(cmd: Command): Command {
     .addOption(new Option('--max-queued-samples <n>', 'samples queued server-wide beyond which new requests get 503').env('PARETO_MAX_QUEUED_SAMPLES').default(65536).argParser(integer))
     .addOption(new Option('--yield-hold-ms <ms>', 'while a higher priority class has had a request within the last second, a lower class\'s batch waits up to this long to fill and runs on the fastest variant that meets its accuracy floor (0: lower classes do not make way)').env('PARETO_YIELD_HOLD_MS').default(DEFAULT_YIELD_HOLD_MS).argParser(integer))
     .addOption(new Option('--no-grpc-raw-infer', 'serve gRPC ModelInfer through grpc-js like every other call, not on the raw HTTP/2 stream (to measure the difference: npm run bench:grpc-path)'))
+    .addOption(new Option('--gc-every-streams <n>', 'start a mark-compact every this many gRPC calls (HTTP/2 streams), so that the header strings Node\'s HTTP/2 leaves in the old generation are freed a few at a time, not all in one long pause (0: V8\'s own schedule alone)').env('PARETO_GC_EVERY_STREAMS').default(DEFAULT_GC_EVERY_STREAMS).argParser(integer))
     .addOption(new Option('--no-door-share', 'within a priority, take requests\' door work (decoding, admission, encoding) first come instead of sharing the event loop by weight (to measure what sharing does)'))
     .addOption(new Option('--log-level <level>', 'pino log level: every request at debug, server faults at error').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('PARETO_LOG_LEVEL').default('info'))
     .addOption(new Option('--no-telemetry', 'record no metrics, dashboard data or request logs (to measure their cost)'))
@@ -98,6 +100,7 @@ export function frontDoorOptions(opts: Record<string, any>): FrontDoorInput {
     yieldHoldMs: opts.yieldHoldMs,
     doorShare: opts.doorShare,
     grpcRawInfer: opts.grpcRawInfer,
+    gcEveryStreams: opts.gcEveryStreams,
     adminToken: opts.adminToken,
     metricsToken: opts.metricsToken,
     openMetrics: opts.openMetrics === true,

@@ -20,6 +20,7 @@ import { useStreamTables } from './stream-table.js';
 import { serveUnaryInfer, type GoneWatch, type UnaryInferHandlers } from './unary-infer-stream.js';
 import { writeGrpcInfer } from './infer-response-writer.js';
 import type http2 from 'node:http2';
+import type { MarkCompactPacer } from '../../runtime/mark-compact-pacer.js';
 
 export interface GrpcServerOptions {
   service: InferenceService;
@@ -35,6 +36,8 @@ export interface GrpcServerOptions {
   tarpit?: RefusalTarpit;
   /** ModelInfer on the raw HTTP/2 stream (unary-infer-stream.ts); false: through grpc-js. Default true. */
   rawInfer?: boolean;
+  /** Starts a mark-compact every so many HTTP/2 streams (mark-compact-pacer.ts); absent: none. */
+  pacer?: MarkCompactPacer;
 }
 
 /** A unary inference call let through at its metadata: its tenant, and its place in the tenant's concurrency. */
@@ -285,7 +288,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
     },
     statusOf: grpcStatusOf,
   };
-  if (opts.rawInfer !== false) unaryInfers.set(server, unaryInfer);
+  fronts.set(server, { handlers: opts.rawInfer !== false ? unaryInfer : undefined, pacer: opts.pacer });
   server.addService(definition, {
     ServerLive: unary(() => ({ live: true })),
     ServerReady: unary(() => ({ ready: opts.isReady() })),
@@ -384,34 +387,44 @@ function streamInfer(call: grpc.ServerDuplexStream<GrpcInferRequest, unknown>, i
   call.on('error', () => undefined); // a client gone mid-stream has nothing left to be told
 }
 
-/** Each server's ModelInfer handlers for the raw stream, taken up by bindGrpc. */
-const unaryInfers = new WeakMap<grpc.Server, UnaryInferHandlers<HeldCall>>();
+/** What bindGrpc puts in front of grpc-js on each of a server's HTTP/2 servers. */
+interface Front {
+  /** ModelInfer on the raw stream. */
+  handlers?: UnaryInferHandlers<HeldCall>;
+  /** Told of every stream. */
+  pacer?: MarkCompactPacer;
+}
+
+const fronts = new WeakMap<grpc.Server, Front>();
 
 export async function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
   useStreamTables();
   const bound = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
   });
-  const handlers = unaryInfers.get(server);
-  if (handlers) takeUnaryInfer(server, handlers);
+  const front = fronts.get(server);
+  if (front?.handlers || front?.pacer) frontStreams(server, front);
   return bound;
 }
 
 /**
- * Puts serveUnaryInfer in front of grpc-js on each of the server's HTTP/2 servers: a stream it does
- * not take goes on to grpc-js's own listener. grpc-js keeps them in a private map; where that is not
- * there (another grpc-js), every call stays with grpc-js (test/protocol/grpc-unary-stream.test.ts
- * then fails on the answers only the raw stream gives).
+ * Sees each stream of the server's HTTP/2 servers before grpc-js: serveUnaryInfer takes the
+ * ModelInfer calls it serves, and every other stream goes on to grpc-js's own listener. grpc-js
+ * keeps its HTTP/2 servers in a private map; where that is not there (another grpc-js), every call
+ * stays with grpc-js and the pacer hears of none (test/protocol/grpc-unary-stream.test.ts and
+ * test/runtime/mark-compact-pacer.test.ts then fail).
  */
-function takeUnaryInfer(server: grpc.Server, handlers: UnaryInferHandlers<HeldCall>): void {
+function frontStreams(server: grpc.Server, front: Front): void {
   const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
   if (!(servers instanceof Map)) return;
+  const { handlers, pacer } = front;
   for (const h2 of servers.keys() as Iterable<http2.Http2Server>) {
     if (typeof h2?.listeners !== 'function' || fronted.has(h2)) continue;
     const grpcListeners = h2.listeners('stream') as Array<(...args: unknown[]) => void>;
     h2.removeAllListeners('stream');
     h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
-      if (serveUnaryInfer(stream, headers, handlers)) return;
+      pacer?.noteStream();
+      if (handlers && serveUnaryInfer(stream, headers, handlers)) return;
       for (const listener of grpcListeners) listener.call(h2, stream, headers, ...rest);
     });
     fronted.add(h2);
