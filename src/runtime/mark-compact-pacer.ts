@@ -3,8 +3,8 @@
 // generation (factory.cc), where only a mark-compact frees it. A unary gRPC call brings a handful
 // (path, content-type, te, user-agent, authorization, ...), so under 1,900 calls/s the old generation
 // filled with them in about a minute and the one mark-compact that then freed them all stopped the
-// event loop for 239–288 ms, 92–126 ms of it finalizing external strings. A collection started
-// every N streams instead finds few: 14–27 ms each (bench/RESULTS.md, bench:gc).
+// event loop for 218–315 ms, 89–152 ms of it finalizing external strings. A collection started
+// every N streams instead finds few: at 8,192, 9–33 ms each (bench:gc, bench/RESULTS.md).
 import { measureMemory } from 'node:vm';
 
 /** Streams between collections: at 1,900 unary calls/s, one every ~4 s. */
