@@ -180,7 +180,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
     tarpit,
     metricsAccess, isReady, report, cluster: parts.cluster, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, keepAliveTimeoutMs: opts.keepAliveTimeoutMs });
   const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report, admin, turns, tarpit, rawInfer: opts.grpcRawInfer,
-    pacer: opts.gcEveryStreams > 0 ? new MarkCompactPacer(opts.gcEveryStreams) : undefined });
+    pacer: new MarkCompactPacer(opts.gcEveryStreams) });
 
   let closing: Promise<void> | undefined;
   const door: FrontDoor = {

@@ -5,7 +5,8 @@
 // filled with them in about a minute and the one mark-compact that then freed them all stopped the
 // event loop for 218–315 ms, 89–152 ms of it finalizing external strings. A collection started
 // every N streams instead finds few: at 8,192, 9–33 ms each (bench:gc, bench/RESULTS.md).
-import { measureMemory } from 'node:vm';
+// The module, not a named import: a Node without measureMemory must still load this file.
+import vm from 'node:vm';
 
 /** Streams between collections: at 1,900 unary calls/s, one every ~4 s. */
 export const DEFAULT_GC_EVERY_STREAMS = 8192;
@@ -32,12 +33,12 @@ export class MarkCompactPacer {
  * can act on, so that warning is not passed on. Where the call is gone, nothing is started.
  */
 export function startMarking(): void {
-  if (typeof measureMemory !== 'function') return;
+  if (typeof vm.measureMemory !== 'function') return;
   const emitWarning = process.emitWarning;
   process.emitWarning = () => undefined;
   try {
-    measureMemory({ mode: 'summary', execution: 'eager' }).catch(() => undefined);
-  } catch { /* an older or newer Node without it: V8 collects on its own schedule */ } finally {
+    vm.measureMemory({ mode: 'summary', execution: 'eager' }).catch(() => undefined);
+  } catch { /* options it no longer takes: V8 collects on its own schedule */ } finally {
     process.emitWarning = emitWarning;
   }
 }
