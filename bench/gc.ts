@@ -131,8 +131,8 @@ async function main(): Promise<void> {
     console.log(`| ${cell.name} | ${fmt(perCall(c))} B | ${fmt(compacts, 1)} | ${fmt(longest(c), 1)} ms | ${fmt(Math.max(...runs[c].map((w) => w.longestScavengeMs)), 1)} ms |`);
   }
   console.log(`\ngRPC ÷ REST, promoted per call: ${fmt(perCall(0) / perCall(1), 1)}×`);
-  const compacts = (c: number) => `${total(c, (w) => w.markCompacts.length)} mark-compacts in ${SECONDS * ROUNDS} s, the longest ${fmt(longest(c), 1)} ms`;
-  console.log(`gRPC, one started every ${DEFAULT_GC_EVERY_STREAMS} streams: ${compacts(0)}; on V8's schedule alone: ${compacts(3)}`);
+  const compactsOf = (c: number) => `${total(c, (w) => w.markCompacts.length)} mark-compacts in ${SECONDS * ROUNDS} s, the longest ${fmt(longest(c), 1)} ms`;
+  console.log(`gRPC, one started every ${DEFAULT_GC_EVERY_STREAMS} streams: ${compactsOf(0)}; on V8's schedule alone: ${compactsOf(3)}`);
   writeFileSync(join(ROOT, 'bench/results/gc.json'), JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, rate: RATE, cells: Object.fromEntries(cells.map((cell, c) => [cell.name, runs[c]])) }, null, 2));
 }
 
