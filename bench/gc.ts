@@ -8,7 +8,9 @@
 // a stream's come once for all its messages). A 1-row gRPC call promoted ~460 B while its request
 // was a spread copy (bench/RESULTS.md); REST ~15 B. The fourth cell is gRPC again on a server whose
 // mark-compacts come on V8's schedule alone (`--gc-every-streams 0`), not every N streams
-// (runtime/mark-compact-pacer.ts). Options: --seconds N per cell (default 30),
+// (runtime/mark-compact-pacer.ts). The gRPC cells but the first serve HTTP/2 on the event loop
+// (`--no-grpc-thread`), as before the gRPC thread (protocol/grpc/grpc-thread.ts); the first, on
+// its thread, shows what is left on the main isolate: the calls' header strings are the thread's. Options: --seconds N per cell (default 30),
 // --rounds N (default 3), --rate N calls/s (default 1,600: 80% of the demo tenant globex's quota).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -94,14 +96,15 @@ async function main(): Promise<void> {
     return { server, gc };
   };
   // The last: gRPC with mark-compacts on V8's schedule alone, as before the pacer (runtime/mark-compact-pacer.ts).
-  const servers = [await start(), await start(), await start(), await start('--gc-every-streams', '0')];
+  const servers = [await start(), await start('--no-grpc-thread'), await start(), await start(), await start('--no-grpc-thread', '--gc-every-streams', '0')];
   const cells = [
-    { name: 'gRPC', perRequest: 1, argv: grpcArgs(`http://127.0.0.1:${servers[0].server.ports.grpc_port}`, grpcBody, { streams: 64, perSecond: RATE, key: KEY }) },
-    { name: 'REST binary', perRequest: 1, argv: restArgs(`http://127.0.0.1:${servers[1].server.ports.http_port}/v2/models/${MODEL}/infer`, rest, { connections: 64, perSecond: RATE, key: KEY }) },
+    { name: 'gRPC on its thread', perRequest: 1, argv: grpcArgs(`http://127.0.0.1:${servers[0].server.ports.grpc_port}`, grpcBody, { streams: 64, perSecond: RATE, key: KEY }) },
+    { name: 'gRPC on the event loop', perRequest: 1, argv: grpcArgs(`http://127.0.0.1:${servers[1].server.ports.grpc_port}`, grpcBody, { streams: 64, perSecond: RATE, key: KEY }) },
+    { name: 'REST binary', perRequest: 1, argv: restArgs(`http://127.0.0.1:${servers[2].server.ports.http_port}/v2/models/${MODEL}/infer`, rest, { connections: 64, perSecond: RATE, key: KEY }) },
     // The same calls as messages of ModelStreamInfer streams: a stream's headers come once.
     { name: `gRPC stream (${STREAM_MESSAGES} a stream)`, perRequest: STREAM_MESSAGES,
-      argv: grpcArgs(`http://127.0.0.1:${servers[2].server.ports.grpc_port}`, streamBody, { streams: 8, perSecond: RATE / STREAM_MESSAGES, key: KEY, method: 'ModelStreamInfer' }) },
-    { name: 'gRPC, --gc-every-streams 0', perRequest: 1, argv: grpcArgs(`http://127.0.0.1:${servers[3].server.ports.grpc_port}`, grpcBody, { streams: 64, perSecond: RATE, key: KEY }) },
+      argv: grpcArgs(`http://127.0.0.1:${servers[3].server.ports.grpc_port}`, streamBody, { streams: 8, perSecond: RATE / STREAM_MESSAGES, key: KEY, method: 'ModelStreamInfer' }) },
+    { name: 'gRPC on the event loop, --gc-every-streams 0', perRequest: 1, argv: grpcArgs(`http://127.0.0.1:${servers[4].server.ports.grpc_port}`, grpcBody, { streams: 64, perSecond: RATE, key: KEY }) },
   ];
   const runs: Window[][] = cells.map(() => []);
   console.log(`bench:gc — ${ROUNDS} rounds of ${SECONDS} s per protocol (a server each), 1-row calls to ${MODEL} at ${fmt(RATE)}/s, main isolate`);
@@ -130,9 +133,9 @@ async function main(): Promise<void> {
     const compacts = (total(c, (w) => w.markCompacts.length) * 60) / (SECONDS * ROUNDS);
     console.log(`| ${cell.name} | ${fmt(perCall(c))} B | ${fmt(compacts, 1)} | ${fmt(longest(c), 1)} ms | ${fmt(Math.max(...runs[c].map((w) => w.longestScavengeMs)), 1)} ms |`);
   }
-  console.log(`\ngRPC ÷ REST, promoted per call: ${fmt(perCall(0) / perCall(1), 1)}×`);
+  console.log(`\ngRPC ÷ REST, promoted per call: on its thread ${fmt(perCall(0) / perCall(2), 1)}×, on the event loop ${fmt(perCall(1) / perCall(2), 1)}×`);
   const compactsOf = (c: number) => `${total(c, (w) => w.markCompacts.length)} mark-compacts in ${SECONDS * ROUNDS} s, the longest ${fmt(longest(c), 1)} ms`;
-  console.log(`gRPC, one started every ${DEFAULT_GC_EVERY_STREAMS} streams: ${compactsOf(0)}; on V8's schedule alone: ${compactsOf(3)}`);
+  console.log(`main isolate, gRPC on its thread: ${compactsOf(0)}; on the event loop, one started every ${DEFAULT_GC_EVERY_STREAMS} streams: ${compactsOf(1)}; on V8's schedule alone: ${compactsOf(4)}`);
   writeFileSync(join(ROOT, 'bench/results/gc.json'), JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, rate: RATE, cells: Object.fromEntries(cells.map((cell, c) => [cell.name, runs[c]])) }, null, 2));
 }
 

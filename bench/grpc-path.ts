@@ -1,9 +1,10 @@
-// npm run bench:grpc-path — what a gRPC ModelInfer call costs the server on each of its two paths:
-// the raw HTTP/2 stream (the default, src/protocol/grpc/unary-infer-stream.ts) and grpc-js
-// (`--no-grpc-raw-infer`). Two servers side by side, the same keyed tenant without a rate limit,
+// npm run bench:grpc-path — what a gRPC ModelInfer call costs the server on each of its paths: the
+// raw HTTP/2 stream (src/protocol/grpc/unary-infer-stream.ts) on the gRPC thread (the default,
+// grpc-thread.ts) and on the event loop (`--no-grpc-thread`), and grpc-js (`--no-grpc-raw-infer`).
+// Three servers side by side, the same keyed tenant without a rate limit,
 // calls from h2load on one connection (as one gRPC channel) to mnist-mlp-wide pinned to
 // `distilled` (~0.02 ms of compute per batch, so nearly all of it is the front door's), alternating
-// between the servers each round. Per call: the server's CPU on its event loop and on its other
+// which server goes first each round. Per call: the server's CPU on its event loop and on its other
 // threads; calls per second; h2load's own CPU. Options: --seconds N per cell (default 6), --rounds N
 // (default 3).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,9 +25,12 @@ const ROUNDS = Number(args.rounds);
 const ROOT = new URL('../..', import.meta.url).pathname;
 const KEY = 'bench-grpc-path-key';
 const ARMS = [
-  { name: 'raw stream', flags: [] as string[] },
+  { name: 'raw stream, gRPC thread', flags: [] as string[] },
+  { name: 'raw stream, event loop', flags: ['--no-grpc-thread'] },
   { name: 'grpc-js', flags: ['--no-grpc-raw-infer'] },
 ];
+/** The arm the others are compared with. */
+const BASE = ARMS.length - 1;
 const CELLS = [
   { rows: 1, streams: 64, perSecond: 1600 },
   { rows: 1, streams: 64 },
@@ -67,12 +71,12 @@ async function main(): Promise<void> {
   const runs: Measure[][][] = ARMS.map(() => CELLS.map(() => []));
   console.log(`bench:grpc-path — ${ROUNDS} rounds, ${SECONDS} s per cell, mnist-mlp-wide/distilled, h2load on one connection`);
   try {
-    // Warm both up (JIT, the executors' sessions) before anything is measured.
+    // Warm them up (JIT, the executors' sessions) before anything is measured.
     for (const server of servers) await runH2load(`http://127.0.0.1:${server.ports.grpc_port}`, bodies[1], { seconds: 2, streams: 16, key: KEY });
     for (let round = 0; round < ROUNDS; round++) {
       for (const [c, cell] of CELLS.entries()) {
-        // Alternating which server goes first, so neither always has the quieter half.
-        const order = round % 2 === 0 ? [0, 1] : [1, 0];
+        // Rotating which server goes first, so none always has the quieter part.
+        const order = ARMS.map((_, a) => (a + round) % ARMS.length);
         for (const a of order) runs[a][c].push(await measureCell(servers[a], bodies[c], cell));
         console.log(`  round ${round + 1}, ${cellName(cell)}: ${ARMS.map((arm, a) => `${arm.name} ${fmt(runs[a][c].at(-1)!.perSecond)}/s, ${fmt(runs[a][c].at(-1)!.mainMs, 3)} ms event loop + ${fmt(runs[a][c].at(-1)!.othersMs, 3)} ms others`).join('; ')}`);
       }
@@ -91,10 +95,9 @@ async function main(): Promise<void> {
     for (const [a, arm] of ARMS.entries()) {
       console.log(`| ${cellName(cell)} | ${arm.name} | ${fmt(med(a, c, 'perSecond'))} | ${fmt(med(a, c, 'totalMs'), 3)} | ${fmt(med(a, c, 'mainMs'), 3)} | ${fmt(med(a, c, 'othersMs'), 3)} | ${fmt(med(a, c, 'h2loadMs'), 3)} |`);
     }
-    const loop = med(0, c, 'mainMs') / med(1, c, 'mainMs');
-    const total = med(0, c, 'totalMs') / med(1, c, 'totalMs');
-    results[cellName(cell)] = { arms: Object.fromEntries(ARMS.map((arm, a) => [arm.name, runs[a][c]])), eventLoopRatio: loop, cpuRatio: total };
-    console.log(`| ${cellName(cell)} | ${ARMS[0].name} ÷ ${ARMS[1].name} | | **${fmt(total, 2)}×** | **${fmt(loop, 2)}×** | | |`);
+    const ratios = ARMS.slice(0, BASE).map((arm, a) => ({ arm: arm.name, eventLoopRatio: med(a, c, 'mainMs') / med(BASE, c, 'mainMs'), cpuRatio: med(a, c, 'totalMs') / med(BASE, c, 'totalMs') }));
+    results[cellName(cell)] = { arms: Object.fromEntries(ARMS.map((arm, a) => [arm.name, runs[a][c]])), ratios };
+    for (const r of ratios) console.log(`| ${cellName(cell)} | ${r.arm} ÷ ${ARMS[BASE].name} | | **${fmt(r.cpuRatio, 2)}×** | **${fmt(r.eventLoopRatio, 2)}×** | | |`);
   }
   writeFileSync(join(ROOT, 'bench/results/grpc-path.json'), JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, results }, null, 2));
 }

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import { AdminToken } from './protocol/admin-token.js';
-import { bindGrpc, buildGrpcServer } from './protocol/grpc/grpc-server.js';
+import { bindGrpc, buildGrpcServer, grpcThreadOf, shutdownGrpc } from './protocol/grpc/grpc-server.js';
 import { DEFAULT_GC_EVERY_STREAMS, MarkCompactPacer } from './runtime/mark-compact-pacer.js';
 import { buildRestServer } from './protocol/rest/rest-server.js';
 import type { LoadReport } from './protocol/load-report.js';
@@ -77,6 +77,8 @@ export const FrontDoorOptionsSchema = z.strictObject({
   doorShare: z.boolean().default(true),
   /** gRPC ModelInfer on the raw HTTP/2 stream (grpc/unary-infer-stream.ts); off: through grpc-js, as every other call. */
   grpcRawInfer: z.boolean().default(true),
+  /** The gRPC port's HTTP/2 on a thread of its own (grpc/grpc-thread.ts), with grpcRawInfer; off: on the event loop. */
+  grpcThread: z.boolean().default(true),
   /** A mark-compact is started every this many gRPC (HTTP/2) streams, while their header strings are few (runtime/mark-compact-pacer.ts); 0: V8's own schedule alone. */
   gcEveryStreams: z.number().int().min(0).default(DEFAULT_GC_EVERY_STREAMS),
   /** While a higher priority class is about, a lower class's batches wait up to this long to fill, on the fastest variant meeting their floor (scheduler/executor-commitments.ts); 0: they do not make way. */
@@ -152,6 +154,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
       models: () => service.models.index(),
       doorCpuMs: () => ledger.totals(),
       refusalsWaiting: () => tarpit?.waiting ?? 0,
+      grpcThread: opts.grpcThread && opts.grpcRawInfer ? () => grpcThreadOf(grpcServer) : undefined,
       modelGauges: () => ({ queued: dispatcher.queuedSamplesByModel(), preferred: dispatcher.preferredVariants() }),
     },
   });
@@ -180,7 +183,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
     tarpit,
     metricsAccess, isReady, report, cluster: parts.cluster, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, keepAliveTimeoutMs: opts.keepAliveTimeoutMs });
   const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report, admin, turns, tarpit, rawInfer: opts.grpcRawInfer,
-    pacer: new MarkCompactPacer(opts.gcEveryStreams) });
+    pacer: new MarkCompactPacer(opts.gcEveryStreams), thread: opts.grpcThread ? { gcEveryStreams: opts.gcEveryStreams } : undefined });
 
   let closing: Promise<void> | undefined;
   const door: FrontDoor = {
@@ -201,13 +204,13 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
         let deadline: NodeJS.Timeout | undefined;
         const drained = Promise.all([
           rest.close(),
-          new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())),
+          shutdownGrpc(grpcServer, false),
         ]);
         const late = await Promise.race([drained.then(() => false), new Promise<boolean>((resolve) => { deadline = setTimeout(() => resolve(true), opts.drainTimeoutMs); })]);
         clearTimeout(deadline);
         if (late) {
           drain.end();
-          grpcServer.forceShutdown();
+          void shutdownGrpc(grpcServer, true);
           await drained;
         }
         dispatcher.close();

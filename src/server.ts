@@ -88,7 +88,15 @@ export async function startServer(input: ServerOptions = {}): Promise<RunningSer
   });
 
   const models = await host.loadAll();
-  await door.open();
+  try {
+    await door.open();
+  } catch (e) {
+    // A port taken: what did start (the other listener, the executors) stops, and the caller hears why.
+    stopWatching();
+    await door.close();
+    await pool.close();
+    throw e;
+  }
 
   let closing: Promise<void> | undefined;
   return {

@@ -41,6 +41,7 @@ export function addFrontDoorOptions(cmd: Command): Command {
     .addOption(new Option('--drain-timeout-ms <ms>', 'on SIGTERM, how long requests already read may take to be answered before every connection is closed').env('PARETO_DRAIN_TIMEOUT_MS').default(10_000).argParser(integer))
     .addOption(new Option('--max-queued-samples <n>', 'samples queued server-wide beyond which new requests get 503').env('PARETO_MAX_QUEUED_SAMPLES').default(65536).argParser(integer))
     .addOption(new Option('--yield-hold-ms <ms>', 'while a higher priority class has had a request within the last second, a lower class\'s batch waits up to this long to fill and runs on the fastest variant that meets its accuracy floor (0: lower classes do not make way)').env('PARETO_YIELD_HOLD_MS').default(DEFAULT_YIELD_HOLD_MS).argParser(integer))
+    .addOption(new Option('--no-grpc-thread', 'serve the gRPC port\'s HTTP/2 on the event loop, not on a thread of its own (to measure the difference: npm run bench:abuse)').env('PARETO_NO_GRPC_THREAD'))
     .addOption(new Option('--no-grpc-raw-infer', 'serve gRPC ModelInfer through grpc-js like every other call, not on the raw HTTP/2 stream (to measure the difference: npm run bench:grpc-path)'))
     .addOption(new Option('--gc-every-streams <n>', 'start a mark-compact every this many gRPC calls (HTTP/2 streams), so that the header strings Node\'s HTTP/2 leaves in the old generation are freed a few at a time, not all in one long pause (0: V8\'s own schedule alone)').env('PARETO_GC_EVERY_STREAMS').default(DEFAULT_GC_EVERY_STREAMS).argParser(integer))
     .addOption(new Option('--no-door-share', 'within a priority, take requests\' door work (decoding, admission, encoding) first come instead of sharing the event loop by weight (to measure what sharing does)'))
@@ -100,6 +101,7 @@ export function frontDoorOptions(opts: Record<string, any>): FrontDoorInput {
     yieldHoldMs: opts.yieldHoldMs,
     doorShare: opts.doorShare,
     grpcRawInfer: opts.grpcRawInfer,
+    grpcThread: opts.grpcThread,
     gcEveryStreams: opts.gcEveryStreams,
     adminToken: opts.adminToken,
     metricsToken: opts.metricsToken,

@@ -90,6 +90,16 @@ export class Metrics {
       this.reset();
       for (const [tenant, ms] of gauges.doorCpuMs()) this.inc({ tenant }, ms / 1000);
     } });
+    const grpcThread = gauges.grpcThread;
+    if (grpcThread) {
+      new client.Gauge({ name: 'pareto_grpc_thread_utilization', help: 'Fraction of time the gRPC thread (the gRPC port\'s HTTP/2, off the event loop) was busy since the last scrape', registers, collect() {
+        this.set(grpcThread()?.utilization() ?? 0);
+      } });
+      new client.Counter({ name: 'pareto_grpc_thread_mark_compacts_total', help: 'Full collections of the gRPC thread\'s heap, each of which stops that thread alone (the pacer starts one every --gc-every-streams calls)', registers, collect() {
+        this.reset();
+        this.inc(grpcThread()?.markCompacts ?? 0);
+      } });
+    }
     new client.Gauge({ name: 'pareto_planner_preferred_variant', help: '1 for the variant the adaptive planner prefers now, per model', labelNames: ['model', 'version'], registers, collect() {
       this.reset();
       for (const [model, version] of gauges.preferredVariants()) this.set({ model, version }, 1);
@@ -147,4 +157,6 @@ export interface GaugeSources {
   doorCpuMs(): Map<string, number>;
   /** Refusals held in the tarpit, waiting for their turn. */
   refusalsWaiting(): number;
+  /** The gRPC thread, once listening; absent where the server has none (--no-grpc-thread). */
+  grpcThread?: () => { utilization(): number; markCompacts: number } | undefined;
 }

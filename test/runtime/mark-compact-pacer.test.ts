@@ -5,7 +5,9 @@ import { after, describe, it } from 'node:test';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { MarkCompactPacer, startMarking } from '../../src/runtime/mark-compact-pacer.js';
 import { grpcClient } from '../helpers/grpc-client.js';
-import { digits, startTestServer } from '../helpers/server.js';
+import { ADMIN_TOKEN, digits, startTestServer } from '../helpers/server.js';
+import { until } from '../helpers/cluster.js';
+import { metricSamples } from '../../src/telemetry/prometheus-text.js';
 
 /** Mark-compacts of this process's main heap from now on. */
 function majorCollections(): { count: () => number; next: (after: number) => Promise<void>; stop: () => void } {
@@ -63,20 +65,32 @@ describe('gRPC streams pace the collections', () => {
   after(() => gcs.stop());
   const request = { model_name: 'mnist-mlp', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784] }], raw_input_contents: [Buffer.from(digits(7, 1).pixels.buffer)] };
 
-  for (const rawInfer of [true, false]) {
-    it(`counts ModelInfer ${rawInfer ? 'on the raw stream' : 'through grpc-js'} and the calls grpc-js serves`, async () => {
-      const server = await startTestServer({ gcEveryStreams: 4, grpcRawInfer: rawInfer });
+  /** The gRPC thread's mark-compacts, as /metrics counts them. */
+  const threadCollections = async (url: string) => {
+    const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    return metricSamples(text, 'pareto_grpc_thread_mark_compacts_total')[0]?.value ?? 0;
+  };
+
+  const paths = [
+    { name: 'ModelInfer on the gRPC thread, and the calls it relays to grpc-js, in that thread\'s heap', options: {}, thread: true },
+    { name: 'ModelInfer on the raw stream on the event loop, and the calls grpc-js serves', options: { grpcThread: false }, thread: false },
+    { name: 'ModelInfer through grpc-js, and the calls grpc-js serves', options: { grpcRawInfer: false }, thread: false },
+  ];
+  for (const path of paths) {
+    it(`counts ${path.name}`, async () => {
+      const server = await startTestServer({ gcEveryStreams: 4, ...path.options });
       const client = grpcClient(server.grpcAddress);
       try {
         // Rounds of 4 streams each wait for a collection: a stray one (the server's start) can
         // answer one round, not six.
         for (let round = 0; round < 6; round++) {
-          const before = gcs.count();
+          const before = path.thread ? await threadCollections(server.url) : gcs.count();
           for (let i = 0; i < 4; i++) {
             if (round % 2 === 0) assert.equal((await client.call('ModelInfer', request)).model_name, 'mnist-mlp');
             else assert.equal((await client.call('ServerLive', {})).live, true);
           }
-          await gcs.next(before);
+          if (path.thread) await until(async () => (await threadCollections(server.url)) > before, 20_000, `a mark-compact of the gRPC thread's heap after round ${round + 1}`);
+          else await gcs.next(before);
         }
       } finally {
         client.close();

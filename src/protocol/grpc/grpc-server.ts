@@ -21,6 +21,7 @@ import { serveUnaryInfer, type GoneWatch, type UnaryInferHandlers } from './unar
 import { writeGrpcInfer } from './infer-response-writer.js';
 import type http2 from 'node:http2';
 import type { MarkCompactPacer } from '../../runtime/mark-compact-pacer.js';
+import { GrpcThread } from './grpc-thread-host.js';
 
 export interface GrpcServerOptions {
   service: InferenceService;
@@ -36,8 +37,13 @@ export interface GrpcServerOptions {
   tarpit?: RefusalTarpit;
   /** ModelInfer on the raw HTTP/2 stream (unary-infer-stream.ts); false: through grpc-js. Default true. */
   rawInfer?: boolean;
-  /** Starts a mark-compact every so many HTTP/2 streams (mark-compact-pacer.ts); absent: none. */
+  /** Starts a mark-compact every so many HTTP/2 streams (mark-compact-pacer.ts), where they come to the event loop; absent: none. */
   pacer?: MarkCompactPacer;
+  /**
+   * The gRPC port's HTTP/2 on a thread of its own (grpc-thread.ts), ModelInfer served there and
+   * every other call relayed to grpc-js; its pacer's count for that thread's heap. Only with rawInfer.
+   */
+  thread?: { gcEveryStreams: number };
 }
 
 /** A unary inference call let through at its metadata: its tenant, and its place in the tenant's concurrency. */
@@ -288,7 +294,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
     },
     statusOf: grpcStatusOf,
   };
-  fronts.set(server, { handlers: opts.rawInfer !== false ? unaryInfer : undefined, pacer: opts.pacer });
+  fronts.set(server, { handlers: opts.rawInfer !== false ? unaryInfer : undefined, pacer: opts.pacer, thread: opts.rawInfer !== false ? opts.thread : undefined });
   server.addService(definition, {
     ServerLive: unary(() => ({ live: true })),
     ServerReady: unary(() => ({ ready: opts.isReady() })),
@@ -393,18 +399,47 @@ interface Front {
   handlers?: UnaryInferHandlers<HeldCall>;
   /** Told of every stream. */
   pacer?: MarkCompactPacer;
+  thread?: { gcEveryStreams: number };
 }
 
 const fronts = new WeakMap<grpc.Server, Front>();
+const threads = new WeakMap<grpc.Server, GrpcThread<HeldCall>>();
 
+/** Listens on host:port; resolves to the port. */
 export async function bindGrpc(server: grpc.Server, host: string, port: number): Promise<number> {
   useStreamTables();
-  const bound = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
-  });
   const front = fronts.get(server);
+  const bind = (address: string) => new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  if (front?.thread && front.handlers) {
+    // grpc-js on loopback, for the thread alone to reach: what it relays (grpc-thread.ts).
+    const relayPort = await bind('127.0.0.1:0');
+    try {
+      const thread = await GrpcThread.start({ host, port, relayPort, maxMessageBytes: front.handlers.maxMessageBytes, gcEveryStreams: front.thread.gcEveryStreams }, front.handlers);
+      threads.set(server, thread);
+      return thread.port;
+    } catch (e) {
+      server.forceShutdown();
+      throw e;
+    }
+  }
+  const bound = await bind(`${host}:${port}`);
   if (front?.handlers || front?.pacer) frontStreams(server, front);
   return bound;
+}
+
+/** The server's gRPC thread, once bound with one. */
+export const grpcThreadOf = (server: grpc.Server): GrpcThread<unknown> | undefined => threads.get(server);
+
+/** Stops the server (and its thread): calls in flight finish, or with `force` end now. */
+export function shutdownGrpc(server: grpc.Server, force: boolean): Promise<void> {
+  const thread = threads.get(server)?.close(force);
+  if (force) {
+    server.forceShutdown();
+    return thread ?? Promise.resolve();
+  }
+  return Promise.all([thread, new Promise<void>((resolve) => server.tryShutdown(() => resolve()))]).then(() => undefined);
 }
 
 /**

@@ -16,15 +16,19 @@ const MODEL_INFER_PATH = '/inference.GRPCInferenceService/ModelInfer';
 /** A call's outcome: grpc-js's StatusObject, its metadata (sent as trailers) optional. */
 export type CallStatus = Pick<grpc.StatusObject, 'code' | 'details'> & { metadata?: grpc.Metadata };
 
+/** A call let through at its headers (its hold on its tenant), or refused (what cancels a refusal still scheduled). */
+export type Admission<Held> = { held?: Held } | { refused: () => void };
+
 /** What a call needs from the server around it. */
 export interface UnaryInferHandlers<Held> {
   maxMessageBytes: number;
   /**
    * At the headers, before the message is read: the call's hold on its tenant (released through
    * `release` once answered or gone), or, once the refusal's status is sent or scheduled, how to
-   * cancel a scheduled one should the call go first.
+   * cancel a scheduled one should the call go first. Asynchronous where the door is on another
+   * thread (grpc-thread.ts): the message stays unread until the answer comes.
    */
-  admit(auth: string | undefined, refuse: (status: CallStatus) => void): { held?: Held } | { refused: () => void };
+  admit(auth: string | undefined, refuse: (status: CallStatus) => void): Admission<Held> | Promise<Admission<Held>>;
   release(held: Held): void;
   /** A buffer of `length` bytes for a message that arrives in several frames, `head` its first part. */
   place(head: Uint8Array, length: number): Buffer;
@@ -111,14 +115,30 @@ class UnaryInferCall<Held> implements GoneWatch {
     }
     if (ms !== undefined && ms <= LONGEST_TIMER_MS) this.timer = setTimeout(() => this.finish(DEADLINE_EXCEEDED), ms);
     const verdict = handlers.admit(auth, (status) => this.finish(status));
+    if (verdict instanceof Promise) verdict.then((v) => this.admitted(v), (e: unknown) => this.finish(handlers.statusOf(e)));
+    else this.admitted(verdict);
+  }
+
+  private admitted(verdict: Admission<Held>): void {
+    // Gone while the answer was on its way: what it held is given back at once.
+    if (this.done) {
+      if ('refused' in verdict) verdict.refused();
+      else if (verdict.held !== undefined) this.handlers.release(verdict.held);
+      return;
+    }
     // A refused call is not read: its stream fills its flow-control window and the client stops sending.
     if ('refused' in verdict) {
       this.cancelRefusal = verdict.refused;
       return;
     }
     this.held = verdict.held;
-    stream.on('data', this.onData);
-    stream.once('end', () => this.run());
+    // A request that ended with its headers (no message) has emitted 'end' before an admission that waited for its answer.
+    if (this.stream.readableEnded) {
+      this.run();
+      return;
+    }
+    this.stream.on('data', this.onData);
+    this.stream.once('end', () => this.run());
   }
 
   private read(chunk: Buffer): void {
