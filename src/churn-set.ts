@@ -53,3 +53,47 @@ export class ChurnSet<T extends object> implements Iterable<T> {
     this.count = 0;
   }
 }
+
+/**
+ * The same for entries looked up by a number (a stream's id, a call's): kept by id in a plain
+ * object, which does not keep what was deleted from it. The operations Node's SafeMap offers its
+ * HTTP/2 session for its streams (grpc/stream-table.ts).
+ */
+export class ChurnTable<V> {
+  private readonly byId: Record<number, V> = Object.create(null);
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(id: number): V | undefined {
+    return this.byId[id];
+  }
+
+  set(id: number, value: V): this {
+    if (this.byId[id] === undefined) this.count++;
+    this.byId[id] = value;
+    return this;
+  }
+
+  delete(id: number): boolean {
+    if (this.byId[id] === undefined) return false;
+    delete this.byId[id];
+    this.count--;
+    return true;
+  }
+
+  /**
+   * As Map's: an entry deleted before its turn is skipped. A socket's close runs this to close
+   * every open stream, and closing one can delete another; visiting the gone one crashed the
+   * server (bench:door-share, h2load's connection closing under load).
+   */
+  forEach(fn: (value: V, id: number, table: this) => void): void {
+    for (const key of Object.keys(this.byId)) {
+      const id = Number(key);
+      const value = this.byId[id];
+      if (value !== undefined) fn(value, id, this);
+    }
+  }
+}

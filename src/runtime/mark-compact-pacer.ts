@@ -4,7 +4,8 @@
 // (path, content-type, te, user-agent, authorization, ...), so under 1,900 calls/s the old generation
 // filled with them in about a minute and the one mark-compact that then freed them all stopped the
 // event loop for 218–315 ms, 89–152 ms of it finalizing external strings. A collection started
-// every N streams instead finds few: at 8,192, 9–33 ms each (bench:gc, bench/RESULTS.md).
+// every N streams instead finds few: at 8,192, 9–33 ms each (bench:gc, bench/RESULTS.md). It runs
+// in whichever thread serves HTTP/2: the gRPC thread's (protocol/grpc/grpc-thread.ts), or the event loop.
 // The module, not a named import: a Node without measureMemory must still load this file.
 import vm from 'node:vm';
 

@@ -69,7 +69,7 @@ describe('HTTP/2 stream tables', () => {
     } finally {
       client.close();
     }
-    assert.deepEqual(tables, ['StreamTable'], 'Node\'s session no longer looks as src/protocol/grpc/stream-table.ts expects: check its internals');
+    assert.deepEqual(tables, ['ChurnTable'], 'Node\'s session no longer looks as src/protocol/grpc/stream-table.ts expects: check its internals');
   });
 
   it('a server session destroyed with streams open closes every one of them', { timeout: 20_000 }, async () => {

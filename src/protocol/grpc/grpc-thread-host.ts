@@ -3,6 +3,7 @@
 // (grpc-server.ts): the key at the headers, then the message's door work, then the answer's bytes.
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
+import { ChurnTable } from '../../churn-set.js';
 import type { CallStatus, GoneWatch, UnaryInferHandlers } from './unary-infer-stream.js';
 import type { GrpcThreadData, HostReply, ThreadCall, WireStatus } from './grpc-thread-messages.js';
 
@@ -20,7 +21,8 @@ interface Call<Held> {
 export class GrpcThread<Held> {
   /** Full collections of its heap so far. */
   markCompacts = 0;
-  private readonly calls = new Map<number, Call<Held>>();
+  /** Not a Map: one set and deleted per call would keep every call's graph alive until a mark-compact (churn-set.ts). */
+  private readonly calls = new ChurnTable<Call<Held>>();
   private busy: EventLoopUtilization;
   private closing: Promise<void> | undefined;
   private readonly exited: Promise<void>;
@@ -32,7 +34,7 @@ export class GrpcThread<Held> {
     worker.on('error', (e) => { failure = e; });
     this.exited = new Promise((resolve) => worker.once('exit', (code) => {
       // Gone: nothing it asked about is answered any more.
-      for (const id of [...this.calls.keys()]) this.end(id);
+      this.calls.forEach((_, id) => this.end(id));
       resolve();
       // Not closed: the gRPC port is gone with it, and the server fails as it would had this
       // happened on the event loop, for its supervisor to restart it.

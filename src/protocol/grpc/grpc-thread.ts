@@ -11,6 +11,7 @@ import http2 from 'node:http2';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
+import { ChurnTable } from '../../churn-set.js';
 import { nameThisThread } from '../../runtime/this-thread.js';
 import { MarkCompactPacer } from '../../runtime/mark-compact-pacer.js';
 import { rawContentsAt } from './infer-codec.js';
@@ -30,7 +31,8 @@ interface Waiting {
   admitted?: (a: Admission<number>) => void;
   answered?: { resolve: (bytes: Uint8Array) => void; reject: (status: CallStatus) => void };
 }
-const waiting = new Map<number, Waiting>();
+// Not a Map: one set and deleted per call would keep every call's graph alive until a mark-compact (churn-set.ts).
+const waiting = new ChurnTable<Waiting>();
 let lastId = 0;
 
 const callStatus = (s: WireStatus): CallStatus => {

@@ -2,7 +2,7 @@
 // what was deleted alive through scavenges until the next full collection (src/churn-set.ts), so
 // every gRPC call's whole graph (stream, grpc-js call, message, our request) was promoted. Measured,
 // h2load sending 1,600 1-row calls/s for 30 s beside B (two runs each): 2.3 MB promoted per
-// scavenge, 7 mark-compacts, scavenges of 4.8–5.2 ms and B's p99 11–15 ms; with the table below
+// scavenge, 7 mark-compacts, scavenges of 4.8–5.2 ms and B's p99 11–15 ms; with a ChurnTable (src/churn-set.ts)
 // (four runs), 0.9–1.0 MB, 1–2 mark-compacts, 2.5–2.9 ms and 6.1–7.9 ms.
 // Node has no hook for this: each server session's table is swapped, on its 'session' event, for
 // one keyed by stream id in a plain object, which does not keep what it deleted. Only where the
@@ -10,46 +10,7 @@
 // of Node's own SafeMaps, with the operations Node 20 uses on it: get, set, delete, size, forEach);
 // otherwise it is left alone.
 import http2 from 'node:http2';
-
-/** A session's open streams by id, as Node uses its Map. */
-class StreamTable<V> {
-  private readonly byId: Record<number, V> = Object.create(null);
-  private count = 0;
-
-  get size(): number {
-    return this.count;
-  }
-
-  get(id: number): V | undefined {
-    return this.byId[id];
-  }
-
-  set(id: number, value: V): this {
-    if (this.byId[id] === undefined) this.count++;
-    this.byId[id] = value;
-    return this;
-  }
-
-  delete(id: number): boolean {
-    if (this.byId[id] === undefined) return false;
-    delete this.byId[id];
-    this.count--;
-    return true;
-  }
-
-  /**
-   * As Map's: an entry deleted before its turn is skipped. A socket's close runs this to close
-   * every open stream, and closing one can delete another; visiting the gone one crashed the
-   * server (bench:door-share, h2load's connection closing under load).
-   */
-  forEach(fn: (value: V, id: number, table: this) => void): void {
-    for (const key of Object.keys(this.byId)) {
-      const id = Number(key);
-      const value = this.byId[id];
-      if (value !== undefined) fn(value, id, this);
-    }
-  }
-}
+import { ChurnTable } from '../../churn-set.js';
 
 /** Swaps a new session's stream table; false where the session is not laid out as expected. */
 export function replaceStreamTable(session: http2.Http2Session): boolean {
@@ -58,7 +19,7 @@ export function replaceStreamTable(session: http2.Http2Session): boolean {
   const streams = state?.streams as Record<string, unknown> | undefined;
   // Node's SafeMap is a Map in all but its prototype chain (`instanceof Map` is false).
   if (!state || !streams || streams.size !== 0 || !['get', 'set', 'delete', 'forEach'].every((op) => typeof streams[op] === 'function')) return false;
-  state.streams = new StreamTable();
+  state.streams = new ChurnTable();
   return true;
 }
 
