@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import type { DoorPass, Tenant } from '../../tenancy/tenants.js';
 import { requestRecord } from '../request-record.js';
-import { decodeGrpcInfer, encodeGrpcInfer, peekModelName, rawContentsAt, type GrpcInferRequest } from './infer-codec.js';
+import { decodeGrpcInfer, encodeGrpcInfer, peekModelName, rawContentsPad, type GrpcInferRequest } from './infer-codec.js';
 import { tensorBuffers } from '../../tensor/buffer-pool.js';
 import { requestRows, type InferenceResponse } from '../types.js';
 import type { DoorTurns } from '../door-turns.js';
@@ -271,8 +271,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
     // Reused memory, placed so that the first input's raw contents fall on an 8-byte boundary: its
     // tensor is a view of the message, and a batch of this call alone hands it to its executor whole.
     place: (head, length) => {
-      const at = rawContentsAt(head);
-      const pad = at === undefined ? 0 : (8 - (at % 8)) % 8;
+      const pad = rawContentsPad(head);
       return Buffer.from(tensorBuffers.take(length + pad), pad, length);
     },
     infer: (message, auth, held, call) => {

@@ -14,7 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ChurnTable } from '../../churn-set.js';
 import { nameThisThread } from '../../runtime/this-thread.js';
 import { MarkCompactPacer } from '../../runtime/mark-compact-pacer.js';
-import { rawContentsAt } from './infer-codec.js';
+import { rawContentsPad } from './infer-codec.js';
 import { replaceStreamTable } from './stream-table.js';
 import { serveUnaryInfer, type Admission, type CallStatus, type UnaryInferHandlers } from './unary-infer-stream.js';
 import { RelayUpstream } from './relay-stream.js';
@@ -48,8 +48,7 @@ const end = (id: number) => {
 /** Memory a message is gathered into, its own so that it can be transferred; placed as the event loop places it (grpc-server.ts). */
 const own = new WeakSet<ArrayBuffer>();
 function place(head: Uint8Array, length: number): Buffer {
-  const at = rawContentsAt(head);
-  const pad = at === undefined ? 0 : (8 - (at % 8)) % 8;
+  const pad = rawContentsPad(head);
   const bytes = new ArrayBuffer(length + pad);
   own.add(bytes);
   return Buffer.from(bytes, pad, length);

@@ -211,3 +211,9 @@ export function rawContentsAt(head: Uint8Array): number | undefined {
   });
   return found;
 }
+
+/** Bytes to place before a message of which `head` is the first part, so that its first raw contents fall on an 8-byte boundary. */
+export function rawContentsPad(head: Uint8Array): number {
+  const at = rawContentsAt(head);
+  return at === undefined ? 0 : (8 - (at % 8)) % 8;
+}
