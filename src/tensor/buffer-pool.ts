@@ -39,6 +39,17 @@ export class BufferPool {
     return buffer;
   }
 
+  /**
+   * A free buffer of exactly `bytes` (a size the pool makes), or none: memory to hand to another
+   * thread's pool, which sends the same back (the gRPC thread gathers messages into it).
+   */
+  spare(bytes: number): ArrayBuffer | undefined {
+    if (!this.pools(bytes) || bytes !== sizeClass(bytes)) return undefined;
+    const buffer = this.free.get(bytes)?.pop();
+    if (buffer) this.freeBytes -= bytes;
+    return buffer;
+  }
+
   /** Takes back a buffer no one reads any more (ignored unless it is one of the pool's sizes and owned alone). */
   give(buffer: ArrayBufferLike): void {
     if (!this.exclusive.has(buffer)) return;

@@ -1,12 +1,15 @@
 // Request bodies and batches reuse memory (tensor/buffer-pool.ts), and a batch of one request hands
 // its body to the executor whole. Under concurrent 50–100 KB binary requests whose tensors start at
 // every offset modulo 8, every answer must still equal the same rows run alone in ONNX Runtime.
+// gRPC likewise: the gRPC thread gathers messages into memory the event loop hands back with its
+// answers (grpc-thread.ts), so each message lands in memory another call's message filled before.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import { Pool } from 'undici';
-import { difference, directRun, f32, restOutputs } from '../helpers/real-models.js';
+import { grpcClient } from '../helpers/grpc-client.js';
+import { difference, directRun, f32, grpcOutputs, grpcRequest, restOutputs } from '../helpers/real-models.js';
 import { BUNDLED_MODELS, startTestServer, type TestServer } from '../helpers/server.js';
 import { tensorBytes, type Tensor } from '../../src/tensor/tensor.js';
 
@@ -55,6 +58,31 @@ describe('reused request and batch buffers', () => {
     await pool.close();
     assert.deepEqual(failures, []);
     // Both paths ran: batches of one request (its body handed over whole) and of several (bodies copied, then reused).
+    assert.ok(batchSizes.some((b) => b <= 32), `batch sizes ${[...new Set(batchSizes)]}`);
+    assert.ok(batchSizes.some((b) => b > 32), `batch sizes ${[...new Set(batchSizes)]}`);
+  });
+
+  it('concurrent large gRPC calls through the gRPC thread get exactly their own answers', async () => {
+    const { call, close } = grpcClient(server.grpcAddress);
+    const calls = Array.from({ length: 240 }, (_, i) => ({ input: f32('input', [[16, 24, 32][i % 3], 784], 5000 + i), pad: i % 8 }));
+    const batchSizes: number[] = [];
+    const failures: string[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < calls.length) {
+        const i = next++;
+        const { input, pad } = calls[i];
+        // The id moves the raw contents' offset in the message.
+        const res = await call('ModelInfer', { ...grpcRequest('mnist-mlp-wide', [input]), model_version: 'fp32', id: 'x'.repeat(pad) });
+        const { outputs, batchSize } = grpcOutputs(res);
+        batchSizes.push(batchSize);
+        const why = difference(outputs, await directRun(session, [input]));
+        if (why) failures.push(`call ${i} (${input.shape[0]} rows, id +${pad}): ${why}`);
+      }
+    };
+    await Promise.all(Array.from({ length: 48 }, worker));
+    close();
+    assert.deepEqual(failures, []);
     assert.ok(batchSizes.some((b) => b <= 32), `batch sizes ${[...new Set(batchSizes)]}`);
     assert.ok(batchSizes.some((b) => b > 32), `batch sizes ${[...new Set(batchSizes)]}`);
   });

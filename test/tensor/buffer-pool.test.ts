@@ -49,4 +49,16 @@ describe('the tensor buffer pool', () => {
     for (let i = 0; i < 40; i++) if (reused.has(pool.take(1 << 20))) hits++;
     assert.equal(hits, 32, 'at most 32 MiB kept free');
   });
+
+  it('spares only a free buffer of exactly the size asked, and never makes one', () => {
+    const pool = new BufferPool();
+    assert.equal(pool.spare(131_072), undefined, 'nothing free: nothing made');
+    const a = pool.take(100_000);
+    pool.give(a);
+    assert.equal(pool.spare(100_000), undefined, 'not a size the pool makes');
+    assert.equal(pool.spare(262_144), undefined, 'another size');
+    assert.equal(pool.spare(131_072), a);
+    assert.equal(pool.spare(131_072), undefined, 'handed out once');
+    assert.notEqual(pool.take(131_072), a);
+  });
 });

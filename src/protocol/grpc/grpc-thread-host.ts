@@ -4,6 +4,8 @@
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { ChurnTable } from '../../churn-set.js';
+import { PostBatch } from '../../runtime/post-batch.js';
+import { tensorBuffers } from '../../tensor/buffer-pool.js';
 import type { CallStatus, GoneWatch, UnaryInferHandlers } from './unary-infer-stream.js';
 import type { GrpcThreadData, HostReply, ThreadCall, WireStatus } from './grpc-thread-messages.js';
 
@@ -26,9 +28,13 @@ export class GrpcThread<Held> {
   private busy: EventLoopUtilization;
   private closing: Promise<void> | undefined;
   private readonly exited: Promise<void>;
+  private readonly batch: PostBatch<HostReply>;
 
   private constructor(private readonly worker: Worker, private readonly handlers: UnaryInferHandlers<Held>, readonly port: number) {
-    worker.on('message', (call: ThreadCall) => this.hear(call));
+    this.batch = new PostBatch<HostReply>(worker);
+    worker.on('message', (calls: ThreadCall[]) => {
+      for (const call of calls) this.hear(call);
+    });
     this.busy = worker.performance.eventLoopUtilization();
     let failure: Error | undefined;
     worker.on('error', (e) => { failure = e; });
@@ -49,8 +55,9 @@ export class GrpcThread<Held> {
       const failed = (e: Error) => reject(e);
       worker.once('error', failed);
       worker.once('exit', (code) => reject(new Error(`the gRPC thread stopped (exit code ${code}) before it listened`)));
-      const first = (call: ThreadCall) => {
-        if (call.op !== 'listening' && call.op !== 'failed') return;
+      const first = (calls: ThreadCall[]) => {
+        const call = calls.find((c): c is Extract<ThreadCall, { op: 'listening' | 'failed' }> => c.op === 'listening' || c.op === 'failed');
+        if (!call) return;
         worker.off('message', first);
         worker.off('error', failed);
         if (call.op === 'failed') {
@@ -69,8 +76,8 @@ export class GrpcThread<Held> {
   close(force = false): Promise<void> {
     this.post({ op: 'close', force });
     this.closing ??= new Promise<void>((resolve) => {
-      const done = (call: ThreadCall) => {
-        if (call.op !== 'closed') return;
+      const done = (calls: ThreadCall[]) => {
+        if (!calls.some((c) => c.op === 'closed')) return;
         this.worker.off('message', done);
         void this.worker.terminate().then(() => resolve());
       };
@@ -88,8 +95,8 @@ export class GrpcThread<Held> {
     return u;
   }
 
-  private post(reply: HostReply, transfer: ArrayBuffer[] = []): void {
-    this.worker.postMessage(reply, transfer);
+  private post(reply: HostReply, transfer?: ArrayBuffer[]): void {
+    this.batch.post(reply, transfer);
   }
 
   /** Ends the call with the status of `e`, an error. */
@@ -136,7 +143,9 @@ export class GrpcThread<Held> {
             return () => { if (call.gone === cancel) call.gone = undefined; };
           },
         };
-        const message = Buffer.from(msg.bytes, msg.offset, msg.length);
+        // The call's alone: an executor may take it whole, and the pool takes it back after (buffer-pool.ts).
+        const message = Buffer.from(tensorBuffers.owned(msg.bytes), msg.offset, msg.length);
+        const size = msg.bytes.byteLength;
         let answer: Promise<Uint8Array>;
         try {
           answer = this.handlers.infer(message, call.auth, call.held, watch);
@@ -147,7 +156,9 @@ export class GrpcThread<Held> {
           if (call.over) return;
           // Its own memory, so that it can be transferred (a small answer is a view of a shared pool).
           const own = new Uint8Array(bytes);
-          this.post({ op: 'answer', id: msg.id, bytes: own.buffer }, [own.buffer]);
+          // Memory as large as the message's goes back with the answer, for the thread's next one.
+          const spare = tensorBuffers.spare(size);
+          this.post({ op: 'answer', id: msg.id, bytes: own.buffer, spare }, spare ? [own.buffer, spare] : [own.buffer]);
         }, (e: unknown) => this.fail(msg.id, call, e));
         return;
       }

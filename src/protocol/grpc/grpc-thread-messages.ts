@@ -39,6 +39,7 @@ export type HostReply =
   | { op: 'admitted'; id: number; refused: boolean }
   /** A refusal (at its headers) or a failed inference. */
   | { op: 'status'; id: number; status: WireStatus }
-  | { op: 'answer'; id: number; bytes: ArrayBuffer }
+  /** `spare`: memory for the thread's pool, of the size the call's message came in (buffer-pool.ts). */
+  | { op: 'answer'; id: number; bytes: ArrayBuffer; spare?: ArrayBuffer }
   /** Stop taking connections; `force`: end every session now, else once its calls are done. */
   | { op: 'close'; force: boolean };
