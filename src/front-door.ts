@@ -136,7 +136,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
   const admin = new AdminToken(opts.adminToken);
   let busyAt = { t: performance.now(), busy: 0 };
   const now = () => performance.now();
-  const ledger = new DoorLedger({ now, busyMs: () => performance.eventLoopUtilization().active });
+  const ledger = new DoorLedger({ now, busyMs: () => performance.eventLoopUtilization().active, offLoopBusyMs: () => grpcThreadOf(grpcServer)?.busyMs() ?? 0 });
   const telemetry = new Telemetry({
     logLevel: opts.logLevel,
     enabled: opts.telemetry,

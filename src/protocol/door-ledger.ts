@@ -2,7 +2,9 @@
 // caused it. What the door measures directly (a request's decoding, admission and encoding, timed
 // as it runs) is charged as measured; what it cannot time per request (HTTP and HTTP/2 framing,
 // routing, garbage collection) is the event loop's busy time less what was measured, shared out
-// over the window's requests. Usage decays with a half-life, so it says who used the door lately.
+// over the window's requests. Requests framed off the loop (gRPC calls on the gRPC thread) are
+// charged that thread's busy time as well, shared out over them alone: their framing is theirs to
+// pay for wherever it runs. Usage decays with a half-life, so it says who used the door lately.
 // Ordering the work the door can defer does not give tenants their shares: most of a small
 // request's loop time is framing, first come (bench:door-share: 36% of it measured, and two floods
 // of weights 2 and 1 split the door 59 : 41 with ordering alone). So while the loop is saturated, a
@@ -24,9 +26,10 @@ interface Account {
   priority: number;
   /** Decayed door ms, up to the last settled window. */
   used: number;
-  /** Measured ms and requests in the window not yet settled. */
+  /** Measured ms and requests in the window not yet settled (`offLoop`: those framed off the loop). */
   ms: number;
   requests: number;
+  offLoop: number;
   /** Door ms over the ledger's life (metrics). */
   total: number;
   /** Whether it sent requests in the last settled window. */
@@ -39,6 +42,11 @@ export interface DoorLedgerOptions {
   now: () => number;
   /** The event loop's busy ms so far (performance.eventLoopUtilization().active). */
   busyMs: () => number;
+  /**
+   * Busy ms of the thread that frames the requests charged `offLoop` (the gRPC thread's), counted
+   * from 0 when the ledger is made or later (a thread started after it); none: 0.
+   */
+  offLoopBusyMs?: () => number;
   /** Settles at most this often. */
   windowMs?: number;
   halfLifeMs?: number;
@@ -66,6 +74,7 @@ export class DoorLedger {
   private readonly maxPaceMs: number;
   private windowStart: number;
   private busyAt: number;
+  private offLoopBusyAt = 0;
   /** Decayed busy ms of the loop, and decayed elapsed ms: their ratio is how busy it is lately. */
   private loopBusy = 0;
   private loopTime = 0;
@@ -83,11 +92,15 @@ export class DoorLedger {
     this.busyAt = opts.busyMs();
   }
 
-  /** `ms` of door work timed for `who`; `request` once per request (framing is shared out by requests). */
-  charge(who: DoorCaller, ms: number, request = false): void {
+  /**
+   * `ms` of door work timed for `who`; `request` once per request (framing is shared out by
+   * requests), `offLoop` where it was framed off the loop as well.
+   */
+  charge(who: DoorCaller, ms: number, request = false, offLoop = false): void {
     const a = this.account(who);
     a.ms += ms;
     if (request) a.requests++;
+    if (request && offLoop) a.offLoop++;
     this.settle();
   }
 
@@ -144,7 +157,7 @@ export class DoorLedger {
   private account(who: DoorCaller): Account {
     let a = this.accounts[who.tenant];
     if (!a) {
-      a = { weight: who.weight, priority: who.priority, used: 0, ms: 0, requests: 0, total: 0, active: false, paceMs: 0 };
+      a = { weight: who.weight, priority: who.priority, used: 0, ms: 0, requests: 0, offLoop: 0, total: 0, active: false, paceMs: 0 };
       this.accounts[who.tenant] = a;
       this.list.push(a);
     }
@@ -160,20 +173,24 @@ export class DoorLedger {
     if (elapsed < this.windowMs) return;
     const busyNow = this.opts.busyMs();
     const busy = Math.max(0, busyNow - this.busyAt);
-    let measured = 0, requests = 0;
+    const offLoopBusyNow = this.opts.offLoopBusyMs?.() ?? 0;
+    let measured = 0, requests = 0, offLoop = 0;
     for (const a of this.list) {
       measured += a.ms;
       requests += a.requests;
+      offLoop += a.offLoop;
     }
     const framing = requests > 0 ? Math.max(0, busy - measured) / requests : 0;
+    const offLoopFraming = offLoop > 0 ? Math.max(0, offLoopBusyNow - this.offLoopBusyAt) / offLoop : 0;
     const decay = 0.5 ** (elapsed / this.halfLifeMs);
     for (const a of this.list) {
-      const spent = a.ms + a.requests * framing;
+      const spent = a.ms + a.requests * framing + a.offLoop * offLoopFraming;
       a.used = a.used * decay + spent;
       a.total += spent;
       a.active = a.requests > 0;
       a.ms = 0;
       a.requests = 0;
+      a.offLoop = 0;
     }
     this.loopBusy = this.loopBusy * decay + Math.min(busy, elapsed);
     this.loopTime = this.loopTime * decay + elapsed;
@@ -191,5 +208,6 @@ export class DoorLedger {
     }
     this.windowStart = now;
     this.busyAt = busyNow;
+    this.offLoopBusyAt = offLoopBusyNow;
   }
 }

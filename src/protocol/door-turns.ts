@@ -109,8 +109,8 @@ export class DoorTurns {
   }
 
   /** `ms` of door work timed for `who` (its share is counted from these); `request` once per request. */
-  charge(who: DoorCaller, ms: number, request = false): void {
-    this.ledger?.charge(who, ms, request);
+  charge(who: DoorCaller, ms: number, request = false, offLoop = false): void {
+    this.ledger?.charge(who, ms, request, offLoop);
   }
 
   /** Array slots one tenant's line at one rank holds (tests: it stays bounded). */

@@ -86,7 +86,7 @@ export class Metrics {
       this.set(performance.eventLoopUtilization(now, loop).utilization);
       loop = now;
     } });
-    new client.Counter({ name: 'pareto_front_door_cpu_seconds_total', help: 'Event-loop time spent on each tenant\'s requests: their decoding, admission and encoding as measured, and the framing and collection the loop spent besides, shared out by requests (protocol/door-ledger.ts)', labelNames: ['tenant'], registers, collect() {
+    new client.Counter({ name: 'pareto_front_door_cpu_seconds_total', help: 'Front-door time spent on each tenant\'s requests: their decoding, admission and encoding as measured, the framing and collection the event loop spent besides, shared out by requests, and the gRPC thread\'s busy time, shared out by the calls it framed (protocol/door-ledger.ts)', labelNames: ['tenant'], registers, collect() {
       this.reset();
       for (const [tenant, ms] of gauges.doorCpuMs()) this.inc({ tenant }, ms / 1000);
     } });

@@ -35,6 +35,27 @@ describe('door ledger', () => {
     assert.equal(totals.get('b'), 6 + 3 * 21);
   });
 
+  it('shares the gRPC thread\'s busy time out over the calls it framed alone', () => {
+    let now = 0, busy = 0, thread = 0;
+    const ledger = new DoorLedger({ now: () => now, busyMs: () => busy, offLoopBusyMs: () => thread, windowMs: 100, halfLifeMs: 1000 });
+    // One window: a sends 2 REST requests, b 2 calls framed on the thread, each 2 ms measured;
+    // the loop was busy 40 ms, the thread 30 ms.
+    for (let i = 0; i < 2; i++) {
+      ledger.charge(A, 2, true);
+      ledger.charge(B, 2, true, true);
+    }
+    now += 100; busy += 40; thread += 30;
+    ledger.overShare(A);
+    // The loop's 32 unmeasured ms over 4 requests: 8 each; the thread's 30 ms over b's 2 calls.
+    assert.equal(ledger.totals().get('a'), 4 + 16);
+    assert.equal(ledger.totals().get('b'), 4 + 16 + 30);
+    // Only what the thread did since the last window is shared out next.
+    ledger.charge(B, 0, true, true);
+    now += 100; busy += 8; thread += 6;
+    ledger.overShare(A);
+    assert.equal(ledger.totals().get('b'), 50 + 8 + 6);
+  });
+
   it('puts nobody over its share while the loop has room, and the larger user over it once the loop is busy', () => {
     const loop = fakeLoop();
     windows(loop, 10, 20, [[A, 9, 18], [B, 1, 2]]);

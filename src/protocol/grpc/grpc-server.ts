@@ -176,6 +176,8 @@ interface InferMessage {
   /** undefined: the message is malformed. */
   model: string | undefined;
   read(): GrpcInferRequest;
+  /** Framed on the gRPC thread: its tenant is charged a share of that thread's time too (door-ledger.ts). */
+  offLoop?: boolean;
 }
 
 /** A decoded message, as grpc-js hands it over. */
@@ -227,7 +229,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       decoded.authorization = auth;
       decoded.caller = { tenant: t, pass };
       const admitted = service.infer(decoded);
-      if (who) turns.charge(who, performance.now() - at, true);
+      if (who) turns.charge(who, performance.now() - at, true, msg.offLoop);
       counted = true;
       const res = await admitted;
       if (who) await turns.turn(who);
@@ -239,7 +241,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
     } catch (e) {
       const status = isParetoError(e) ? e.httpStatus : 500;
       // A failed call cost the loop its framing too: its tenant's share of that.
-      if (opts.turns && caller && !counted) opts.turns.charge(service.doorOrder(caller, model, start), 0, true);
+      if (opts.turns && caller && !counted) opts.turns.charge(service.doorOrder(caller, model, start), 0, true, msg.offLoop);
       service.malformed(caller, status);
       opts.telemetry.request(requestRecord(service, model, tenant, undefined, status, samples, performance.now() - start, undefined, (e as Error).message));
       // Over its rate once its message is read (it carries more samples than the metadata's check
@@ -262,9 +264,10 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       throw e;
     }
   };
-  // ModelInfer on the raw stream (unary-infer-stream.ts): decoded once its turn comes, answered as bytes.
+  // ModelInfer on the raw stream (unary-infer-stream.ts): decoded once its turn comes, answered as
+  // bytes. `offLoop`: for the streams of the gRPC thread.
   const { requestDeserialize } = definition.ModelInfer;
-  const unaryInfer: UnaryInferHandlers<HeldCall> = {
+  const rawInfer = (offLoop: boolean): UnaryInferHandlers<HeldCall> => ({
     maxMessageBytes: opts.maxMessageBytes,
     admit: (auth, refuse) => check(auth, 'infer', refuse),
     release: (held) => held.pass.release(),
@@ -278,6 +281,7 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       const model = peekModelName(message);
       return inferOne({
         model,
+        offLoop,
         read: () => {
           let req: GrpcInferRequest;
           try {
@@ -292,8 +296,9 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
       }, auth, held, writeGrpcInfer, call);
     },
     statusOf: grpcStatusOf,
-  };
-  fronts.set(server, { handlers: opts.rawInfer !== false ? unaryInfer : undefined, pacer: opts.pacer, thread: opts.rawInfer !== false ? opts.thread : undefined });
+  });
+  const raw = opts.rawInfer !== false;
+  fronts.set(server, { handlers: raw ? rawInfer(false) : undefined, pacer: opts.pacer, thread: raw && opts.thread ? { ...opts.thread, handlers: rawInfer(true) } : undefined });
   server.addService(definition, {
     ServerLive: unary(() => ({ live: true })),
     ServerReady: unary(() => ({ ready: opts.isReady() })),
@@ -398,7 +403,8 @@ interface Front {
   handlers?: UnaryInferHandlers<HeldCall>;
   /** Told of every stream. */
   pacer?: MarkCompactPacer;
-  thread?: { gcEveryStreams: number };
+  /** ModelInfer on the gRPC thread's streams. */
+  thread?: { gcEveryStreams: number; handlers: UnaryInferHandlers<HeldCall> };
 }
 
 const fronts = new WeakMap<grpc.Server, Front>();
@@ -411,11 +417,12 @@ export async function bindGrpc(server: grpc.Server, host: string, port: number):
   const bind = (address: string) => new Promise<number>((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
   });
-  if (front?.thread && front.handlers) {
+  if (front?.thread) {
     // grpc-js on loopback, for the thread alone to reach: what it relays (grpc-thread.ts).
     const relayPort = await bind('127.0.0.1:0');
     try {
-      const thread = await GrpcThread.start({ host, port, relayPort, maxMessageBytes: front.handlers.maxMessageBytes, gcEveryStreams: front.thread.gcEveryStreams }, front.handlers);
+      const { handlers, gcEveryStreams } = front.thread;
+      const thread = await GrpcThread.start({ host, port, relayPort, maxMessageBytes: handlers.maxMessageBytes, gcEveryStreams }, handlers);
       threads.set(server, thread);
       return thread.port;
     } catch (e) {

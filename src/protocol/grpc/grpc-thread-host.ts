@@ -87,6 +87,11 @@ export class GrpcThread<Held> {
     return this.closing;
   }
 
+  /** Busy ms of its event loop since it started. */
+  busyMs(): number {
+    return this.worker.performance.eventLoopUtilization().active;
+  }
+
   /** Busy fraction of its event loop since the last time asked. */
   utilization(): number {
     const now = this.worker.performance.eventLoopUtilization();
