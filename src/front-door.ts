@@ -136,6 +136,8 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
   const admin = new AdminToken(opts.adminToken);
   let busyAt = { t: performance.now(), busy: 0 };
   const now = () => performance.now();
+  /** The gRPC port's HTTP/2 on a thread of its own (it frames ModelInfer, so only with the raw stream). */
+  const grpcOnThread = opts.grpcThread && opts.grpcRawInfer;
   const ledger = new DoorLedger({ now, busyMs: () => performance.eventLoopUtilization().active, offLoopBusyMs: () => grpcThreadOf(grpcServer)?.busyMs() ?? 0 });
   const telemetry = new Telemetry({
     logLevel: opts.logLevel,
@@ -154,7 +156,7 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
       models: () => service.models.index(),
       doorCpuMs: () => ledger.totals(),
       refusalsWaiting: () => tarpit?.waiting ?? 0,
-      grpcThread: opts.grpcThread && opts.grpcRawInfer ? () => grpcThreadOf(grpcServer) : undefined,
+      grpcThread: grpcOnThread ? () => grpcThreadOf(grpcServer) : undefined,
       modelGauges: () => ({ queued: dispatcher.queuedSamplesByModel(), preferred: dispatcher.preferredVariants() }),
     },
   });
@@ -183,7 +185,8 @@ export function frontDoor(opts: FrontDoorOptions, parts: FrontDoorParts): FrontD
     tarpit,
     metricsAccess, isReady, report, cluster: parts.cluster, headersTimeoutMs: opts.headersTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, keepAliveTimeoutMs: opts.keepAliveTimeoutMs });
   const grpcServer: grpc.Server = buildGrpcServer({ service, telemetry, maxMessageBytes: opts.maxBodyBytes, isReady, report, admin, turns, tarpit, rawInfer: opts.grpcRawInfer,
-    pacer: new MarkCompactPacer(opts.gcEveryStreams), thread: opts.grpcThread ? { gcEveryStreams: opts.gcEveryStreams } : undefined });
+    // HTTP/2 on the gRPC thread is paced there, in that thread's heap; on the event loop, here.
+    pacer: grpcOnThread ? undefined : new MarkCompactPacer(opts.gcEveryStreams), thread: grpcOnThread ? { gcEveryStreams: opts.gcEveryStreams } : undefined });
 
   let closing: Promise<void> | undefined;
   const door: FrontDoor = {
