@@ -6,12 +6,13 @@
 // the old generation (what brings mark-compacts), the longest scavenge, and each mark-compact's
 // pause with its part clearing external strings (node:http2 makes header values external strings;
 // a stream's come once for all its messages). A 1-row gRPC call promoted ~460 B while its request
-// was a spread copy (bench/RESULTS.md); REST ~15 B. The fourth cell is gRPC again on a server whose
+// was a spread copy (bench/RESULTS.md); REST ~15 B. The last cell is gRPC again on a server whose
 // mark-compacts come on V8's schedule alone (`--gc-every-streams 0`), not every N streams
 // (runtime/mark-compact-pacer.ts). The gRPC cells but the first serve HTTP/2 on the event loop
 // (`--no-grpc-thread`), as before the gRPC thread (protocol/grpc/grpc-thread.ts); the first, on
-// its thread, shows what is left on the main isolate: the calls' header strings are the thread's. Options: --seconds N per cell (default 30),
-// --rounds N (default 3), --rate N calls/s (default 1,600: 80% of the demo tenant globex's quota).
+// its thread, shows what is left on the main isolate: the calls' header strings are the thread's.
+// Options: --seconds N per cell (default 30), --rounds N (default 3), --rate N calls/s (default
+// 1,600: 80% of the demo tenant globex's quota).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

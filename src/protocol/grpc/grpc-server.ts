@@ -297,8 +297,10 @@ export function buildGrpcServer(opts: GrpcServerOptions): grpc.Server {
     },
     statusOf: grpcStatusOf,
   });
+  // With the thread, the event loop sees no public stream: its handlers are the thread's alone.
   const raw = opts.rawInfer !== false;
-  fronts.set(server, { handlers: raw ? rawInfer(false) : undefined, pacer: opts.pacer, thread: raw && opts.thread ? { ...opts.thread, handlers: rawInfer(true) } : undefined });
+  const thread = raw && opts.thread ? { ...opts.thread, handlers: rawInfer(true) } : undefined;
+  fronts.set(server, { handlers: raw && !thread ? rawInfer(false) : undefined, pacer: opts.pacer, thread });
   server.addService(definition, {
     ServerLive: unary(() => ({ live: true })),
     ServerReady: unary(() => ({ ready: opts.isReady() })),

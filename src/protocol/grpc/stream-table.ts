@@ -2,8 +2,8 @@
 // what was deleted alive through scavenges until the next full collection (src/churn-set.ts), so
 // every gRPC call's whole graph (stream, grpc-js call, message, our request) was promoted. Measured,
 // h2load sending 1,600 1-row calls/s for 30 s beside B (two runs each): 2.3 MB promoted per
-// scavenge, 7 mark-compacts, scavenges of 4.8–5.2 ms and B's p99 11–15 ms; with a ChurnTable (src/churn-set.ts)
-// (four runs), 0.9–1.0 MB, 1–2 mark-compacts, 2.5–2.9 ms and 6.1–7.9 ms.
+// scavenge, 7 mark-compacts, scavenges of 4.8–5.2 ms and B's p99 11–15 ms; with a ChurnTable
+// (src/churn-set.ts; four runs), 0.9–1.0 MB, 1–2 mark-compacts, 2.5–2.9 ms and 6.1–7.9 ms.
 // Node has no hook for this: each server session's table is swapped, on its 'session' event, for
 // one keyed by stream id in a plain object, which does not keep what it deleted. Only where the
 // session looks as this was written against (a `state` symbol holding an empty map `streams`, one
