@@ -3,7 +3,7 @@
 // a worker's c=1 p50 over gRPC was ~0.17 ms above REST binary, and the gateway hop shrank by as
 // much when it switched.
 import type { IncomingHttpHeaders } from 'node:http';
-import { Pool, type Dispatcher } from 'undici';
+import { errors, Pool, type Dispatcher } from 'undici';
 import { DeadlineError, UpstreamError } from '../errors.js';
 import type { LoadReport } from '../protocol/load-report.js';
 import { GRPC_OF_HTTP } from '../protocol/status-codes.js';
@@ -55,7 +55,9 @@ export class RestWorkerClient implements WorkerTransport {
       return await Promise.race([call, timeout]);
     } catch (e) {
       if (e instanceof WorkerUnreachableError || e instanceof DeadlineError) throw e;
-      throw new WorkerUnreachableError(this.address, (e as Error).message);
+      // A connection not made in time is no answer in time: on a lossy link, one lost SYN (its
+      // retransmit waits 1 s) does it to a live worker.
+      throw new WorkerUnreachableError(this.address, (e as Error).message, e instanceof errors.ConnectTimeoutError);
     } finally {
       clearTimeout(timer);
     }
@@ -66,7 +68,7 @@ export class RestWorkerClient implements WorkerTransport {
     try {
       res = await this.request({ path, method, headers: { ...this.auth, ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) }, ...(method === 'POST' ? { body: '{}' } : {}) }, timeoutMs);
     } catch (e) {
-      throw new WorkerUnreachableError(this.address, `${method} ${path}: ${(e as Error).message}`, e instanceof DeadlineError);
+      throw new WorkerUnreachableError(this.address, `${method} ${path}: ${(e as Error).message}`, e instanceof DeadlineError || (e instanceof WorkerUnreachableError && e.timedOut));
     }
     const text = res.bytes.toString();
     if (res.statusCode === 404 && path === '/v2/pareto/load') throw new NoLoadReportError(`${this.address} has no Pareto load report`);

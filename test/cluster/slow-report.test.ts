@@ -1,6 +1,7 @@
 // A worker that answers its batches but is slow to send its load report (its event loop busy with
 // a burst) stays in routing: taking the only worker out would answer every request 503. A report
-// whose connection is reset is no slowness: that worker goes out at once.
+// whose connection is reset is no slowness: that worker goes out at once. One report stalled on its
+// connection (a lost segment's retransmits) is asked for again alongside, and does not take it out.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startGateway, type RunningGateway } from '../../src/cluster/gateway.js';
@@ -51,6 +52,25 @@ describe('a worker slow to report', { timeout: 60_000 }, () => {
     proxy.reports = 'pass';
     assert.deepEqual([...statuses.keys()], [200], JSON.stringify(Object.fromEntries(statuses)));
     assert.ok(statuses.get(200)! > 100);
+    assert.equal(wentDown, false);
+  });
+
+  it('stays routed when one report stalls on its connection and no batch vouches for it', async () => {
+    const w = gateway.workers.list()[0];
+    assert.ok(w.up);
+    let wentDown = false;
+    const watch = setInterval(() => { if (!w.up) wentDown = true; }, 10);
+    try {
+      const seen = proxy.reportsSeen;
+      proxy.reports = 'stall-once';
+      // The stalled report, the one asked alongside it, and two after the stalled one's 1 s timeout.
+      await until(() => proxy.reportsSeen >= seen + 5, 10_000, 'reports after the stalled one');
+    } finally {
+      clearInterval(watch);
+      proxy.reports = 'pass';
+    }
+    // With one ask per report, the stalled one timed out and, with no batch answered in its second,
+    // took the idle worker out.
     assert.equal(wentDown, false);
   });
 

@@ -133,17 +133,24 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'co
  * `reports` 'slow' holds each one 1.5 s (past a gateway's 1 s timeout), 'refuse' answers 503,
  * 'reset' resets its connection (a TCP RST).
  */
-export async function reportGate(origin: string): Promise<{ server: Server; url: string; reports: 'pass' | 'slow' | 'refuse' | 'reset'; close(): Promise<void> }> {
+/** `stall-once`: the next report is held 1.5 s (a connection stalled by a lost segment), later ones pass; `reportsSeen` counts reports asked for. */
+export async function reportGate(origin: string): Promise<{ server: Server; url: string; reports: 'pass' | 'slow' | 'refuse' | 'reset' | 'stall-once'; reportsSeen: number; close(): Promise<void> }> {
   const upstream = new Pool(origin, { connections: 16 });
   const gate = {
-    reports: 'pass' as 'pass' | 'slow' | 'refuse' | 'reset',
+    reports: 'pass' as 'pass' | 'slow' | 'refuse' | 'reset' | 'stall-once',
+    reportsSeen: 0,
     server: createServer(async (req, res) => {
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
       if (req.url?.startsWith('/v2/pareto/load')) {
+        gate.reportsSeen++;
         if (gate.reports === 'refuse') return res.writeHead(503).end('{"error":"not yet"}');
         if (gate.reports === 'reset') return req.socket.resetAndDestroy();
         if (gate.reports === 'slow') await new Promise((r) => setTimeout(r, 1500));
+        if (gate.reports === 'stall-once') {
+          gate.reports = 'pass';
+          await new Promise((r) => setTimeout(r, 1500));
+        }
       }
       const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !HOP_BY_HOP.has(k))) as Record<string, string>;
       try {
