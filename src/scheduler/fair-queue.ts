@@ -85,11 +85,12 @@ export class FairQueue<T extends QueuedRequest> {
 
   /**
    * Removes and returns the request served next in fair order, charging its tenant; with `room`,
-   * only if it has at most that many samples (one scan of the tenants either way).
+   * only if it has at most that many samples, and with `minPriority`, only if its class is at
+   * least that (one scan of the tenants either way).
    */
-  popNext(room = Infinity): T | undefined {
+  popNext(room = Infinity, minPriority = -Infinity): T | undefined {
     const q = this.nextQueue();
-    if (!q || q.heap.peek()!.samples > room) return undefined;
+    if (!q || q.priority < minPriority || q.heap.peek()!.samples > room) return undefined;
     const r = q.heap.pop()!;
     this.vclock = q.vtime;
     q.vtime += r.samples / q.weight;

@@ -125,6 +125,19 @@ describe('planner', () => {
     assert.ok(plan!.requests.every((r) => r.minAccuracy <= plan!.accuracy));
   });
 
+  it("keeps a lower class's requests out of a higher class's batch", () => {
+    const p = planner();
+    const q = new FairQueue<R>();
+    for (let i = 0; i < 30; i++) q.push(req('low', 0, 1000, { priority: 1 }));
+    q.push(req('high', 1, 100, { priority: 2 }));
+    q.push(req('high', 2, 100, { priority: 2 }));
+    const first = p.plan(q, 3).plan!;
+    assert.deepEqual(first.requests.map((r) => r.tenant), ['high', 'high']);
+    const second = p.plan(q, 3).plan!;
+    assert.equal(second.requests.length, 30);
+    assert.ok(second.requests.every((r) => r.tenant === 'low'));
+  });
+
   it('fixed policies ignore load', () => {
     for (const [policy, want] of [['most-accurate', 'fp32'], ['fastest', 'tiny']] as const) {
       for (const backlog of [1, 1000]) {

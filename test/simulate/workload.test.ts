@@ -90,8 +90,10 @@ describe('--plan worker search', () => {
   it('pareto simulate --plan answers both questions on a real profile, and says when the profiles rule every count out', () => {
     const cli = join(process.cwd(), 'dist/src/cli/main.js');
     const trace = file('burst.csv', Array.from({ length: 4000 }, (_, i) => `${(i * 2.5).toFixed(1)},${i % 3 ? 'acme' : 'globex'}`).join('\n'));
-    const out = execFileSync(process.execPath, [cli, 'simulate', 'models/mnist-mlp-wide', '--trace', trace, '--tenants-file', tenantsYaml, '--rows', '32', '--plan', '--min-accuracy-served', '0.98'], { encoding: 'utf8' });
-    assert.match(out, /recommendation: \d+ workers meet 99\.0% SLO attainment at ≥ 98\.00% accuracy served/);
+    // globex (normal priority) makes way for acme (high) in batches of its own, on the fastest
+    // variant that meets its floor: 97.30% served over both at any count.
+    const out = execFileSync(process.execPath, [cli, 'simulate', 'models/mnist-mlp-wide', '--trace', trace, '--tenants-file', tenantsYaml, '--rows', '32', '--plan', '--min-accuracy-served', '0.97'], { encoding: 'utf8' });
+    assert.match(out, /recommendation: \d+ workers meet 99\.0% SLO attainment at ≥ 97\.00% accuracy served/);
     const none = spawnSync(process.execPath, [cli, 'simulate', 'models/mnist-mlp-wide', '--rate', '1000', '--slo-ms', '50', '--plan', '--min-accuracy-served', '0.999', '--duration', '2'], { encoding: 'utf8' });
     assert.equal(none.status, 2);
     assert.match(none.stdout, /no worker count can meet .*the most accurate variant measures/);
