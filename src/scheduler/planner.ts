@@ -180,9 +180,10 @@ export class Planner<T extends QueuedRequest> {
     const room = maxBatchMs === Infinity ? maxBatchSize : Math.min(maxBatchSize, this.fastest.model.samplesWithin(maxBatchMs, maxBatchSize));
     // A batch holds its head's class alone: a lower class's rows riding in it make the higher
     // class's requests wait for their compute. Measured (bench:abuse, a quiet hour, B alone p99
-    // 2.58 ms): with A's rows riding, B's p99 beside A in B's model was 1.53–2.19× alone in 7 of
+    // 2.58 ms): with A's rows riding, B's p99 beside A in B's model was 1.53–3.94× alone in 10 of
     // 12 cells, against 0.91–1.41× beside the same loads to another model (but one, whose control
     // was 2.03×); B's requests that carried A's 32 rows had a p50 of 3.6–4.3 ms against 1.1–1.35.
+    // Keeping them out, 8 and 9 of those 12 cells passed in the next two runs.
     // Lower classes make way instead (executor-commitments.ts), in batches of their own.
     const headClass = candidates[0].priority;
     for (let next = queue.popNext(room - samples, headClass); next; next = queue.popNext(room - samples, headClass)) {
