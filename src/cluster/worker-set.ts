@@ -99,6 +99,25 @@ export interface WorkerSetOptions {
 /** A failure that may be a live worker's slowness (no answer in time), not a refusal. */
 const isSlow = (e: unknown) => !(e instanceof WorkerUnreachableError) || e.timedOut;
 
+/**
+ * Whether `call` is still unsettled after `ms`, the moment to ask a second copy; a rejection for
+ * which `asIfPending` is true by then counts as unsettled too.
+ */
+async function pendingAfter(call: Promise<unknown>, ms: number, asIfPending: (e: unknown) => boolean = () => false): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const pending = await Promise.race([
+    call.then(() => false, asIfPending),
+    new Promise<true>((r) => { timer = setTimeout(() => r(true), ms); }),
+  ]);
+  clearTimeout(timer);
+  return pending;
+}
+
+/** The first of two copies of a call to succeed; when both fail, the first one's error. */
+function firstAnswer<T>(first: Promise<T>, second: Promise<T>): Promise<T> {
+  return Promise.any([first, second]).catch((e: AggregateError) => { throw e.errors[0] as Error; });
+}
+
 export class WorkerSet implements Executors {
   private readonly workers = new Map<number, WorkerState>();
   private readonly byId = new Map<string, WorkerState>();
@@ -286,15 +305,8 @@ export class WorkerSet implements Executors {
       throw e;
     });
     const first = ask(timeoutMs);
-    let timer: NodeJS.Timeout | undefined;
-    const early = await Promise.race([
-      first.then(() => true, (e: unknown) => !isSlow(e)),
-      new Promise<false>((r) => { timer = setTimeout(() => r(false), timeoutMs / 2); }),
-    ]);
-    clearTimeout(timer);
-    if (early) return first;
-    const second = ask(Math.max(1, start + timeoutMs - performance.now()));
-    return Promise.any([first, second]).catch((e: AggregateError) => { throw e.errors[0] as Error; });
+    if (!(await pendingAfter(first, timeoutMs / 2, isSlow))) return first;
+    return firstAnswer(first, ask(Math.max(1, start + timeoutMs - performance.now())));
   }
 
   private markDown(w: WorkerState, why: string): void {
@@ -459,12 +471,7 @@ export class WorkerSet implements Executors {
     this.hedgeAllowance = Math.min(HEDGE_BURST, this.hedgeAllowance + HEDGE_SHARE);
     // No timer on a batch that could not be hedged anyway (one worker, or none to spare).
     if (this.workers.size < 2 || this.hedgeAllowance < 1) return first;
-    let timer: NodeJS.Timeout | undefined;
-    const late = await Promise.race([
-      first.then(() => false, () => false),
-      new Promise<boolean>((r) => { timer = setTimeout(() => r(true), target.predictedMs + this.hedgeDelayMs); }),
-    ]);
-    clearTimeout(timer);
+    const late = await pendingAfter(first, target.predictedMs + this.hedgeDelayMs);
     if (!late || this.hedgeAllowance < 1 || performance.now() + target.predictedMs >= target.deadline) return first;
     const other = this.pick(target.model, w, 'slot', variant);
     if (!other) return first;
@@ -474,11 +481,7 @@ export class WorkerSet implements Executors {
     const downIfUnreachable = (x: WorkerState) => (e: unknown) => { if (e instanceof WorkerUnreachableError) this.markDown(x, e.message); };
     first.catch(downIfUnreachable(w));
     second.catch(downIfUnreachable(other));
-    try {
-      return await Promise.any([first, second]);
-    } catch (e) {
-      throw (e as AggregateError).errors[0];
-    }
+    return firstAnswer(first, second);
   }
 
   private noteExtra(ms: number): void {

@@ -4,7 +4,7 @@
 // here is a real one whose process is stopped with its accept queue full: the kernel drops new SYNs.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { RestWorkerClient } from '../../src/cluster/rest-worker-client.js';
@@ -39,11 +39,11 @@ describe('a REST worker connection', () => {
       child.kill('SIGKILL');
     }
     // A port nobody listens on: refused at once, no slowness.
-    const free = spawn(process.execPath, ['-e', LISTENER], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const [line] = await once(free.stdout!, 'data') as [Buffer];
-    free.kill('SIGKILL');
-    await once(free, 'exit');
-    const client = new RestWorkerClient('gone', `http://127.0.0.1:${Number(line.toString().trim())}`, undefined, 200);
+    const free = createServer().listen(0, '127.0.0.1');
+    await once(free, 'listening');
+    const { port } = free.address() as AddressInfo;
+    await new Promise((r) => free.close(r));
+    const client = new RestWorkerClient('gone', `http://127.0.0.1:${port}`, undefined, 200);
     const refused = await client.report(1000).then(() => undefined, (x: unknown) => x);
     client.close();
     assert.ok(refused instanceof WorkerUnreachableError, String(refused));

@@ -128,16 +128,18 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs: 
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'host']);
 
+type ReportTampering = 'pass' | 'slow' | 'refuse' | 'reset' | 'stall-once';
+
 /**
  * A pass-through HTTP proxy to a real worker that can tamper with its load report only:
  * `reports` 'slow' holds each one 1.5 s (past a gateway's 1 s timeout), 'refuse' answers 503,
- * 'reset' resets its connection (a TCP RST).
+ * 'reset' resets its connection (a TCP RST), 'stall-once' holds the next one 1.5 s (a connection
+ * stalled by a lost segment) and lets later ones pass. `reportsSeen` counts reports asked for.
  */
-/** `stall-once`: the next report is held 1.5 s (a connection stalled by a lost segment), later ones pass; `reportsSeen` counts reports asked for. */
-export async function reportGate(origin: string): Promise<{ server: Server; url: string; reports: 'pass' | 'slow' | 'refuse' | 'reset' | 'stall-once'; reportsSeen: number; close(): Promise<void> }> {
+export async function reportGate(origin: string): Promise<{ server: Server; url: string; reports: ReportTampering; reportsSeen: number; close(): Promise<void> }> {
   const upstream = new Pool(origin, { connections: 16 });
   const gate = {
-    reports: 'pass' as 'pass' | 'slow' | 'refuse' | 'reset' | 'stall-once',
+    reports: 'pass' as ReportTampering,
     reportsSeen: 0,
     server: createServer(async (req, res) => {
       const chunks: Buffer[] = [];
