@@ -44,7 +44,7 @@ import { bodyFile, runWrk, type BodyFile } from './lib/wrk.js';
 import { grpcBodyFile, restArgs, runH2load, runH2loadArgs } from './lib/h2load.js';
 import { livenessProbe } from './lib/liveness-probe.js';
 import { serverCores, STEAL_LIMIT, undisturbed } from './lib/resources.js';
-import { measureSteady, summarizeSteady, type SteadySummary } from './lib/steady-stream.js';
+import { measureSteady, summarizeSteady, tailText, type SteadySummary } from './lib/steady-stream.js';
 import { metricSamples } from '../src/telemetry/prometheus-text.js';
 import { fmt } from './lib/format.js';
 
@@ -100,21 +100,27 @@ const scrape = async (origin: string) => (await fetch(`${origin}/metrics`)).text
 const lagMaxMsOf = (text: string) => 1000 * (metricSamples(text, 'pareto_nodejs_eventloop_lag_max_seconds')[0]?.value ?? NaN);
 const serverLagMaxMs = async (origin: string) => lagMaxMsOf(await scrape(origin));
 
-/** Thread hops between the event loop and the executors so far, and how many took over 2.5 ms (pareto_executor_handoff_seconds). */
-interface Hops { to: number; toSlow: number; from: number; fromSlow: number }
+/**
+ * The server's counters so far: thread hops between the event loop and the executors and how many
+ * took over 2.5 ms (pareto_executor_handoff_seconds), and the event loop's full collections (a
+ * major GC stops it: pareto_nodejs_gc_duration_seconds).
+ */
+interface Counters { to: number; toSlow: number; from: number; fromSlow: number; majorGcs: number; majorGcMs: number }
 
-function hopsOf(text: string): Hops {
+function countersOf(text: string): Counters {
   const of = (metric: string, direction: string, le?: string) =>
     metricSamples(text, metric).find((s) => s.labels.direction === direction && (le === undefined || s.labels.le === le))?.value ?? 0;
   const count = (direction: string) => of('pareto_executor_handoff_seconds_count', direction);
   const slow = (direction: string) => count(direction) - of('pareto_executor_handoff_seconds_bucket', direction, '0.0025');
-  return { to: count('to_executor'), toSlow: slow('to_executor'), from: count('from_executor'), fromSlow: slow('from_executor') };
+  const gc = (metric: string) => metricSamples(text, metric).find((s) => s.labels.kind === 'major')?.value ?? 0;
+  return { to: count('to_executor'), toSlow: slow('to_executor'), from: count('from_executor'), fromSlow: slow('from_executor'), majorGcs: gc('pareto_nodejs_gc_duration_seconds_count'), majorGcMs: 1000 * gc('pareto_nodejs_gc_duration_seconds_sum') };
 }
 
-const hopsBetween = (a: Hops, b: Hops): Hops => ({ to: b.to - a.to, toSlow: b.toSlow - a.toSlow, from: b.from - a.from, fromSlow: b.fromSlow - a.fromSlow });
-const addHops = (a: Hops, b: Hops): Hops => ({ to: a.to + b.to, toSlow: a.toSlow + b.toSlow, from: a.from + b.from, fromSlow: a.fromSlow + b.fromSlow });
-const NO_HOPS: Hops = { to: 0, toSlow: 0, from: 0, fromSlow: 0 };
-const hopsText = (h: Hops) => `hops over 2.5 ms: ${fmt(h.toSlow)} of ${fmt(h.to)} to an executor, ${fmt(h.fromSlow)} of ${fmt(h.from)} back`;
+const KEYS = ['to', 'toSlow', 'from', 'fromSlow', 'majorGcs', 'majorGcMs'] as const;
+const countersBetween = (a: Counters, b: Counters) => Object.fromEntries(KEYS.map((k) => [k, b[k] - a[k]])) as unknown as Counters;
+const addCounters = (a: Counters, b: Counters) => Object.fromEntries(KEYS.map((k) => [k, a[k] + b[k]])) as unknown as Counters;
+const NO_COUNTS = Object.fromEntries(KEYS.map((k) => [k, 0])) as unknown as Counters;
+const countersText = (h: Counters) => `hops over 2.5 ms: ${fmt(h.toSlow)} of ${fmt(h.to)} to an executor, ${fmt(h.fromSlow)} of ${fmt(h.from)} back; event loop's major GCs ${fmt(h.majorGcs)} (${fmt(h.majorGcMs, 1)} ms)`;
 
 /** A's requests so far by outcome ("success" or the HTTP status), from the server's metrics: h2load sees no gRPC status. */
 async function aOutcomes(origin: string): Promise<Record<string, number>> {
@@ -179,7 +185,7 @@ async function isolation(origin: string) {
     }
   }
   const alone: Outcome[][] = [];
-  const samples = cellNames.map(() => ({ b: [] as Outcome[], aSamplesPerSecond: [] as number[], aStatuses: [] as Array<Record<string, number>>, serverLagMaxMs: [] as number[], hops: [] as Hops[], serverCores: [] as Array<{ main: number; others: number; stolen: number }> }));
+  const samples = cellNames.map(() => ({ b: [] as Outcome[], aSamplesPerSecond: [] as number[], aStatuses: [] as Array<Record<string, number>>, serverLagMaxMs: [] as number[], counts: [] as Counters[], serverCores: [] as Array<{ main: number; others: number; stolen: number }> }));
   let seed = 100;
   /**
    * B once A's flood has run a second, with the server's longest event-loop delay and its CPU
@@ -187,13 +193,13 @@ async function isolation(origin: string) {
    */
   const measureBeside = async (bSeed: number) => {
     await new Promise((r) => setTimeout(r, 1000));
-    const hopsBefore = hopsOf(await scrape(origin)); // and the lag's maximum starts again
+    const before = countersOf(await scrape(origin)); // and the lag's maximum starts again
     const cpu = serverCores(server.process.pid!);
     const b = await measureB(origin, CELL_MS, bSeed);
     // Over the time measured, which runs a little past the window while B's last answers come in.
     const cores = cpu();
     const after = await scrape(origin);
-    return { b, serverLag: lagMaxMsOf(after), cores, hops: hopsBetween(hopsBefore, hopsOf(after)) };
+    return { b, serverLag: lagMaxMsOf(after), cores, counts: countersBetween(before, countersOf(after)) };
   };
   /** One round of a cell: A's load and B beside it. */
   const measureCell = async (cell: (typeof cellNames)[number]) => {
@@ -221,15 +227,15 @@ async function isolation(origin: string) {
     const result = await flood;
     return { ...beside, sent: result.perSecond * cell.rows, aStatuses: { '200': result.requests - result.non2xx, 'refused': result.non2xx } as Record<string, number>, aSendLagP99: undefined, generatorCores: result.cpuSeconds / (Math.ceil(CELL_MS / 1000) + 2) };
   };
-  const bOf = (b: Outcome[]) => { const one = summarizeB(b); return `B p50 ${fmt(one.p50, 2)} ms, p99 ${fmt(one.p99, 2)} ms, statuses ${JSON.stringify(one.statuses)}; liveness p99 ${fmt(one.liveP99, 2)} ms; B's send lag p99 ${fmt(one.sendLagP99, 2)} ms`; };
+  const bOf = (b: Outcome[]) => { const one = summarizeB(b); return `B p50 ${fmt(one.p50, 2)} ms, p99 ${fmt(one.p99, 2)} ms, statuses ${JSON.stringify(one.statuses)}; liveness p99 ${fmt(one.liveP99, 2)} ms; B's send lag p99 ${fmt(one.sendLagP99, 2)} ms; B's ${tailText(one.tail)}`; };
   const aloneWindow = async () => alone.push((await steadily('B alone', () => measureB(origin, CELL_MS, ++seed), bOf)).result);
   for (let round = 0; round < ROUNDS; round++) {
     for (const [i, cell] of cellNames.entries()) {
       if (i % ALONE_EVERY === 0) await aloneWindow();
-      const { result: { b, serverLag, cores, hops, sent, aStatuses, aSendLagP99, generatorCores } } = await steadily(`round ${round + 1}, ${cell.name}`, () => measureCell(cell), (r) => bOf(r.b), (r) => r.cores.stolen);
-      console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}${aSendLagP99 === undefined ? '' : `, its send lag p99 ${fmt(aSendLagP99, 1)} ms`}${generatorCores === undefined ? '' : `, its generator ${fmt(generatorCores, 2)} cores`}; ${bOf(b)}; server event loop's longest delay ${fmt(serverLag, 0)} ms; ${hopsText(hops)}; server cores ${fmt(cores.main, 2)} event loop + ${fmt(cores.others, 2)} other threads; ${fmt(100 * cores.stolen)}% of the machine's time stolen`);
+      const { result: { b, serverLag, cores, counts, sent, aStatuses, aSendLagP99, generatorCores } } = await steadily(`round ${round + 1}, ${cell.name}`, () => measureCell(cell), (r) => bOf(r.b), (r) => r.cores.stolen);
+      console.log(`  round ${round + 1}, ${cell.name}: A sent ${fmt(sent)} samples/s (${fmt(sent / A_QUOTA, 1)}× quota) ${JSON.stringify(aStatuses)}${aSendLagP99 === undefined ? '' : `, its send lag p99 ${fmt(aSendLagP99, 1)} ms`}${generatorCores === undefined ? '' : `, its generator ${fmt(generatorCores, 2)} cores`}; ${bOf(b)}; server event loop's longest delay ${fmt(serverLag, 0)} ms; ${countersText(counts)}; server cores ${fmt(cores.main, 2)} event loop + ${fmt(cores.others, 2)} other threads; ${fmt(100 * cores.stolen)}% of the machine's time stolen`);
       samples[i].b.push(...b);
-      samples[i].hops.push(hops);
+      samples[i].counts.push(counts);
       samples[i].aSamplesPerSecond.push(sent);
       samples[i].aStatuses.push(aStatuses);
       samples[i].serverLagMaxMs.push(serverLag);
@@ -286,7 +292,7 @@ async function isolation(origin: string) {
     const ok = b.p99 <= 1.5 * reference && b.deadline504 <= 0.01 && b.liveP99 <= 20 && b.lost === 0;
     // The control of the same load, rows and encoding, where there is one: how far above the machine's floor the cell is.
     const control = controls.find((c) => c.load === cell.load && c.rows === cell.rows && c.encoding === cell.encoding);
-    console.log(`  ${ok ? 'pass' : 'FAIL'}  ${cell.name}: A ${fmt(median(samples[i].aSamplesPerSecond))} samples/s; B p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms = ${fmt(b.p99 / reference, 2)}× alone${control ? ` (its control ${fmt(control.b.p99 / reference, 2)}×)` : ''}, 504 ${fmt(100 * b.deadline504, 2)}% of ${b.requests}; liveness p99 ${fmt(b.liveP99, 1)} ms; server's longest event-loop delay ${fmt(Math.max(...samples[i].serverLagMaxMs))} ms; ${hopsText(samples[i].hops.reduce(addHops, NO_HOPS))}; server cores (median round) ${fmt(median(samples[i].serverCores.map((c) => c.main)), 2)} event loop + ${fmt(median(samples[i].serverCores.map((c) => c.others)), 2)} other threads; stolen ${fmt(100 * Math.max(...samples[i].serverCores.map((c) => c.stolen)))}% of the machine's time (worst round)`);
+    console.log(`  ${ok ? 'pass' : 'FAIL'}  ${cell.name}: A ${fmt(median(samples[i].aSamplesPerSecond))} samples/s; B p50 ${fmt(b.p50, 2)} ms, p99 ${fmt(b.p99, 2)} ms = ${fmt(b.p99 / reference, 2)}× alone${control ? ` (its control ${fmt(control.b.p99 / reference, 2)}×)` : ''}, 504 ${fmt(100 * b.deadline504, 2)}% of ${b.requests}; B's ${tailText(b.tail)}; liveness p99 ${fmt(b.liveP99, 1)} ms; server's longest event-loop delay ${fmt(Math.max(...samples[i].serverLagMaxMs))} ms; ${countersText(samples[i].counts.reduce(addCounters, NO_COUNTS))}; server cores (median round) ${fmt(median(samples[i].serverCores.map((c) => c.main)), 2)} event loop + ${fmt(median(samples[i].serverCores.map((c) => c.others)), 2)} other threads; stolen ${fmt(100 * Math.max(...samples[i].serverCores.map((c) => c.stolen)))}% of the machine's time (worst round)`);
     return { ...cell, ...samples[i], b, controlP99: control?.b.p99, ok };
   });
   const passed = cells.filter((c) => c.ok).length;

@@ -3,7 +3,7 @@
 import { poissonArrivals } from '../../src/loadgen/arrivals.js';
 import { runOpenLoop, type Outcome } from '../../src/loadgen/runner.js';
 import { Senders } from '../../src/loadgen/senders.js';
-import { percentile, sortedCopy } from './stats.js';
+import { median, percentile, sortedCopy } from './stats.js';
 
 export interface SteadyStream {
   key: string;
@@ -50,5 +50,32 @@ export function summarizeSteady(outcomes: Outcome[]) {
     statuses,
     liveP99: percentile(sortedCopy(live.map((o) => o.latency)), 0.99),
     sendLagP99: percentile(sortedCopy(outcomes.map((o) => o.sendLag)), 0.99),
+    tail: tailOf(b.filter((o) => o.status === 200), percentile(ok, 0.99)),
   };
 }
+
+/**
+ * Where the answers at or over the p99 spent their time, by the server's own account: its queue,
+ * its executors, and the rest (the front door, the network and the client); and in how many
+ * separate 100 ms spans they arrived (one stall, or slowness spread over the window).
+ */
+function tailOf(answered: Outcome[], p99: number) {
+  const slow = answered.filter((o) => o.latency >= p99).sort((x, y) => x.at - y.at);
+  let spans = 0;
+  let last = -Infinity;
+  for (const o of slow) {
+    if (o.at - last > 100) spans++;
+    last = o.at;
+  }
+  return {
+    requests: slow.length,
+    spans,
+    queueMs: median(slow.map((o) => o.queueMs ?? NaN)),
+    computeMs: median(slow.map((o) => o.computeMs ?? NaN)),
+    restMs: median(slow.map((o) => o.latency - (o.queueMs ?? 0) - (o.computeMs ?? 0))),
+  };
+}
+
+/** One line for a summary's tail. */
+export const tailText = (t: SteadySummary['tail']) =>
+  `slowest 1% (${t.requests}, in ${t.spans} spans): median queue ${t.queueMs.toFixed(2)} ms, compute ${t.computeMs.toFixed(2)} ms, outside both ${t.restMs.toFixed(2)} ms`;

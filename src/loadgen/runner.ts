@@ -20,6 +20,8 @@ export interface Outcome {
   sloMs?: number;
   variant?: string;
   accuracy?: number;
+  queueMs?: number;
+  computeMs?: number;
 }
 
 export interface OpenStream {
@@ -70,7 +72,7 @@ export async function runOpenLoop(streams: OpenStream[], onProgress?: (doneMs: n
         const { at, s } = schedule[next++];
         const sendLag = now - at;
         pending.push(s.send().then(
-          (r) => { outcomes.push({ tenant: s.tenant, at, sendLag, latency: performance.now() - start - at, status: r.status, samples: s.samples, sloMs: s.sloMs, variant: r.variant, accuracy: r.accuracy }); },
+          (r) => { outcomes.push({ tenant: s.tenant, at, sendLag, latency: performance.now() - start - at, status: r.status, samples: s.samples, sloMs: s.sloMs, variant: r.variant, accuracy: r.accuracy, queueMs: r.queueMs, computeMs: r.computeMs }); },
           () => { outcomes.push({ tenant: s.tenant, at, sendLag, latency: performance.now() - start - at, status: 0, samples: s.samples, sloMs: s.sloMs }); },
         ));
       }

@@ -16,6 +16,9 @@ export interface Reply {
   code?: string;
   variant?: string;
   accuracy?: number;
+  /** The server's own account (pareto-queue-ms, pareto-compute-ms): what of the latency was its queue and its executors. */
+  queueMs?: number;
+  computeMs?: number;
 }
 
 export type Sender = () => Promise<Reply>;
@@ -37,6 +40,11 @@ function tensorsOf(spec: RequestSpec): Tensor[] {
   return spec.inputs ?? [{ name: spec.inputName ?? 'input', datatype: 'FP32', shape: [spec.rows, spec.pixels.length / spec.rows], data: spec.pixels }];
 }
 
+function msOf(v: unknown): number | undefined {
+  const ms = typeof v === 'string' ? Number(v) : NaN;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
 function accuracyOf(v: unknown): number | undefined {
   return typeof v === 'number' ? v : typeof v === 'string' && v !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined;
 }
@@ -53,7 +61,7 @@ export class Senders {
     if (!pool) {
       const url = new URL(origin);
       if (url.protocol !== 'http:') throw new Error(`the load generator speaks plain HTTP/1.1; ${origin} is not an http:// origin`);
-      this.pools.set(origin, (pool = new Http1Pool(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 80), this.connections, ['pareto-variant', 'pareto-accuracy'])));
+      this.pools.set(origin, (pool = new Http1Pool(url.hostname.replace(/^\[|\]$/g, ''), Number(url.port || 80), this.connections, ['pareto-variant', 'pareto-accuracy', 'pareto-queue-ms', 'pareto-compute-ms'])));
     }
     return pool;
   }
@@ -109,7 +117,7 @@ export class Senders {
     const bytes = Senders.requestBytes(origin, 'POST', path, headers, body);
     return async () => {
       const res = await pool.request(bytes);
-      return { status: res.status, variant: res.headers['pareto-variant'], accuracy: accuracyOf(res.headers['pareto-accuracy']) };
+      return { status: res.status, variant: res.headers['pareto-variant'], accuracy: accuracyOf(res.headers['pareto-accuracy']), queueMs: msOf(res.headers['pareto-queue-ms']), computeMs: msOf(res.headers['pareto-compute-ms']) };
     };
   }
 
