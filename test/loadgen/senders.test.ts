@@ -11,7 +11,7 @@ const server = createServer(async (req, res) => {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   seen.push({ req, body: Buffer.concat(chunks) });
-  res.writeHead(200, { 'pareto-variant': 'int8', 'pareto-accuracy': '0.9826', 'content-type': 'application/octet-stream' });
+  res.writeHead(200, { 'pareto-variant': 'int8', 'pareto-accuracy': '0.9826', 'pareto-queue-ms': '0.125', 'pareto-compute-ms': '1.500', 'content-type': 'application/octet-stream' });
   res.end(Buffer.alloc(40));
 });
 before(async () => {
@@ -22,13 +22,14 @@ before(async () => {
 after(() => new Promise<void>((r) => server.close(() => r())));
 
 describe('the load generator\'s senders', () => {
-  it('send a binary inference request that a real HTTP parser reads whole, and read variant and accuracy back', async () => {
+  it('send a binary inference request that a real HTTP parser reads whole, and read variant, accuracy and the server\'s queue and compute times back', async () => {
     const senders = new Senders(4);
     const pixels = Float32Array.from({ length: 2 * 784 }, (_, i) => i / 7);
     const send = senders.rest(origin, { model: 'mnist-mlp', version: '2', key: 'k-1', pixels, rows: 2 }, true);
     seen.length = 0;
-    assert.deepEqual(await send(), { status: 200, variant: 'int8', accuracy: 0.9826 });
-    assert.deepEqual(await send(), { status: 200, variant: 'int8', accuracy: 0.9826 });
+    const reply = { status: 200, variant: 'int8', accuracy: 0.9826, queueMs: 0.125, computeMs: 1.5 };
+    assert.deepEqual(await send(), reply);
+    assert.deepEqual(await send(), reply);
     await senders.close();
     assert.equal(seen.length, 2);
     const { req, body } = seen[0];
