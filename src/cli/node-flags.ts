@@ -10,20 +10,19 @@
  * 6 ms every ~15 ms made requests leave late (arrival-time error p99 2.5 ms, 0.6 ms with it).
  */
 /**
- * A floor of 256 MiB under the old generation's collection limit. V8 starts a full (incremental)
+ * A floor of 128 MiB under the old generation's collection limit. V8 starts a full (incremental)
  * collection whenever the room left under that limit is less than the young generation's capacity
  * (two 64 MiB semi-spaces once grown), however little the old generation holds. With no floor, a
  * small live heap (~27 MiB for the bundled zoo) got a limit ~39 MiB above it: under 100 KB binary
  * requests at c=4, 52–58 full collections in 5 s, 1.43–1.58 ms of server CPU per request against
- * 0.46–0.52 ms with a floor (npm run bench:front-door). A floor of 128 MiB left ~96 MiB of room:
- * enough until the young generation had grown to its full size (after ~40 s of a flood), then a
- * full collection every 3–4 s, each taking 15–25 ms of the event loop's time within ~25 ms (its
- * marking steps and final pause), and the other tenants' requests that arrived meanwhile waited:
- * in bench:abuse's whole runs the cells that failed were those with such collections (a tenant's
- * p99 at 1.5–1.75× alone beside 32-row JSON floods). At 256 MiB: none in 80 s of that flood, and
- * the old generation's garbage grows instead (RSS +7 MiB per 10 s of it, until a collection).
+ * 0.46–0.52 ms with the floor (npm run bench:front-door). The floor leaves ~96 MiB of room: enough
+ * until a flood has grown the young generation to its full size (~40 s), then a full collection
+ * every 3–4 s, each up to ~25 ms of the event loop (marking steps and final pause). A floor of 256
+ * MiB had none in 80 s of a 32-row JSON flood (bench:abuse: 3 in a whole run's cells, not 20), but
+ * its garbage was collected too seldom under steady load: bench:soak's RSS grew 363 → 558 MiB in
+ * 30 minutes (3.77 MiB/min; target ≤ 0.5). Not kept (bench/RESULTS.md, twenty-eighth session).
  */
-export const NODE_FLAGS = ['--max-semi-space-size=64', '--initial-old-space-size=256'];
+export const NODE_FLAGS = ['--max-semi-space-size=64', '--initial-old-space-size=128'];
 
 /**
  * glibc's allocator: two arenas, and memory above 128 KiB at the top of the heap given back.

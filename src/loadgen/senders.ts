@@ -40,12 +40,8 @@ function tensorsOf(spec: RequestSpec): Tensor[] {
   return spec.inputs ?? [{ name: spec.inputName ?? 'input', datatype: 'FP32', shape: [spec.rows, spec.pixels.length / spec.rows], data: spec.pixels }];
 }
 
-function msOf(v: unknown): number | undefined {
-  const ms = typeof v === 'string' ? Number(v) : NaN;
-  return Number.isFinite(ms) ? ms : undefined;
-}
-
-function accuracyOf(v: unknown): number | undefined {
+/** A response header's number; undefined where absent or not a number (accuracy 'unmeasured'). */
+function numberOf(v: unknown): number | undefined {
   return typeof v === 'number' ? v : typeof v === 'string' && v !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined;
 }
 
@@ -117,7 +113,7 @@ export class Senders {
     const bytes = Senders.requestBytes(origin, 'POST', path, headers, body);
     return async () => {
       const res = await pool.request(bytes);
-      return { status: res.status, variant: res.headers['pareto-variant'], accuracy: accuracyOf(res.headers['pareto-accuracy']), queueMs: msOf(res.headers['pareto-queue-ms']), computeMs: msOf(res.headers['pareto-compute-ms']) };
+      return { status: res.status, variant: res.headers['pareto-variant'], accuracy: numberOf(res.headers['pareto-accuracy']), queueMs: numberOf(res.headers['pareto-queue-ms']), computeMs: numberOf(res.headers['pareto-compute-ms']) };
     };
   }
 
