@@ -117,9 +117,10 @@ function countersOf(text: string): Counters {
 }
 
 const KEYS = ['to', 'toSlow', 'from', 'fromSlow', 'majorGcs', 'majorGcMs'] as const;
-const countersBetween = (a: Counters, b: Counters) => Object.fromEntries(KEYS.map((k) => [k, b[k] - a[k]])) as unknown as Counters;
-const addCounters = (a: Counters, b: Counters) => Object.fromEntries(KEYS.map((k) => [k, a[k] + b[k]])) as unknown as Counters;
-const NO_COUNTS = Object.fromEntries(KEYS.map((k) => [k, 0])) as unknown as Counters;
+const eachCounter = (value: (k: (typeof KEYS)[number]) => number) => Object.fromEntries(KEYS.map((k) => [k, value(k)])) as unknown as Counters;
+const countersBetween = (a: Counters, b: Counters) => eachCounter((k) => b[k] - a[k]);
+const addCounters = (a: Counters, b: Counters) => eachCounter((k) => a[k] + b[k]);
+const NO_COUNTS = eachCounter(() => 0);
 const countersText = (h: Counters) => `hops over 2.5 ms: ${fmt(h.toSlow)} of ${fmt(h.to)} to an executor, ${fmt(h.fromSlow)} of ${fmt(h.from)} back; event loop's major GCs ${fmt(h.majorGcs)} (${fmt(h.majorGcMs, 1)} ms)`;
 
 /** A's requests so far by outcome ("success" or the HTTP status), from the server's metrics: h2load sees no gRPC status. */

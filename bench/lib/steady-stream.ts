@@ -39,18 +39,19 @@ export function summarizeSteady(outcomes: Outcome[]) {
   const b = outcomes.filter((o) => o.tenant === 'b');
   const live = outcomes.filter((o) => o.tenant === 'live');
   const ok = sortedCopy(b.filter((o) => o.status === 200).map((o) => o.latency));
+  const p99 = percentile(ok, 0.99);
   const statuses: Record<number, number> = {};
   for (const o of b) statuses[o.status] = (statuses[o.status] ?? 0) + 1;
   return {
     requests: b.length,
     p50: percentile(ok, 0.5),
-    p99: percentile(ok, 0.99),
+    p99,
     deadline504: (statuses[504] ?? 0) / Math.max(1, b.length),
     lost: b.length - (statuses[200] ?? 0) - (statuses[504] ?? 0),
     statuses,
     liveP99: percentile(sortedCopy(live.map((o) => o.latency)), 0.99),
     sendLagP99: percentile(sortedCopy(outcomes.map((o) => o.sendLag)), 0.99),
-    tail: tailOf(b.filter((o) => o.status === 200), percentile(ok, 0.99)),
+    tail: tailOf(b.filter((o) => o.status === 200), p99),
   };
 }
 
