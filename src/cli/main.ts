@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=64 --initial-old-space-size=128
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=64 --min-semi-space-size=64 --initial-old-space-size=256
 // The `pareto` command.
 import { Command, InvalidArgumentError } from 'commander';
 import { benchCommand } from './bench.js';

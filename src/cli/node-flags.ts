@@ -8,21 +8,22 @@
  * enough short-lived buffers that bench:simulate's real server stalled for ~250 ms in 5 of 6 runs
  * (p99 90–340 ms); with the flag, in none of 3 (p99 28–59 ms). Load generators: scavenges of up to
  * 6 ms every ~15 ms made requests leave late (arrival-time error p99 2.5 ms, 0.6 ms with it).
+ * At that size from the start (--min-semi-space-size): grown on demand, it stepped RSS up by 64
+ * MiB minutes into a steady load, which bench:soak cannot tell from a leak.
  */
 /**
- * A floor of 128 MiB under the old generation's collection limit. V8 starts a full (incremental)
+ * A floor of 256 MiB under the old generation's collection limit. V8 starts a full (incremental)
  * collection whenever the room left under that limit is less than the young generation's capacity
- * (two 64 MiB semi-spaces once grown), however little the old generation holds. With no floor, a
- * small live heap (~27 MiB for the bundled zoo) got a limit ~39 MiB above it: under 100 KB binary
- * requests at c=4, 52–58 full collections in 5 s, 1.43–1.58 ms of server CPU per request against
- * 0.46–0.52 ms with the floor (npm run bench:front-door). The floor leaves ~96 MiB of room: enough
- * until a flood has grown the young generation to its full size (~40 s), then a full collection
- * every 3–4 s, each up to ~25 ms of the event loop (marking steps and final pause). A floor of 256
- * MiB had none in 80 s of a 32-row JSON flood (bench:abuse: 3 in a whole run's cells, not 20), but
- * its garbage was collected too seldom under steady load: bench:soak's RSS grew 363 → 558 MiB in
- * 30 minutes (3.77 MiB/min; target ≤ 0.5). Not kept (bench/RESULTS.md, twenty-eighth session).
+ * (2 × 64 MiB), however little the old generation holds. With no floor, a small live heap (~27 MiB
+ * for the bundled zoo) got a limit ~39 MiB above it: under 100 KB binary requests at c=4, 52–58
+ * full collections in 5 s, 1.43–1.58 ms of server CPU per request against 0.46–0.52 ms with a
+ * floor (npm run bench:front-door). A floor of 128 MiB left ~96 MiB of room: under a flood, a full
+ * collection every 3–4 s, up to ~25 ms of the event loop each; with 256, 3 in a whole bench:abuse
+ * run's cells, not 20 (bench/RESULTS.md, twenty-eighth and twenty-ninth sessions).
+ *
+ * These flags are for the main thread's heap: worker threads do not keep them (runtime/new-worker.ts).
  */
-export const NODE_FLAGS = ['--max-semi-space-size=64', '--initial-old-space-size=128'];
+export const NODE_FLAGS = ['--max-semi-space-size=64', '--min-semi-space-size=64', '--initial-old-space-size=256'];
 
 /**
  * glibc's allocator: two arenas, and memory above 128 KiB at the top of the heap given back.

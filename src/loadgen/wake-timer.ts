@@ -6,7 +6,8 @@
 // Atomics.wait (a futex, with a sub-millisecond timeout) and posts a message when it is time,
 // which wakes the event loop at once.
 import { once } from 'node:events';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { newWorker } from '../runtime/new-worker.js';
 
 // The sleeper never returns to its event loop: it waits on the shared cells for the next wait
 // (the sequence number in cell 0 changes; −1 ends it), sleeps it out, and posts. With a message
@@ -32,7 +33,7 @@ export class WakeTimer {
   private readonly seq = new Int32Array(this.cells, 0, 2);
   private readonly wait = new Float64Array(this.cells, 8, 1);
   // No inherited exec arguments: under --input-type=module the CommonJS sleeper would not run.
-  private readonly worker = new Worker(SLEEPER, { eval: true, execArgv: [], workerData: this.cells });
+  private readonly worker = newWorker(SLEEPER, { eval: true, execArgv: [], workerData: this.cells });
   private callback?: () => void;
 
   /** A timer whose thread is running (a thread takes ~30 ms to start: the first wakes would be late). */

@@ -3,7 +3,8 @@
 // equals the cores, with spinning off (measured: 2 workers × 1 thread gave 2× the throughput of
 // 2 × 2 with spinning on, on this 2-core machine).
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { newWorker } from './new-worker.js';
 import type { FromWorker, SessionOptions, SessionSignature, WireTensor, WorkerCall } from './messages.js';
 import { tensorBuffers } from '../tensor/buffer-pool.js';
 import { crossThreadMs } from './this-thread.js';
@@ -42,7 +43,7 @@ class Executor {
   }
 
   private spawn(): void {
-    this.worker = new Worker(new URL('./executor-worker.js', import.meta.url));
+    this.worker = newWorker(new URL('./executor-worker.js', import.meta.url));
     this.worker.on('message', (msg: FromWorker) => {
       const at = this.waiting.findIndex((w) => w.id === msg.id);
       if (at < 0) return;

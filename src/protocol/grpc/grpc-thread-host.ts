@@ -2,7 +2,8 @@
 // and serves its ModelInfer calls with the handlers the event loop serves them with in process
 // (grpc-server.ts): the key at the headers, then the message's door work, then the answer's bytes.
 import type { EventLoopUtilization } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { newWorker } from '../../runtime/new-worker.js';
 import { ChurnTable } from '../../churn-set.js';
 import { PostBatch } from '../../runtime/post-batch.js';
 import { tensorBuffers } from '../../tensor/buffer-pool.js';
@@ -50,7 +51,7 @@ export class GrpcThread<Held> {
 
   /** Listening on `data.host`:`data.port`; rejects where it cannot listen (the port taken). */
   static start<Held>(data: GrpcThreadData, handlers: UnaryInferHandlers<Held>): Promise<GrpcThread<Held>> {
-    const worker = new Worker(new URL('./grpc-thread.js', import.meta.url), { workerData: data });
+    const worker = newWorker(new URL('./grpc-thread.js', import.meta.url), { workerData: data });
     return new Promise((resolve, reject) => {
       const failed = (e: Error) => reject(e);
       worker.once('error', failed);

@@ -11,7 +11,8 @@
 // also took much of the event loop while they arrived; that now happens on this thread, at a lower
 // CPU priority. Chunks freed on this thread instead, or left to its collections, left the event
 // loop's heap 45–107 MiB larger for good after 4 held bodies.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { newWorker } from '../../runtime/new-worker.js';
 import { OverloadedError } from '../../errors.js';
 import { freeNow } from '../../tensor/buffer-pool.js';
 
@@ -108,7 +109,7 @@ export class BodySink {
   /** The sink's thread, started with the first large body. */
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL('./body-sink-worker.js', import.meta.url), { workerData: { niceness: this.niceness } });
+    const w = newWorker(new URL('./body-sink-worker.js', import.meta.url), { workerData: { niceness: this.niceness } });
     this.worker = w;
     w.unref();
     w.on('message', (reply: SinkReply) => {

@@ -5,7 +5,8 @@
 // JSON requests (4.8 ms of parsing each) held the event loop while every other tenant's requests
 // and health probes waited behind them: p50 1.6 → 229 ms for a tenant far inside its quota.
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { newWorker } from '../../runtime/new-worker.js';
 import { DeadlineError, ParetoError, ServerShuttingDownError } from '../../errors.js';
 import { FairQueue, type QueuedRequest } from '../../scheduler/fair-queue.js';
 import type { InferenceRequest } from '../types.js';
@@ -78,7 +79,7 @@ class DecoderThread {
   }
 
   spawn(): void {
-    const w = new Worker(new URL('./decoder-worker.js', import.meta.url), { workerData: { niceness: this.niceness } });
+    const w = newWorker(new URL('./decoder-worker.js', import.meta.url), { workerData: { niceness: this.niceness } });
     this.worker = w;
     w.unref();
     w.on('message', (reply: DecodeReply) => this.onReply(this, reply));
