@@ -5,6 +5,7 @@ import type { ServerOptions } from '../server.js';
 import type { FrontDoorInput } from '../front-door.js';
 import { DEFAULT_YIELD_HOLD_MS } from '../scheduler/executor-commitments.js';
 import { DEFAULT_GC_EVERY_STREAMS } from '../runtime/mark-compact-pacer.js';
+import { preTouchYoungGeneration } from '../runtime/pre-touch.js';
 
 export function integer(value: string): number {
   const n = Number(value);
@@ -64,6 +65,7 @@ function serverCommand(name: string, description: string, example: string): Comm
 
 /** Prints the ports on lines of their own (scripts and tests read them), and stops gracefully on SIGTERM/SIGINT. */
 export function announceAndWait(role: string, server: { httpPort: number; grpcPort: number; admin: { token: string }; close(): Promise<void> }, opts: { host: string; adminToken?: string }): void {
+  preTouchYoungGeneration(); // RSS at its working size before the first request
   console.log(`http_port=${server.httpPort}`);
   console.log(`grpc_port=${server.grpcPort}`);
   if (!opts.adminToken) console.log(`admin_token=${server.admin.token}`);

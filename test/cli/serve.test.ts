@@ -44,8 +44,18 @@ describe('pareto serve', () => {
 
 describe('pareto worker and pareto gateway on the command line', () => {
   it('worker --listen host:port puts gRPC there, and a gateway given that address serves through it', async () => {
-    const grpcPort = await freePort();
-    const worker = await startRole(['worker', '--repository', BUNDLED_MODELS, '--listen', `127.0.0.1:${grpcPort}`, '--http-port', '0', '--executors', '1']);
+    // A port found free can be taken (another test's outgoing connection) before the worker binds it: then another.
+    const startWorker = async (): Promise<{ worker: Awaited<ReturnType<typeof startRole>>; grpcPort: number }> => {
+      for (let tries = 1; ; tries++) {
+        const grpcPort = await freePort();
+        try {
+          return { worker: await startRole(['worker', '--repository', BUNDLED_MODELS, '--listen', `127.0.0.1:${grpcPort}`, '--http-port', '0', '--executors', '1']), grpcPort };
+        } catch (e) {
+          if (tries === 3) throw e;
+        }
+      }
+    };
+    const { worker, grpcPort } = await startWorker();
     const gateway = await startRole(['gateway', '--workers', `127.0.0.1:${grpcPort}`, '--worker-protocol', 'grpc', '--host', '127.0.0.1', '--http-port', '0', '--grpc-port', '0']);
     try {
       assert.equal(worker.grpcPort, grpcPort);
