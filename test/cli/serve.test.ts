@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
-import { startRole } from '../../src/cluster/local-cluster.js';
+import { startRole, type RoleProcess } from '../../src/cluster/local-cluster.js';
 import { freePort } from '../../src/cluster/redis-server.js';
 import { argmax, BUNDLED_MODELS, digits, jsonInfer } from '../helpers/server.js';
 
@@ -45,7 +45,7 @@ describe('pareto serve', () => {
 describe('pareto worker and pareto gateway on the command line', () => {
   it('worker --listen host:port puts gRPC there, and a gateway given that address serves through it', async () => {
     // A port found free can be taken (another test's outgoing connection) before the worker binds it: then another.
-    const startWorker = async (): Promise<{ worker: Awaited<ReturnType<typeof startRole>>; grpcPort: number }> => {
+    const startWorker = async (): Promise<{ worker: RoleProcess; grpcPort: number }> => {
       for (let tries = 1; ; tries++) {
         const grpcPort = await freePort();
         try {
