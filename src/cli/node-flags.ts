@@ -21,7 +21,8 @@
  * collection every 3–4 s, up to ~25 ms of the event loop each; with 256, 3 in a whole bench:abuse
  * run's cells, not 20 (bench/RESULTS.md, twenty-eighth and twenty-ninth sessions).
  *
- * These flags are for the main thread's heap: worker threads do not keep them (runtime/new-worker.ts).
+ * Heap sizes only, for the main thread's heap: runtime/new-worker.ts sets each to 0 (V8's own
+ * choice) before the first worker thread starts.
  */
 export const NODE_FLAGS = ['--max-semi-space-size=64', '--min-semi-space-size=64', '--initial-old-space-size=256'];
 

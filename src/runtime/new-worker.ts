@@ -7,6 +7,7 @@
 // sizes it was configured with at start-up, and each worker gets V8's defaults (or its resourceLimits).
 import { setFlagsFromString } from 'node:v8';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { NODE_FLAGS } from '../cli/node-flags.js';
 
 let cleared = false;
 
@@ -14,7 +15,8 @@ let cleared = false;
 export function newWorker(url: URL | string, options?: WorkerOptions): Worker {
   if (!cleared) {
     cleared = true;
-    for (const flag of ['--max-semi-space-size=0', '--min-semi-space-size=0', '--initial-old-space-size=0']) setFlagsFromString(flag);
+    // Each is a heap size, where 0 is V8's own choice.
+    for (const flag of NODE_FLAGS) setFlagsFromString(flag.replace(/=.*$/, '=0'));
   }
   return new Worker(url, options);
 }
